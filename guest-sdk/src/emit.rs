@@ -1,0 +1,153 @@
+//! The emitter: how a rule says what a record contributes.
+
+use crate::error::Error;
+use crate::manifest::Manifest;
+
+/// The value an update contributes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measure {
+    /// One occurrence.
+    One,
+    /// A number, for sum, min and max.
+    Number(f64),
+    /// A member, for distinct counts.
+    Member(String),
+}
+
+/// One contribution of one record to one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    /// Index of the record within the batch.
+    pub record: u32,
+    /// Index of the metric within the manifest.
+    pub metric: u32,
+    /// Group key.
+    pub key: String,
+    /// Value contributed.
+    pub measure: Measure,
+    /// Event time, Unix milliseconds; `None` lets the host use the source timestamp.
+    pub event_time_ms: Option<i64>,
+}
+
+/// A refused record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// Index of the record within the batch.
+    pub record: u32,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// Everything a batch produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Output {
+    /// Metric updates in record order.
+    pub updates: Vec<Update>,
+    /// Refused records in record order.
+    pub rejects: Vec<Reject>,
+}
+
+/// Collects the updates of the record being processed.
+///
+/// Metrics are named as in the manifest. Naming an unknown metric does not
+/// panic (a panic would trap the whole batch): the record is rejected instead.
+pub struct Emitter<'m> {
+    metric_names: &'m [String],
+    record: u32,
+    record_start: usize,
+    error: Option<Error>,
+    output: Output,
+}
+
+impl<'m> Emitter<'m> {
+    pub(crate) fn new(metric_names: &'m [String], capacity: usize) -> Self {
+        Self {
+            metric_names,
+            record: 0,
+            record_start: 0,
+            error: None,
+            output: Output {
+                updates: Vec::with_capacity(capacity),
+                rejects: Vec::new(),
+            },
+        }
+    }
+
+    /// Counts one occurrence for `metric` in group `key` at `event_time_ms`.
+    pub fn count(&mut self, metric: &str, key: &str, event_time_ms: impl Into<Option<i64>>) {
+        self.push(metric, key, Measure::One, event_time_ms.into());
+    }
+
+    /// Adds `value` to a sum, min or max `metric` in group `key`.
+    pub fn number(
+        &mut self,
+        metric: &str,
+        key: &str,
+        value: f64,
+        event_time_ms: impl Into<Option<i64>>,
+    ) {
+        self.push(metric, key, Measure::Number(value), event_time_ms.into());
+    }
+
+    /// Adds `member` to a distinct `metric` in group `key`.
+    pub fn distinct(
+        &mut self,
+        metric: &str,
+        key: &str,
+        member: &str,
+        event_time_ms: impl Into<Option<i64>>,
+    ) {
+        self.push(
+            metric,
+            key,
+            Measure::Member(member.to_owned()),
+            event_time_ms.into(),
+        );
+    }
+
+    fn push(&mut self, metric: &str, key: &str, measure: Measure, event_time_ms: Option<i64>) {
+        let Some(index) = self.metric_names.iter().position(|name| name == metric) else {
+            if self.error.is_none() {
+                self.error = Some(Error::msg(format!(
+                    "rule emitted unknown metric `{metric}`"
+                )));
+            }
+            return;
+        };
+        self.output.updates.push(Update {
+            record: self.record,
+            metric: index as u32,
+            key: key.to_owned(),
+            measure,
+            event_time_ms,
+        });
+    }
+
+    pub(crate) fn begin_record(&mut self, record: u32) {
+        self.record = record;
+        self.record_start = self.output.updates.len();
+        self.error = None;
+    }
+
+    /// Ends the current record: an error (returned or recorded) rejects the
+    /// record and withdraws whatever it emitted, so a record counts fully or
+    /// not at all.
+    pub(crate) fn end_record(&mut self, result: Result<(), Error>) {
+        if let Some(error) = result.err().or_else(|| self.error.take()) {
+            self.output.updates.truncate(self.record_start);
+            self.output.rejects.push(Reject {
+                record: self.record,
+                reason: error.message().to_owned(),
+            });
+        }
+    }
+
+    pub(crate) fn finish(self) -> Output {
+        self.output
+    }
+}
+
+/// The metric names of a manifest, in index order.
+pub(crate) fn metric_names(manifest: &Manifest) -> Vec<String> {
+    manifest.metrics.iter().map(|m| m.name.clone()).collect()
+}

@@ -1,0 +1,92 @@
+//! The weir guest SDK: write a weir rule as one short Rust file.
+//!
+//! A rule parses log records and says what to count; the weir host owns
+//! windows, state, checkpoints and Redis output. With this crate a rule author
+//! implements [`Rule`], calls [`export_rule!`], and never sees wit-bindgen:
+//!
+//! ```
+//! use weir_sdk::prelude::*;
+//!
+//! struct PageViews;
+//!
+//! impl Rule for PageViews {
+//!     type Config = NoConfig;
+//!
+//!     fn manifest() -> Manifest {
+//!         Manifest::new("page-views", "1.0.0").metric(Metric::count("pv").tumbling(60))
+//!     }
+//!
+//!     fn new(_config: NoConfig) -> Result<Self> {
+//!         Ok(PageViews)
+//!     }
+//!
+//!     fn process(&mut self, record: &Record<'_>, out: &mut Emitter<'_>) -> Result<()> {
+//!         let line = AccessLog::parse(record.text()?)?;
+//!         out.count("pv", "total", line.time_ms);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! weir_sdk::export_rule!(PageViews);
+//! ```
+//!
+//! The same rule runs natively in unit tests through [`testing::TestRule`].
+
+mod batch;
+mod emit;
+mod error;
+pub mod log;
+mod manifest;
+pub mod parse;
+mod rule;
+pub mod testing;
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod __guest;
+
+pub use batch::{BatchView, Record, RecordMeta, Span};
+pub use emit::{Emitter, Measure, Output, Reject, Update};
+pub use error::{Error, Result};
+pub use manifest::{Aggregation, DAY_SECS, Manifest, Metric, Window};
+pub use rule::{NoConfig, Rule, run_batch};
+
+/// Everything a rule file usually needs, in one import.
+pub mod prelude {
+    pub use crate::parse::access::AccessLog;
+    pub use crate::parse::time::{parse_clf_time, parse_datetime};
+    pub use crate::{
+        Aggregation, DAY_SECS, Emitter, Error, Manifest, Metric, NoConfig, Record, Result, Rule,
+        Window,
+    };
+}
+
+/// Exports a [`Rule`] type as the rule of this WebAssembly component.
+///
+/// Expands to nothing on native targets, so the same crate can be unit-tested
+/// with plain `cargo test` and linked into other native programs.
+#[macro_export]
+macro_rules! export_rule {
+    ($rule:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct WeirRuleExport;
+
+            impl $crate::__guest::Guest for WeirRuleExport {
+                fn describe() -> $crate::__guest::WitManifest {
+                    $crate::__guest::manifest::<$rule>()
+                }
+
+                fn init(config: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                    $crate::__guest::init::<$rule>(&config)
+                }
+
+                fn process(batch: $crate::__guest::WitBatch) -> $crate::__guest::WitBatchOutput {
+                    $crate::__guest::process::<$rule>(batch)
+                }
+            }
+
+            $crate::__guest::export!(WeirRuleExport with_types_in $crate::__guest::bindings);
+        };
+    };
+}

@@ -1,0 +1,194 @@
+//! Timestamps of common log formats, to Unix milliseconds.
+
+use super::ParseError;
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`), valid for every year a log can carry.
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+fn digits(bytes: &[u8]) -> Result<u32, ParseError> {
+    let mut value = 0u32;
+    for &byte in bytes {
+        if !byte.is_ascii_digit() {
+            return Err(ParseError::new("expected a digit in the timestamp"));
+        }
+        value = value * 10 + u32::from(byte - b'0');
+    }
+    Ok(value)
+}
+
+/// A calendar date and time of day, checked for range, as Unix milliseconds.
+fn civil_to_ms(
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    millis: u32,
+) -> Result<i64, ParseError> {
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return Err(ParseError::new("the timestamp is not a calendar date"));
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err(ParseError::new("the timestamp is not a time of day"));
+    }
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Ok(secs * 1000 + i64::from(millis))
+}
+
+/// Parses the access-log timestamp `21/Nov/2026:10:00:00 +0800` (without the
+/// brackets) to Unix milliseconds, honouring its zone offset.
+pub fn parse_clf_time(text: &str) -> Result<i64, ParseError> {
+    let b = text.as_bytes();
+    if b.len() != 26
+        || b[2] != b'/'
+        || b[6] != b'/'
+        || b[11] != b':'
+        || b[14] != b':'
+        || b[17] != b':'
+        || b[20] != b' '
+    {
+        return Err(ParseError::new("timestamp is not like 21/Nov/2026:10:00:00 +0800"));
+    }
+    let day = digits(&b[0..2])?;
+    let month = MONTHS
+        .iter()
+        .position(|name| name[..] == b[3..6])
+        .ok_or(ParseError::new("unknown month in the timestamp"))? as u32
+        + 1;
+    let year = i64::from(digits(&b[7..11])?);
+    let hour = digits(&b[12..14])?;
+    let minute = digits(&b[15..17])?;
+    let second = digits(&b[18..20])?;
+    let sign = match b[21] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return Err(ParseError::new("timestamp zone must be +hhmm or -hhmm")),
+    };
+    let zone_hours = digits(&b[22..24])?;
+    let zone_minutes = digits(&b[24..26])?;
+    if zone_hours > 23 || zone_minutes > 59 {
+        return Err(ParseError::new("timestamp zone is out of range"));
+    }
+    let local = civil_to_ms(year, month, day, hour, minute, second, 0)?;
+    let offset_ms = sign * i64::from(zone_hours * 3600 + zone_minutes * 60) * 1000;
+    Ok(local - offset_ms)
+}
+
+/// Parses `2026-11-21 10:00:00,123`, `2026-11-21 10:00:00.123`,
+/// `2026-11-21 10:00:00` or `2026-11-21T10:00:00` as UTC to Unix milliseconds.
+/// Anything after the seconds (or milliseconds) is ignored, so a log line's
+/// timestamp can be parsed from the line's start.
+pub fn parse_datetime(text: &str) -> Result<i64, ParseError> {
+    parse_datetime_with_offset(text, 0)
+}
+
+/// Like [`parse_datetime`] for local times `offset_secs` east of UTC
+/// (28800 for UTC+8).
+pub fn parse_datetime_with_offset(text: &str, offset_secs: i64) -> Result<i64, ParseError> {
+    let b = text.as_bytes();
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b' ' || b[10] == b'T')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Err(ParseError::new("timestamp is not like 2026-11-21 10:00:00"));
+    }
+    let year = i64::from(digits(&b[0..4])?);
+    let month = digits(&b[5..7])?;
+    let day = digits(&b[8..10])?;
+    let hour = digits(&b[11..13])?;
+    let minute = digits(&b[14..16])?;
+    let second = digits(&b[17..19])?;
+    let millis = match b.get(19..23) {
+        Some([b',' | b'.', rest @ ..]) if rest.iter().all(u8::is_ascii_digit) => digits(rest)?,
+        _ => 0,
+    };
+    Ok(civil_to_ms(year, month, day, hour, minute, second, millis)? - offset_secs * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOV_21_2026_UTC_MS: i64 = 1_795_219_200_000;
+
+    #[test]
+    fn epoch_day_arithmetic() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(2026, 11, 21) * 86_400_000, NOV_21_2026_UTC_MS);
+        assert_eq!(days_from_civil(1969, 12, 31), -1);
+    }
+
+    #[test]
+    fn clf_time_honours_the_zone() {
+        let utc = parse_clf_time("21/Nov/2026:10:00:00 +0000").unwrap();
+        assert_eq!(utc, NOV_21_2026_UTC_MS + 10 * 3_600_000);
+        let east = parse_clf_time("21/Nov/2026:10:00:00 +0800").unwrap();
+        assert_eq!(east, NOV_21_2026_UTC_MS + 2 * 3_600_000);
+        let west = parse_clf_time("21/Nov/2026:10:00:00 -0130").unwrap();
+        assert_eq!(west, NOV_21_2026_UTC_MS + 11 * 3_600_000 + 30 * 60_000);
+    }
+
+    #[test]
+    fn clf_time_refuses_impossible_dates() {
+        for bad in [
+            "32/Nov/2026:10:00:00 +0000",
+            "29/Feb/2026:10:00:00 +0000",
+            "21/Foo/2026:10:00:00 +0000",
+            "21/Nov/2026:24:00:00 +0000",
+            "21/Nov/2026:10:00:00 0800",
+            "21/Nov/2026:10:00:00",
+            "",
+        ] {
+            assert!(parse_clf_time(bad).is_err(), "{bad}");
+        }
+        assert!(parse_clf_time("29/Feb/2028:10:00:00 +0000").is_ok());
+    }
+
+    #[test]
+    fn datetime_formats() {
+        let base = NOV_21_2026_UTC_MS + 10 * 3_600_000;
+        assert_eq!(parse_datetime("2026-11-21 10:00:00,123").unwrap(), base + 123);
+        assert_eq!(parse_datetime("2026-11-21 10:00:00.5xx").unwrap(), base);
+        assert_eq!(parse_datetime("2026-11-21 10:00:00").unwrap(), base);
+        assert_eq!(parse_datetime("2026-11-21T10:00:00 INFO").unwrap(), base);
+        assert_eq!(
+            parse_datetime_with_offset("2026-11-21 10:00:00", 8 * 3600).unwrap(),
+            base - 8 * 3_600_000
+        );
+        assert!(parse_datetime("2026-13-21 10:00:00").is_err());
+        assert!(parse_datetime("2026-11-21").is_err());
+    }
+}

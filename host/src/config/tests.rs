@@ -1,0 +1,587 @@
+//! Tests of config reading and validation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+/// The documented example, minus the kafka keys.
+const EXAMPLE: &str = r#"
+[source]
+kind = "file"
+path = "examples/data/access.log"
+follow = false
+max_record_bytes = 1048576
+batch_records = 4096
+poll_interval_ms = 200
+
+[plugins]
+dir = "plugins-dir"
+
+[redis]
+url = "redis://127.0.0.1:6379/0"
+default_ttl_secs = 0
+index_windows = 1440
+
+[windows]
+allowed_lateness_secs = 10
+day_offset_secs = 0
+
+[checkpoint]
+interval_ms = 1000
+namespace = "default"
+
+[rules.pvuv]
+config = { sample = 10 }
+ttl_secs = { pv = 86400 }
+"#;
+
+/// The smallest valid config: only the required keys.
+const MINIMAL: &str = r#"
+[source]
+kind = "stdin"
+[plugins]
+dir = "plugins"
+[redis]
+url = "redis://localhost"
+"#;
+
+/// Parses `text`, expecting it to be rejected; returns its problems as
+/// `key_path: message` lines.
+fn problems_of(text: &str) -> Vec<String> {
+    match Config::parse(text) {
+        Ok(config) => panic!("expected problems, got {config:#?}"),
+        Err(error) => error.problems().iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// Asserts that `problems` contains exactly `expected`, in any order.
+#[track_caller]
+fn assert_problems(mut problems: Vec<String>, expected: &[&str]) {
+    let mut expected: Vec<String> = expected.iter().map(|s| (*s).to_owned()).collect();
+    problems.sort();
+    expected.sort();
+    assert_eq!(problems, expected);
+}
+
+/// `MINIMAL` with `extra` appended.
+fn minimal_with(extra: &str) -> String {
+    format!("{MINIMAL}\n{extra}")
+}
+
+#[test]
+fn example_parses() {
+    let config = Config::parse(EXAMPLE).expect("example is valid");
+    let expected = Config {
+        source: SourceConfig {
+            kind: SourceKind::File {
+                path: PathBuf::from("examples/data/access.log"),
+                follow: false,
+                poll_interval_ms: 200,
+            },
+            max_record_bytes: 1 << 20,
+            batch_records: 4096,
+        },
+        plugins: PluginsConfig {
+            dir: PathBuf::from("plugins-dir"),
+        },
+        redis: RedisConfig {
+            url: "redis://127.0.0.1:6379/0".to_owned(),
+            default_ttl_secs: 0,
+            index_windows: 1440,
+        },
+        windows: WindowsConfig {
+            allowed_lateness_secs: 10,
+            day_offset_secs: 0,
+        },
+        checkpoint: CheckpointConfig {
+            interval_ms: 1000,
+            namespace: "default".to_owned(),
+        },
+        rules: BTreeMap::from([(
+            "pvuv".to_owned(),
+            RuleConfig {
+                config_json: r#"{"sample":10}"#.to_owned(),
+                ttl_secs: BTreeMap::from([("pv".to_owned(), 86_400)]),
+                topics: None,
+            },
+        )]),
+    };
+    assert_eq!(config, expected);
+}
+
+#[test]
+fn defaults_fill_optional_keys_and_sections() {
+    let config = Config::parse(MINIMAL).expect("minimal config is valid");
+    assert_eq!(config.source, SourceConfig::default());
+    assert_eq!(config.plugins.dir, Path::new("plugins"));
+    assert_eq!(config.redis.url, "redis://localhost");
+    assert_eq!(config.redis.default_ttl_secs, 0);
+    assert_eq!(config.redis.index_windows, 1440);
+    assert_eq!(config.windows, WindowsConfig::default());
+    assert_eq!(config.checkpoint, CheckpointConfig::default());
+    assert_eq!(config.checkpoint.interval_ms, 1000);
+    assert_eq!(config.checkpoint.namespace, "default");
+    assert!(config.rules.is_empty());
+
+    let file = Config::parse(&MINIMAL.replace(r#""stdin""#, "\"file\"\npath = \"a.log\""))
+        .expect("file source with defaults is valid");
+    assert_eq!(
+        file.source.kind,
+        SourceKind::File {
+            path: PathBuf::from("a.log"),
+            follow: false,
+            poll_interval_ms: 200,
+        }
+    );
+    assert_eq!(file.source.max_record_bytes, 1024 * 1024);
+    assert_eq!(file.source.batch_records, 4096);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = r#"
+[source]
+kind = "stdin"
+path = "access.log"
+follow = "yes"
+batch_records = 0
+colour = "blue"
+
+[plugins]
+
+[redis]
+urll = "redis://localhost"
+
+[windows]
+day_offset_secs = 90000
+
+[checkpoint]
+interval_ms = "often"
+"#;
+    assert_problems(
+        problems_of(text),
+        &[
+            r#"source.path: not allowed when source.kind = "stdin" (only with "file")"#,
+            r#"source.follow: not allowed when source.kind = "stdin" (only with "file")"#,
+            "source.batch_records: must be in 1..=1000000 (found 0)",
+            "source.colour: unknown key (expected one of: kind, path, follow, \
+             max_record_bytes, batch_records, poll_interval_ms, brokers, topics, group, \
+             librdkafka)",
+            "plugins.dir: missing required key",
+            "redis.url: missing required key",
+            "redis.urll: unknown key (expected one of: url, default_ttl_secs, index_windows)",
+            "windows.day_offset_secs: must be in -86399..=86399 (found 90000)",
+            "checkpoint.interval_ms: expected a non-negative integer, found a string",
+        ],
+    );
+
+    let text = r#"
+[source]
+kind = "sttdin"
+follow = "yes"
+max_record_bytes = -1
+
+[plugins]
+dir = 5
+"#;
+    assert_problems(
+        problems_of(text),
+        &[
+            r#"source.kind: expected one of "file", "stdin", "kafka", found "sttdin""#,
+            "source.follow: expected a boolean, found a string",
+            "source.max_record_bytes: expected a non-negative integer, found -1",
+            "plugins.dir: expected a string, found an integer",
+            "redis: missing required table",
+        ],
+    );
+}
+
+#[test]
+fn invalid_display_lists_every_problem() {
+    let error = Config::parse(
+        "extra = 1\n[source]\nkind = 1\n[plugins]\ndir = \"p\"\n[redis]\nurl = \"redis://x\"\n",
+    )
+    .expect_err("two problems");
+    assert_eq!(
+        error.to_string(),
+        "config has 2 problems:\n  \
+         - source.kind: expected a string, found an integer\n  \
+         - extra: unknown key (expected one of: source, plugins, redis, windows, checkpoint, rules)"
+    );
+    let error = Config::parse("").expect_err("empty file");
+    assert_eq!(
+        error.to_string(),
+        "config has 3 problems:\n  \
+         - source: missing required table\n  \
+         - plugins: missing required table\n  \
+         - redis: missing required table"
+    );
+}
+
+#[test]
+fn toml_syntax_error_has_line_and_column() {
+    let error = Config::parse("[source]\nfollow = yes\n").expect_err("syntax error");
+    let problems = error.problems();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].key_path, "");
+    assert!(
+        problems[0]
+            .message
+            .starts_with("TOML parse error at line 2, column 10"),
+        "{}",
+        problems[0].message
+    );
+    let shown = error.to_string();
+    assert!(
+        shown.starts_with("config has 1 problem:\n  - TOML parse error at line 2, column 10\n")
+    );
+    assert!(shown.contains("    2 | follow = yes"), "{shown}");
+
+    let duplicate = Config::parse("[redis]\nurl = \"redis://a\"\nurl = \"redis://b\"\n")
+        .expect_err("duplicate key");
+    assert!(
+        duplicate.to_string().contains("line 3, column 1"),
+        "{duplicate}"
+    );
+}
+
+#[test]
+fn wrong_types_are_described_in_config_terms() {
+    let text = minimal_with(
+        r#"
+[windows]
+allowed_lateness_secs = 1.5
+day_offset_secs = "8h"
+[checkpoint]
+namespace = ["a"]
+[rules.x]
+config = "{}"
+ttl_secs = { pv = -1, uv = "1d", ok = 5 }
+"#,
+    );
+    assert_problems(
+        problems_of(&text),
+        &[
+            "windows.allowed_lateness_secs: expected a non-negative integer, found a float",
+            "windows.day_offset_secs: expected an integer, found a string",
+            "checkpoint.namespace: expected a string, found an array",
+            "rules.x.config: expected a table, found a string",
+            "rules.x.ttl_secs.pv: expected a non-negative integer, found -1",
+            "rules.x.ttl_secs.uv: expected a non-negative integer, found a string",
+        ],
+    );
+    assert_problems(
+        problems_of("source = 1\nplugins = []\n[redis]\nurl = \"redis://x\""),
+        &[
+            "source: expected a table, found an integer",
+            "plugins: expected a table, found an array",
+        ],
+    );
+}
+
+#[test]
+fn value_checks() {
+    let text = r#"
+[source]
+kind = "file"
+path = ""
+poll_interval_ms = 0
+max_record_bytes = 0
+[plugins]
+dir = ""
+[redis]
+url = "http://localhost"
+index_windows = 0
+[checkpoint]
+interval_ms = 9
+namespace = "a b"
+[rules."Bad Name"]
+[rules.ok]
+colour = 1
+"#;
+    assert_problems(
+        problems_of(text),
+        &[
+            "source.path: must not be empty",
+            "source.poll_interval_ms: must be at least 1 (found 0)",
+            "source.max_record_bytes: must be at least 1 (found 0)",
+            "plugins.dir: must not be empty",
+            r#"redis.url: must start with redis://, rediss:// or unix:// (found "http://localhost")"#,
+            "redis.index_windows: must be at least 1 (found 0)",
+            "checkpoint.interval_ms: must be at least 10 (found 9)",
+            r#"checkpoint.namespace: must be 1 to 64 characters of A-Z, a-z, 0-9, _ and - (found "a b")"#,
+            r#"rules."Bad Name": invalid rule name (expected 1 to 64 characters of a-z, 0-9, _ and -)"#,
+            "rules.ok.colour: unknown key (expected one of: config, ttl_secs, topics)",
+        ],
+    );
+    assert_problems(
+        problems_of(&MINIMAL.replace("stdin", "file")),
+        &["source.path: missing required key"],
+    );
+    let limits = minimal_with(&format!(
+        "[windows]\nday_offset_secs = {}\n[checkpoint]\nnamespace = \"{}\"",
+        -86_399,
+        "N".repeat(64)
+    ));
+    let config = Config::parse(&limits).expect("limits are inclusive");
+    assert_eq!(config.windows.day_offset_secs, -86_399);
+    assert_problems(
+        problems_of(&minimal_with("[windows]\nday_offset_secs = -86400")),
+        &["windows.day_offset_secs: must be in -86399..=86399 (found -86400)"],
+    );
+}
+
+#[test]
+fn rule_config_becomes_json() {
+    let text = minimal_with(
+        r#"
+[rules.pvuv]
+ttl_secs = { pv = 86400, uv = 172800 }
+
+[rules.pvuv.config]
+name = "pv \"uv\""
+sample = 10
+ratio = 0.25
+enabled = true
+since = 1979-05-27T07:32:00Z
+day = 1979-05-27
+paths = ["/a", "/b"]
+nested = { depth = { more = [1, { x = "y" }] } }
+
+[rules.ip-count]
+"#,
+    );
+    let config = Config::parse(&text).expect("rules are valid");
+    let pvuv = &config.rules["pvuv"];
+    let json: serde_json::Value =
+        serde_json::from_str(&pvuv.config_json).expect("config_json is JSON");
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "name": "pv \"uv\"",
+            "sample": 10,
+            "ratio": 0.25,
+            "enabled": true,
+            "since": "1979-05-27T07:32:00Z",
+            "day": "1979-05-27",
+            "paths": ["/a", "/b"],
+            "nested": { "depth": { "more": [1, { "x": "y" }] } },
+        })
+    );
+    assert_eq!(
+        pvuv.ttl_secs,
+        BTreeMap::from([("pv".to_owned(), 86_400), ("uv".to_owned(), 172_800)])
+    );
+    assert_eq!(pvuv.topics, None);
+    assert_eq!(config.rules["ip-count"], RuleConfig::default());
+    assert_eq!(config.rules["ip-count"].config_json, "{}");
+
+    assert_problems(
+        problems_of(&minimal_with(
+            "[rules.x.config]\na = [1.0, nan]\nb = { c = inf }",
+        )),
+        &[
+            "rules.x.config.a[1]: NaN cannot be passed to a rule as JSON",
+            "rules.x.config.b.c: inf cannot be passed to a rule as JSON",
+        ],
+    );
+    assert_problems(
+        problems_of(&minimal_with("[rules.x]\ntopics = [\"access\"]")),
+        &[r#"rules.x.topics: not allowed when source.kind = "stdin" (only with "kafka")"#],
+    );
+    assert_problems(
+        problems_of(&format!("rules = 5\n{MINIMAL}")),
+        &["rules: expected a table, found an integer"],
+    );
+    assert_problems(
+        problems_of(&minimal_with("[rules]\nx = 5")),
+        &["rules.x: expected a table, found an integer"],
+    );
+}
+
+/// A kafka source with librdkafka properties and per-rule topics.
+const KAFKA: &str = r#"
+[source]
+kind = "kafka"
+brokers = "127.0.0.1:9092,127.0.0.1:9093"
+topics = ["access", "audit"]
+group = "weir"
+batch_records = 100
+
+[source.librdkafka]
+"fetch.min.bytes" = 1
+"enable.partition.eof" = false
+"client.id" = "weir-1"
+"fetch.wait.max.ms" = 0.5
+
+[plugins]
+dir = "plugins"
+
+[redis]
+url = "unix:///run/redis.sock"
+
+[rules.pvuv]
+topics = ["access"]
+
+[rules.hive-audit]
+"#;
+
+#[test]
+fn kafka_source_parses() {
+    let config = Config::parse(KAFKA).expect("kafka config is valid");
+    assert_eq!(
+        config.source.kind,
+        SourceKind::Kafka(KafkaSourceConfig {
+            brokers: "127.0.0.1:9092,127.0.0.1:9093".to_owned(),
+            topics: vec!["access".to_owned(), "audit".to_owned()],
+            group: "weir".to_owned(),
+            librdkafka: BTreeMap::from([
+                ("client.id".to_owned(), "weir-1".to_owned()),
+                ("enable.partition.eof".to_owned(), "false".to_owned()),
+                ("fetch.min.bytes".to_owned(), "1".to_owned()),
+                ("fetch.wait.max.ms".to_owned(), "0.5".to_owned()),
+            ]),
+        })
+    );
+    assert_eq!(config.source.batch_records, 100);
+    assert_eq!(config.rules["pvuv"].topics, Some(vec!["access".to_owned()]));
+    assert_eq!(config.rules["hive-audit"].topics, None);
+
+    let bare = "[source]\nkind = \"kafka\"\nbrokers = \"b:9092\"\ntopics = [\"t\"]\ngroup = \"g\"\n\
+                [plugins]\ndir = \"p\"\n[redis]\nurl = \"rediss://r\"\n";
+    let config = Config::parse(bare).expect("librdkafka is optional");
+    let SourceKind::Kafka(kafka) = config.source.kind else {
+        panic!("expected a kafka source");
+    };
+    assert!(kafka.librdkafka.is_empty());
+}
+
+#[test]
+fn kafka_problems() {
+    let text = r#"
+[source]
+kind = "kafka"
+topics = ["access", 7, "", "access"]
+group = ""
+path = "a.log"
+poll_interval_ms = 5
+
+[source.librdkafka]
+"group.id" = "other"
+"sasl.mechanisms" = ["PLAIN"]
+
+[plugins]
+dir = "plugins"
+[redis]
+url = "redis://x"
+[rules.pvuv]
+topics = []
+[rules.ipcount]
+topics = ["nope"]
+"#;
+    assert_problems(
+        problems_of(text),
+        &[
+            "source.brokers: missing required key",
+            "source.topics[1]: expected a string, found an integer",
+            "source.group: must not be empty",
+            r#"source.path: not allowed when source.kind = "kafka" (only with "file")"#,
+            r#"source.poll_interval_ms: not allowed when source.kind = "kafka" (only with "file")"#,
+            "source.librdkafka.\"group.id\": set source.group instead",
+            "source.librdkafka.\"sasl.mechanisms\": expected a string, number or boolean, found an array",
+            "rules.pvuv.topics: must list at least one topic",
+        ],
+    );
+
+    let text = KAFKA.replace(r#"["access", "audit"]"#, r#"["access", "", "access"]"#);
+    assert_problems(
+        problems_of(&text),
+        &[
+            "source.topics[1]: must not be empty",
+            r#"source.topics[2]: duplicate topic "access""#,
+        ],
+    );
+    let text = KAFKA.replace(r#"topics = ["access"]"#, r#"topics = ["access", "nope"]"#);
+    assert_problems(
+        problems_of(&text),
+        &[r#"rules.pvuv.topics[1]: topic "nope" is not in source.topics"#],
+    );
+    let text = KAFKA.replace(r#"topics = ["access", "audit"]"#, "topics = []");
+    assert_problems(
+        problems_of(&text),
+        &["source.topics: must list at least one topic"],
+    );
+
+    let text = r#"
+[source]
+kind = "file"
+path = "a.log"
+brokers = "b:9092"
+topics = ["t"]
+group = "g"
+[source.librdkafka]
+[plugins]
+dir = "plugins"
+[redis]
+url = "redis://x"
+"#;
+    let not_file = |key: &str| {
+        format!(r#"source.{key}: not allowed when source.kind = "file" (only with "kafka")"#)
+    };
+    let expected: Vec<String> = ["brokers", "topics", "group", "librdkafka"]
+        .into_iter()
+        .map(not_file)
+        .collect();
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_problems(problems_of(text), &expected);
+}
+
+#[test]
+fn windows_helpers_convert_to_ms() {
+    let windows = WindowsConfig {
+        allowed_lateness_secs: 10,
+        day_offset_secs: -28_800,
+    };
+    assert_eq!(windows.allowed_lateness_ms(), 10_000);
+    assert_eq!(windows.day_offset_ms(), -28_800_000);
+    let huge = WindowsConfig {
+        allowed_lateness_secs: u64::MAX,
+        day_offset_secs: 0,
+    };
+    assert_eq!(huge.allowed_lateness_ms(), i64::MAX);
+}
+
+#[test]
+fn load_reads_a_file_and_names_it_in_errors() {
+    let dir = std::env::temp_dir().join(format!("weir-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+
+    let good = dir.join("good.toml");
+    std::fs::write(&good, EXAMPLE).expect("write config");
+    let config = Config::load(&good).expect("example loads");
+    assert_eq!(config.plugins.dir, Path::new("plugins-dir"));
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, minimal_with("[windows]\nday_offset_secs = true")).expect("write config");
+    let error = Config::load(&bad).expect_err("bad config");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: config has 1 problem:\n  - windows.day_offset_secs: expected an integer, found a boolean",
+            bad.display()
+        )
+    );
+
+    let missing = dir.join("missing.toml");
+    let error = Config::load(&missing).expect_err("missing file");
+    assert!(matches!(&error, ConfigError::Read { path, .. } if *path == missing));
+    assert_eq!(
+        error.to_string(),
+        format!("cannot read config file {}", missing.display())
+    );
+    assert!(std::error::Error::source(&error).is_some());
+    assert!(error.problems().is_empty());
+
+    std::fs::remove_dir_all(&dir).expect("remove temp dir");
+}

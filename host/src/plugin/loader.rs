@@ -1,0 +1,230 @@
+//! Turning a `.wasm` file into a running rule: compile once, check the
+//! contract, pre-instantiate, read the manifest, init.
+
+use std::path::{Path, PathBuf};
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, OptLevel, Store};
+
+use super::runner::WasmRule;
+use super::sandbox::RuleHost;
+use super::spec::RuleSpec;
+use crate::contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, RULE_INTERFACE, RuleWorld, RuleWorldPre};
+
+/// Why a plugin file could not become a running rule. Every variant names
+/// the file; the pipeline refuses to start (or, on reload, keeps the running
+/// version).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The plugin file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The file is not a WebAssembly component.
+    #[error("{path}: not a weir rule: {reason}")]
+    NotAComponent {
+        /// The plugin file.
+        path: PathBuf,
+        /// What the file is instead.
+        reason: String,
+    },
+    /// The component implements another version of the contract.
+    #[error(
+        "{path}: exports {found}, but this host supports {CONTRACT_PACKAGE}@{CONTRACT_VERSION} only; rebuild the rule against weir-sdk for {CONTRACT_VERSION}"
+    )]
+    WrongContract {
+        /// The plugin file.
+        path: PathBuf,
+        /// The contract interfaces the component exports.
+        found: String,
+    },
+    /// Compilation or linking failed (including imports the host does not grant).
+    #[error("{path}: {what}: {detail}")]
+    Link {
+        /// The plugin file.
+        path: PathBuf,
+        /// The step that failed.
+        what: &'static str,
+        /// The engine's explanation.
+        detail: String,
+    },
+    /// The manifest is invalid.
+    #[error("{path}: invalid manifest:\n  - {}", problems.join("\n  - "))]
+    Manifest {
+        /// The plugin file.
+        path: PathBuf,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+    /// The rule refused its configuration.
+    #[error("{path}: rule `{rule}` refused its config: {message}")]
+    Init {
+        /// The plugin file.
+        path: PathBuf,
+        /// Rule name.
+        rule: String,
+        /// The rule's explanation.
+        message: String,
+    },
+}
+
+/// A rule ready to process batches.
+pub struct LoadedRule {
+    /// The checked manifest.
+    pub spec: RuleSpec,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// A hash of the file's bytes, naming this version.
+    pub version_hash: String,
+    /// The running instance.
+    pub runner: WasmRule,
+}
+
+/// The compiler and linker shared by every rule.
+pub struct RuleLoader {
+    engine: Engine,
+    linker: Linker<RuleHost>,
+}
+
+/// WebAssembly binary magic.
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+impl RuleLoader {
+    /// Sets up the engine and the linker with the host's imports.
+    pub fn new() -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.cranelift_opt_level(OptLevel::Speed);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        RuleWorld::add_to_linker::<RuleHost, HasSelf<RuleHost>>(&mut linker, |host| host)?;
+        Ok(Self { engine, linker })
+    }
+
+    /// Loads the rule in `path` and initializes it with `config_json`.
+    pub fn load(&self, path: &Path, config_for: impl Fn(&str) -> String) -> Result<LoadedRule, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.load_bytes(path, &bytes, config_for)
+    }
+
+    /// Loads a rule from bytes; `path` names it in errors.
+    pub fn load_bytes(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        config_for: impl Fn(&str) -> String,
+    ) -> Result<LoadedRule, LoadError> {
+        let path = path.to_owned();
+        check_component_header(&path, bytes)?;
+        let link_error = |what: &'static str| {
+            let path = path.clone();
+            move |error: wasmtime::Error| LoadError::Link {
+                path,
+                what,
+                detail: format!("{error:#}"),
+            }
+        };
+        let component = Component::new(&self.engine, bytes).map_err(link_error("cannot compile"))?;
+        self.check_contract(&path, &component)?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(link_error("cannot link (it imports something the host does not grant)"))?;
+        let pre = RuleWorldPre::new(instance_pre).map_err(link_error("cannot link"))?;
+        let mut store = Store::new(&self.engine, RuleHost::new("?"));
+        let world = pre.instantiate(&mut store).map_err(link_error("cannot instantiate"))?;
+        let manifest = world
+            .weir_rule_rule()
+            .call_describe(&mut store)
+            .map_err(link_error("describe() trapped"))?;
+        let spec = RuleSpec::from_manifest(&manifest).map_err(|problems| LoadError::Manifest {
+            path: path.clone(),
+            problems,
+        })?;
+        store.data_mut().log.set_rule(&spec.name);
+        let config_json = config_for(&spec.name);
+        world
+            .weir_rule_rule()
+            .call_init(&mut store, &config_json)
+            .map_err(link_error("init() trapped"))?
+            .map_err(|message| LoadError::Init {
+                path: path.clone(),
+                rule: spec.name.clone(),
+                message,
+            })?;
+        Ok(LoadedRule {
+            version_hash: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)),
+            runner: WasmRule::new(store, world),
+            spec,
+            path,
+        })
+    }
+
+    fn check_contract(&self, path: &Path, component: &Component) -> Result<(), LoadError> {
+        let ty = component.component_type();
+        let exports: Vec<String> = ty.exports(&self.engine).map(|(name, _)| name.to_owned()).collect();
+        if exports.iter().any(|name| name == RULE_INTERFACE) {
+            return Ok(());
+        }
+        let contract: Vec<&str> = exports
+            .iter()
+            .map(String::as_str)
+            .filter(|name| name.starts_with(CONTRACT_PACKAGE))
+            .collect();
+        if contract.is_empty() {
+            return Err(LoadError::NotAComponent {
+                path: path.to_owned(),
+                reason: format!(
+                    "the component does not export {RULE_INTERFACE} (it exports: {})",
+                    if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") }
+                ),
+            });
+        }
+        Err(LoadError::WrongContract {
+            path: path.to_owned(),
+            found: contract.join(", "),
+        })
+    }
+}
+
+/// Refuses files that are not components before the compiler sees them, with
+/// a message saying what they are instead.
+fn check_component_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    let refuse = |reason: &str| LoadError::NotAComponent {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
+        return Err(refuse("the file is not WebAssembly (no \\0asm header)"));
+    }
+    match bytes[6..8] {
+        [0, 0] => Err(refuse(
+            "the file is a core WebAssembly module, not a component; build it with --target wasm32-wasip2",
+        )),
+        [1, 0] => Ok(()),
+        _ => Err(refuse("unknown WebAssembly binary layer")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_checked() {
+        let path = Path::new("x.wasm");
+        assert!(check_component_header(path, b"hello world").is_err());
+        let core = b"\0asm\x01\0\0\0";
+        let err = check_component_header(path, core).unwrap_err().to_string();
+        assert!(err.contains("core WebAssembly module"), "{err}");
+        assert!(check_component_header(path, b"\0asm\x0d\0\x01\0").is_ok());
+    }
+}

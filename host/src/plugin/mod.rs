@@ -1,0 +1,13 @@
+//! Rules as WebAssembly components: loading, sandboxing, calling.
+
+pub mod host_log;
+pub mod loader;
+pub mod registry;
+pub mod runner;
+pub mod sandbox;
+pub mod spec;
+
+pub use loader::{LoadError, LoadedRule, RuleLoader};
+pub use registry::{ActiveRule, RegistryError, RuleRegistry};
+pub use runner::{CallError, RuleRunner, WasmRule};
+pub use spec::RuleSpec;

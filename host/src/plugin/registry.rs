@@ -1,0 +1,142 @@
+//! The rules of a pipeline: every component in the plugins folder.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::loader::{LoadedRule, RuleLoader};
+use super::runner::RuleRunner;
+use super::spec::RuleSpec;
+use crate::config::RuleConfig;
+
+/// One rule as the pipeline runs it.
+pub struct ActiveRule {
+    /// The checked manifest.
+    pub spec: RuleSpec,
+    /// Where it was loaded from (empty for native rules).
+    pub path: PathBuf,
+    /// Names the loaded version.
+    pub version_hash: String,
+    /// The instance batches go through.
+    pub runner: Box<dyn RuleRunner>,
+}
+
+impl From<LoadedRule> for ActiveRule {
+    fn from(loaded: LoadedRule) -> Self {
+        Self {
+            spec: loaded.spec,
+            path: loaded.path,
+            version_hash: loaded.version_hash,
+            runner: Box::new(loaded.runner),
+        }
+    }
+}
+
+/// Plugins that could not be loaded, all of them.
+#[derive(Debug, thiserror::Error)]
+#[error("{} plugin problem(s) in {dir}:\n{}", problems.len(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct RegistryError {
+    /// The plugins folder.
+    pub dir: PathBuf,
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+/// The loaded rules, in file-name order.
+///
+/// Rules sit in slots so that one can be replaced at a batch boundary
+/// without touching the others (hot reload builds on this).
+#[derive(Default)]
+pub struct RuleRegistry {
+    rules: Vec<ActiveRule>,
+}
+
+impl RuleRegistry {
+    /// A registry of already-built rules (benchmarks, tests).
+    pub fn from_rules(rules: Vec<ActiveRule>) -> Self {
+        Self { rules }
+    }
+
+    /// Loads every `*.wasm` file in `dir`, reporting every file that fails
+    /// and every `[rules.<name>]` table that names no loaded rule.
+    pub fn load_dir(
+        loader: &RuleLoader,
+        dir: &Path,
+        rule_configs: &BTreeMap<String, RuleConfig>,
+    ) -> Result<Self, RegistryError> {
+        let mut problems = Vec::new();
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                .filter(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file())
+                .collect(),
+            Err(error) => {
+                return Err(RegistryError {
+                    dir: dir.to_owned(),
+                    problems: vec![format!("cannot read the plugins folder: {error}")],
+                });
+            }
+        };
+        files.sort();
+        let config_for = |name: &str| {
+            rule_configs
+                .get(name)
+                .map_or_else(|| "{}".to_owned(), |rule| rule.config_json.clone())
+        };
+        let mut rules: Vec<ActiveRule> = Vec::new();
+        for file in &files {
+            match loader.load(file, config_for) {
+                Ok(loaded) => {
+                    if let Some(other) = rules.iter().find(|rule| rule.spec.name == loaded.spec.name) {
+                        problems.push(format!(
+                            "{}: rule `{}` is also defined by {}",
+                            file.display(),
+                            loaded.spec.name,
+                            other.path.display()
+                        ));
+                    } else {
+                        rules.push(loaded.into());
+                    }
+                }
+                Err(error) => problems.push(error.to_string()),
+            }
+        }
+        if files.is_empty() {
+            problems.push("no *.wasm rules found".to_owned());
+        }
+        for (name, rule_config) in rule_configs {
+            if let Some(rule) = rules.iter().find(|rule| &rule.spec.name == name) {
+                for metric in rule_config.ttl_secs.keys() {
+                    if rule.spec.metric(metric).is_none() {
+                        problems.push(format!("rules.{name}.ttl_secs.{metric}: rule `{name}` has no metric `{metric}`"));
+                    }
+                }
+            } else if problems.is_empty() {
+                problems.push(format!("rules.{name}: no loaded rule is called `{name}`"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(Self { rules })
+        } else {
+            Err(RegistryError {
+                dir: dir.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[ActiveRule] {
+        &self.rules
+    }
+
+    /// The rules, to run batches through.
+    pub fn rules_mut(&mut self) -> &mut [ActiveRule] {
+        &mut self.rules
+    }
+
+    /// Replaces the rule in slot `index` (at a batch boundary).
+    pub fn replace(&mut self, index: usize, rule: ActiveRule) -> Option<ActiveRule> {
+        let slot = self.rules.get_mut(index)?;
+        Some(std::mem::replace(slot, rule))
+    }
+}

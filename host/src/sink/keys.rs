@@ -1,0 +1,74 @@
+//! Redis key names: the output layout is a public contract (see README),
+//! the checkpoint layout is private to weir.
+
+/// Output hash of one window: field = group key, value = the aggregate.
+/// `size_secs` is the window length, `start_secs` its start (Unix seconds).
+pub fn output(rule: &str, metric: &str, size_secs: i64, start_secs: i64) -> String {
+    format!("weir:{rule}:{metric}:{size_secs}:{start_secs}")
+}
+
+/// Sorted set of a metric's recent window starts (member and score = the
+/// start in Unix seconds), so dashboards list windows without SCAN.
+pub fn output_index(rule: &str, metric: &str, size_secs: i64) -> String {
+    format!("weir:{rule}:{metric}:{size_secs}:windows")
+}
+
+/// Hash of a rule's metric definitions: field = metric, value = JSON.
+pub fn catalog(rule: &str) -> String {
+    format!("weir:{rule}:metrics")
+}
+
+/// Checkpoint keys of one pipeline (`[checkpoint] namespace`).
+#[derive(Debug, Clone)]
+pub struct CheckpointKeys {
+    prefix: String,
+}
+
+impl CheckpointKeys {
+    /// Keys under `weir:ckpt:{namespace}`.
+    pub fn new(namespace: &str) -> Self {
+        Self {
+            prefix: format!("weir:ckpt:{namespace}"),
+        }
+    }
+
+    /// Hash: partition → JSON source position.
+    pub fn source(&self) -> String {
+        format!("{}:source", self.prefix)
+    }
+
+    /// Hash: a rule's watermark, counters and metric signatures.
+    pub fn rule(&self, rule: &str) -> String {
+        format!("{}:rule:{rule}", self.prefix)
+    }
+
+    /// Set: ids of a rule's checkpointed slots.
+    pub fn slots(&self, rule: &str) -> String {
+        format!("{}:rule:{rule}:slots", self.prefix)
+    }
+
+    /// Hash: one slot's groups → encoded aggregates.
+    pub fn slot(&self, rule: &str, slot_id: &str) -> String {
+        format!("{}:rule:{rule}:slot:{slot_id}", self.prefix)
+    }
+
+    /// String: one distinct group's member hashes, appended to.
+    pub fn members(&self, rule: &str, slot_id: &str, group: &str) -> String {
+        format!("{}:rule:{rule}:members:{slot_id}:{group}", self.prefix)
+    }
+}
+
+/// Names one slot in checkpoints: `{metric}:{window}:{kind}:{start_ms}`.
+pub fn slot_id(metric: &str, window: &str, kind_tag: char, start_ms: i64) -> String {
+    format!("{metric}:{window}:{kind_tag}:{start_ms}")
+}
+
+/// Splits a slot id into metric, window, kind tag and start.
+pub fn parse_slot_id(id: &str) -> Option<(&str, &str, &str, i64)> {
+    let mut parts = id.splitn(4, ':');
+    let metric = parts.next()?;
+    let window = parts.next()?;
+    let kind = parts.next()?;
+    let start = parts.next()?.parse().ok()?;
+    Some((metric, window, kind, start))
+}

@@ -1,0 +1,147 @@
+//! One group's aggregate within one window.
+
+use super::distinct::{DistinctSet, hash_member};
+use super::hll::HyperLogLog;
+use crate::plugin::spec::Aggregation;
+
+/// The running value of one group in one window.
+#[derive(Debug, Clone)]
+pub enum Aggregate {
+    /// Number of updates.
+    Count(u64),
+    /// Sum of numbers.
+    Sum(f64),
+    /// Smallest number so far (`+inf` before any).
+    Min(f64),
+    /// Largest number so far (`-inf` before any).
+    Max(f64),
+    /// Exact distinct members, as 64-bit hashes.
+    Distinct(DistinctSet),
+    /// Approximate distinct members.
+    ApproxDistinct(Box<HyperLogLog>),
+}
+
+/// What one update contributes, resolved from the rule's measure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Contribution {
+    /// One occurrence.
+    One,
+    /// A number.
+    Number(f64),
+    /// A member's hash.
+    Member(u64),
+}
+
+impl Contribution {
+    /// Hashes a member.
+    pub fn member(member: &str) -> Self {
+        Self::Member(hash_member(member.as_bytes()))
+    }
+}
+
+impl Aggregate {
+    /// The empty aggregate of a kind.
+    pub fn empty(kind: Aggregation) -> Self {
+        match kind {
+            Aggregation::Count => Self::Count(0),
+            Aggregation::Sum => Self::Sum(0.0),
+            Aggregation::Min => Self::Min(f64::INFINITY),
+            Aggregation::Max => Self::Max(f64::NEG_INFINITY),
+            Aggregation::Distinct => Self::Distinct(DistinctSet::new()),
+            Aggregation::ApproxDistinct => Self::ApproxDistinct(Box::default()),
+        }
+    }
+
+    /// Adds a contribution; returns whether the value may have changed.
+    /// A contribution of the wrong shape (a member for a sum) is ignored and
+    /// reported as unchanged; the caller counts it as a mismatch.
+    pub fn add(&mut self, contribution: Contribution) -> Result<bool, Mismatch> {
+        match (self, contribution) {
+            (Self::Count(n), _) => {
+                *n += 1;
+                Ok(true)
+            }
+            (Self::Sum(sum), Contribution::Number(x)) => {
+                *sum += x;
+                Ok(true)
+            }
+            (Self::Min(min), Contribution::Number(x)) => {
+                let changed = x < *min;
+                *min = min.min(x);
+                Ok(changed)
+            }
+            (Self::Max(max), Contribution::Number(x)) => {
+                let changed = x > *max;
+                *max = max.max(x);
+                Ok(changed)
+            }
+            (Self::Distinct(set), Contribution::Member(h)) => Ok(set.insert_hash(h)),
+            (Self::ApproxDistinct(hll), Contribution::Member(h)) => {
+                hll.insert_hash(h);
+                Ok(true)
+            }
+            _ => Err(Mismatch),
+        }
+    }
+
+    /// Folds another aggregate of the same kind into this one (a cumulative
+    /// window absorbing a closed step pane).
+    pub fn merge(&mut self, other: &Aggregate) {
+        match (self, other) {
+            (Self::Count(a), Self::Count(b)) => *a += b,
+            (Self::Sum(a), Self::Sum(b)) => *a += b,
+            (Self::Min(a), Self::Min(b)) => *a = a.min(*b),
+            (Self::Max(a), Self::Max(b)) => *a = a.max(*b),
+            (Self::Distinct(a), Self::Distinct(b)) => a.merge(b),
+            (Self::ApproxDistinct(a), Self::ApproxDistinct(b)) => a.merge(b),
+            _ => {}
+        }
+    }
+
+    /// The value as the decimal string written to Redis.
+    pub fn render(&self) -> String {
+        match self {
+            Self::Count(n) => n.to_string(),
+            Self::Sum(x) | Self::Min(x) | Self::Max(x) => render_number(*x),
+            Self::Distinct(set) => set.len().to_string(),
+            Self::ApproxDistinct(hll) => hll.estimate().to_string(),
+        }
+    }
+}
+
+/// Shortest decimal that reads back as the same number; integral values
+/// have no fraction (`34`, not `34.0`).
+fn render_number(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        String::new()
+    }
+}
+
+/// A measure of the wrong shape for the metric's aggregation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mismatch;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregates_render_as_decimals() {
+        let mut sum = Aggregate::empty(Aggregation::Sum);
+        sum.add(Contribution::Number(33.8)).unwrap();
+        sum.add(Contribution::Number(1.2)).unwrap();
+        assert_eq!(sum.render(), "35");
+        let mut min = Aggregate::empty(Aggregation::Min);
+        assert_eq!(min.add(Contribution::Number(2.5)), Ok(true));
+        assert_eq!(min.add(Contribution::Number(3.0)), Ok(false));
+        assert_eq!(min.render(), "2.5");
+        let mut uv = Aggregate::empty(Aggregation::Distinct);
+        for ip in ["a", "b", "a"] {
+            uv.add(Contribution::member(ip)).unwrap();
+        }
+        assert_eq!(uv.render(), "2");
+        assert_eq!(uv.add(Contribution::Number(1.0)), Err(Mismatch));
+    }
+}

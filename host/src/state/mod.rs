@@ -1,0 +1,11 @@
+//! Window state: aggregates per window and group, and how they are checkpointed.
+
+pub mod aggregate;
+pub mod codec;
+pub mod distinct;
+pub mod hll;
+pub mod rule;
+pub mod slot;
+pub mod windows;
+
+pub use rule::{MetricChanges, RuleState};

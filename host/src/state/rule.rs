@@ -1,0 +1,149 @@
+//! Everything the host keeps for one rule: its windows and its watermark.
+
+use super::aggregate::{Contribution, Mismatch};
+use super::windows::{MetricWindows, SlotChange};
+use crate::contract::{BatchOutput, Measure, RecordMeta};
+use crate::plugin::spec::{Aggregation, RuleSpec};
+use crate::stats::RuleStats;
+use crate::window::{Alignment, Watermark};
+
+/// The windows of one metric, one entry per window shape of its manifest.
+#[derive(Debug, Clone)]
+pub struct MetricState {
+    /// Metric name.
+    pub name: String,
+    /// How updates combine.
+    pub aggregation: Aggregation,
+    /// One per window shape.
+    pub windows: Vec<MetricWindows>,
+}
+
+/// The state of one rule: open windows, watermark and counters.
+#[derive(Debug, Clone)]
+pub struct RuleState {
+    /// Per metric, in manifest order.
+    pub metrics: Vec<MetricState>,
+    /// The rule's watermark.
+    pub watermark: Watermark,
+    /// Counters.
+    pub stats: RuleStats,
+    align: Alignment,
+}
+
+/// Changes of one metric's windows since the last checkpoint.
+#[derive(Debug, Clone)]
+pub struct MetricChanges {
+    /// Index into [`RuleState::metrics`].
+    pub metric: usize,
+    /// Index into the metric's windows.
+    pub window: usize,
+    /// Changed slots.
+    pub slots: Vec<SlotChange>,
+}
+
+impl RuleState {
+    /// Empty state for a rule.
+    pub fn new(spec: &RuleSpec, align: Alignment, lateness_ms: i64) -> Self {
+        Self {
+            metrics: spec
+                .metrics
+                .iter()
+                .map(|metric| MetricState {
+                    name: metric.name.clone(),
+                    aggregation: metric.aggregation,
+                    windows: metric
+                        .windows
+                        .iter()
+                        .map(|&window| MetricWindows::new(window, metric.aggregation))
+                        .collect(),
+                })
+                .collect(),
+            watermark: Watermark::new(lateness_ms),
+            stats: RuleStats::default(),
+            align,
+        }
+    }
+
+    /// Window alignment.
+    pub fn alignment(&self) -> Alignment {
+        self.align
+    }
+
+    /// Applies what a batch produced, in record order, then closes the
+    /// windows the watermark passed.
+    pub fn apply(&mut self, records: &[RecordMeta], output: &BatchOutput) {
+        self.stats.records_in += records.len() as u64;
+        self.stats.rejected += output.rejects.len() as u64;
+        for update in &output.updates {
+            let Some(metric) = self.metrics.get_mut(update.metric as usize) else {
+                self.stats.invalid_updates += 1;
+                continue;
+            };
+            let time_ms = update.event_time_ms.or_else(|| {
+                records
+                    .get(update.record as usize)
+                    .and_then(|record| record.timestamp_ms)
+            });
+            let Some(time_ms) = time_ms else {
+                self.stats.no_event_time += 1;
+                continue;
+            };
+            let contribution = match (&update.measure, metric.aggregation) {
+                (_, Aggregation::Count) => Contribution::One,
+                (Measure::Number(x), Aggregation::Sum | Aggregation::Min | Aggregation::Max) if x.is_finite() => {
+                    Contribution::Number(*x)
+                }
+                (Measure::Member(member), Aggregation::Distinct | Aggregation::ApproxDistinct) => {
+                    Contribution::member(member)
+                }
+                _ => {
+                    self.stats.invalid_updates += 1;
+                    continue;
+                }
+            };
+            self.stats.updates += 1;
+            for windows in &mut metric.windows {
+                match windows.add(self.align, &self.watermark, &update.key, contribution, time_ms) {
+                    Ok(late) => self.stats.late += late,
+                    Err(Mismatch) => self.stats.invalid_updates += 1,
+                }
+            }
+            self.watermark.observe(time_ms);
+        }
+        self.advance();
+    }
+
+    /// Closes every window the watermark has passed.
+    pub fn advance(&mut self) {
+        for metric in &mut self.metrics {
+            for windows in &mut metric.windows {
+                windows.advance(self.align, &self.watermark);
+            }
+        }
+    }
+
+    /// The input ended: every window closes.
+    pub fn close_all(&mut self) {
+        self.watermark.close_all();
+        self.advance();
+    }
+
+    /// Takes every change since the last checkpoint.
+    pub fn drain_changes(&mut self) -> Vec<MetricChanges> {
+        let mut changes = Vec::new();
+        for (metric_index, metric) in self.metrics.iter_mut().enumerate() {
+            for (window_index, windows) in metric.windows.iter_mut().enumerate() {
+                let mut slots = Vec::new();
+                windows.drain_changes(&mut slots);
+                if !slots.is_empty() {
+                    changes.push(MetricChanges {
+                        metric: metric_index,
+                        window: window_index,
+                        slots,
+                    });
+                }
+            }
+        }
+        changes
+    }
+}

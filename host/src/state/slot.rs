@@ -1,0 +1,131 @@
+//! A slot: the groups of one window (or one step pane) and what changed in them.
+
+use std::collections::HashMap;
+
+use super::aggregate::{Aggregate, Contribution, Mismatch};
+use crate::plugin::spec::Aggregation;
+
+/// What a slot is to its metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SlotKind {
+    /// A tumbling or hopping window: its values are output.
+    Window,
+    /// A step pane of a cumulative window: checkpointed, not output.
+    Pane,
+    /// A whole cumulative window: output, grows as panes close.
+    Total,
+}
+
+impl SlotKind {
+    /// One-letter tag used in checkpoint key names.
+    pub fn tag(self) -> char {
+        match self {
+            Self::Window => 'w',
+            Self::Pane => 'p',
+            Self::Total => 'c',
+        }
+    }
+
+    /// Parses a tag written by [`SlotKind::tag`].
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        match tag {
+            "w" => Some(Self::Window),
+            "p" => Some(Self::Pane),
+            "c" => Some(Self::Total),
+            _ => None,
+        }
+    }
+
+    /// Whether the slot's values are written to the output hashes.
+    pub fn is_output(self) -> bool {
+        !matches!(self, Self::Pane)
+    }
+}
+
+/// One group's aggregate and whether it changed since the last checkpoint.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// The running value.
+    pub agg: Aggregate,
+    dirty: bool,
+}
+
+/// The groups of one window or pane.
+///
+/// Changed groups are remembered in `dirty`, so a checkpoint costs what
+/// changed since the previous one, not the size of the window.
+#[derive(Debug, Clone, Default)]
+pub struct Slot {
+    groups: HashMap<Box<str>, Group>,
+    dirty: Vec<Box<str>>,
+    /// Whether the checkpoint in Redis holds this slot.
+    pub persisted: bool,
+}
+
+impl Slot {
+    /// Adds a contribution to group `key`.
+    pub fn add(&mut self, kind: Aggregation, key: &str, contribution: Contribution) -> Result<(), Mismatch> {
+        let group = match self.groups.get_mut(key) {
+            Some(group) => group,
+            None => self.groups.entry(key.into()).or_insert(Group {
+                agg: Aggregate::empty(kind),
+                dirty: false,
+            }),
+        };
+        if group.agg.add(contribution)? && !group.dirty {
+            group.dirty = true;
+            self.dirty.push(key.into());
+        }
+        Ok(())
+    }
+
+    /// Folds every group of `other` into this slot, marking them changed.
+    pub fn merge(&mut self, kind: Aggregation, other: &Slot) {
+        for (key, theirs) in &other.groups {
+            let group = self.groups.entry(key.clone()).or_insert(Group {
+                agg: Aggregate::empty(kind),
+                dirty: false,
+            });
+            group.agg.merge(&theirs.agg);
+            if !group.dirty {
+                group.dirty = true;
+                self.dirty.push(key.clone());
+            }
+        }
+    }
+
+    /// Restores a group from a checkpoint (not marked changed).
+    pub fn restore(&mut self, key: &str, agg: Aggregate) {
+        self.groups.insert(key.into(), Group { agg, dirty: false });
+    }
+
+    /// Hands each changed group to `each` and marks it clean.
+    pub fn drain_dirty(&mut self, mut each: impl FnMut(&str, &mut Aggregate)) {
+        for key in std::mem::take(&mut self.dirty) {
+            if let Some(group) = self.groups.get_mut(&key) {
+                group.dirty = false;
+                each(&key, &mut group.agg);
+            }
+        }
+    }
+
+    /// Every group, for a slot being closed or inspected.
+    pub fn groups(&self) -> impl Iterator<Item = (&str, &Aggregate)> {
+        self.groups.iter().map(|(key, group)| (&**key, &group.agg))
+    }
+
+    /// Number of groups.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Whether the slot has no groups.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Whether any group changed since the last checkpoint.
+    pub fn is_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+}

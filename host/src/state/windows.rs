@@ -1,0 +1,204 @@
+//! The open windows of one metric for one window shape.
+
+use std::collections::BTreeMap;
+
+use super::aggregate::{Aggregate, Contribution, Mismatch};
+use super::codec;
+use super::slot::{Slot, SlotKind};
+use crate::plugin::spec::Aggregation;
+use crate::window::{Alignment, Watermark, WindowSpec};
+
+/// A change to one slot that the next checkpoint must write.
+#[derive(Debug, Clone)]
+pub struct SlotChange {
+    /// What the slot is.
+    pub kind: SlotKind,
+    /// Slot start, Unix milliseconds.
+    pub start_ms: i64,
+    /// Changed groups.
+    pub groups: Vec<GroupChange>,
+    /// Whether the slot closed (its checkpoint state is to be deleted).
+    pub closed: bool,
+    /// Whether the checkpoint already holds the slot.
+    pub persisted: bool,
+    /// For a closed persisted slot: the groups whose member hashes are kept
+    /// under their own key, to delete.
+    pub distinct_groups: Vec<String>,
+}
+
+/// One group's new value.
+#[derive(Debug, Clone)]
+pub struct GroupChange {
+    /// Group key.
+    pub key: String,
+    /// The value for the output hash (`None` for step panes).
+    pub output: Option<String>,
+    /// The checkpoint encoding of the aggregate (`None` once closed).
+    pub state: Option<Vec<u8>>,
+    /// Member hashes added since the last checkpoint, to append.
+    pub new_members: Vec<u8>,
+}
+
+/// The windows (or, for cumulative windows, the step panes and whole
+/// windows) of one metric and one window shape.
+#[derive(Debug, Clone)]
+pub struct MetricWindows {
+    spec: WindowSpec,
+    kind: Aggregation,
+    slots: BTreeMap<i64, Slot>,
+    totals: BTreeMap<i64, Slot>,
+    closed: Vec<(SlotKind, i64, Slot)>,
+}
+
+impl MetricWindows {
+    /// No open windows.
+    pub fn new(spec: WindowSpec, kind: Aggregation) -> Self {
+        Self {
+            spec,
+            kind,
+            slots: BTreeMap::new(),
+            totals: BTreeMap::new(),
+            closed: Vec::new(),
+        }
+    }
+
+    /// The window shape.
+    pub fn spec(&self) -> WindowSpec {
+        self.spec
+    }
+
+    fn slot_kind(&self) -> SlotKind {
+        match self.spec {
+            WindowSpec::Cumulative { .. } => SlotKind::Pane,
+            _ => SlotKind::Window,
+        }
+    }
+
+    /// Adds a contribution at `time_ms` to every window it falls in that the
+    /// watermark has not closed; returns how many windows it was late for.
+    pub fn add(
+        &mut self,
+        align: Alignment,
+        watermark: &Watermark,
+        key: &str,
+        contribution: Contribution,
+        time_ms: i64,
+    ) -> Result<u64, Mismatch> {
+        let slot_ms = self.spec.slot_ms();
+        let kind = self.kind;
+        let mut late = 0;
+        let mut result = Ok(());
+        let slots = &mut self.slots;
+        self.spec.for_each_slot(align, time_ms, |start| {
+            if watermark.is_closed(start + slot_ms) {
+                late += 1;
+            } else if let Err(mismatch) = slots.entry(start).or_default().add(kind, key, contribution) {
+                result = Err(mismatch);
+            }
+        });
+        result.map(|()| late)
+    }
+
+    /// Closes every window the watermark has passed. A closed step pane
+    /// merges into its whole cumulative window.
+    pub fn advance(&mut self, align: Alignment, watermark: &Watermark) {
+        let slot_ms = self.spec.slot_ms();
+        let kind = self.slot_kind();
+        while let Some(entry) = self.slots.first_entry() {
+            if !watermark.is_closed(entry.key() + slot_ms) {
+                break;
+            }
+            let (start, slot) = entry.remove_entry();
+            if let WindowSpec::Cumulative { size_ms, .. } = self.spec {
+                let total_start = align.start(start, size_ms);
+                self.totals.entry(total_start).or_default().merge(self.kind, &slot);
+            }
+            self.closed.push((kind, start, slot));
+        }
+        let size_ms = self.spec.size_ms();
+        while let Some(entry) = self.totals.first_entry() {
+            if !watermark.is_closed(entry.key() + size_ms) {
+                break;
+            }
+            let (start, slot) = entry.remove_entry();
+            self.closed.push((SlotKind::Total, start, slot));
+        }
+    }
+
+    /// Takes every change since the last call, for a checkpoint, and marks
+    /// the open slots as persisted.
+    pub fn drain_changes(&mut self, out: &mut Vec<SlotChange>) {
+        let pane_kind = self.slot_kind();
+        for (kind, start, mut slot) in std::mem::take(&mut self.closed) {
+            let groups = slot_groups(&mut slot, kind, true);
+            let distinct_groups = if slot.persisted && matches!(self.kind, Aggregation::Distinct) {
+                slot.groups().map(|(key, _)| key.to_owned()).collect()
+            } else {
+                Vec::new()
+            };
+            out.push(SlotChange {
+                kind,
+                start_ms: start,
+                groups,
+                closed: true,
+                persisted: slot.persisted,
+                distinct_groups,
+            });
+        }
+        for (kind, slots) in [(pane_kind, &mut self.slots), (SlotKind::Total, &mut self.totals)] {
+            for (&start, slot) in slots.iter_mut().filter(|(_, slot)| slot.is_dirty()) {
+                let groups = slot_groups(slot, kind, false);
+                out.push(SlotChange {
+                    kind,
+                    start_ms: start,
+                    groups,
+                    closed: false,
+                    persisted: slot.persisted,
+                    distinct_groups: Vec::new(),
+                });
+                slot.persisted = true;
+            }
+        }
+    }
+
+    /// Restores one group of one slot from a checkpoint.
+    pub fn restore(&mut self, kind: SlotKind, start_ms: i64, key: &str, agg: Aggregate) {
+        let slots = match kind {
+            SlotKind::Total => &mut self.totals,
+            SlotKind::Window | SlotKind::Pane => &mut self.slots,
+        };
+        let slot = slots.entry(start_ms).or_default();
+        slot.persisted = true;
+        slot.restore(key, agg);
+    }
+
+    /// The open slots, for inspection and tests: (kind, start, slot).
+    pub fn open_slots(&self) -> impl Iterator<Item = (SlotKind, i64, &Slot)> {
+        let pane_kind = self.slot_kind();
+        self.slots
+            .iter()
+            .map(move |(start, slot)| (pane_kind, *start, slot))
+            .chain(self.totals.iter().map(|(start, slot)| (SlotKind::Total, *start, slot)))
+    }
+}
+
+fn slot_groups(slot: &mut Slot, kind: SlotKind, closed: bool) -> Vec<GroupChange> {
+    let mut groups = Vec::new();
+    slot.drain_dirty(|key, agg| {
+        let new_members = match agg {
+            Aggregate::Distinct(set) if !closed => codec::encode_hashes(&set.take_new_hashes()),
+            Aggregate::Distinct(set) => {
+                set.track_new(false);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        groups.push(GroupChange {
+            key: key.to_owned(),
+            output: kind.is_output().then(|| agg.render()),
+            state: (!closed).then(|| codec::encode(agg)),
+            new_members,
+        });
+    });
+    groups
+}

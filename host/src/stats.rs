@@ -1,0 +1,32 @@
+//! Counters a pipeline keeps, per rule and per source.
+
+use serde::{Deserialize, Serialize};
+
+/// What happened to one rule's records. Checkpointed with the rule's state,
+/// so the counts stay exact across restarts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleStats {
+    /// Records handed to the rule.
+    pub records_in: u64,
+    /// Records the rule refused.
+    pub rejected: u64,
+    /// Updates applied to windows.
+    pub updates: u64,
+    /// Update × window pairs dropped because the window had closed.
+    pub late: u64,
+    /// Updates without an event time (neither from the rule nor the source).
+    pub no_event_time: u64,
+    /// Updates naming an unknown metric or carrying the wrong kind of value.
+    pub invalid_updates: u64,
+}
+
+/// What happened at the source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceStats {
+    /// Records read.
+    pub records: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Records skipped for being longer than `source.max_record_bytes`.
+    pub oversized: u64,
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a Debian machine for building and testing weir:
+#   * redis-server and redis-cli (apt, only when missing);
+#   * the wasm32-wasip2 target, rustfmt and clippy for the toolchain pinned in
+#     rust-toolchain.toml.
+# Takes a few seconds when everything is already there.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+say() { printf 'setup: %s\n' "$*"; }
+
+# Root runs apt directly; anyone else goes through sudo. `env` carries
+# DEBIAN_FRONTEND through sudo, which resets the environment.
+if [ "$(id -u)" -eq 0 ]; then
+    AS_ROOT=(env DEBIAN_FRONTEND=noninteractive)
+else
+    AS_ROOT=(sudo env DEBIAN_FRONTEND=noninteractive)
+fi
+
+apt_install() {
+    say "apt-get install $*"
+    if "${AS_ROOT[@]}" apt-get install -y --no-install-recommends "$@"; then
+        return 0
+    fi
+    say "apt-get install failed; running apt-get update and trying again"
+    "${AS_ROOT[@]}" apt-get update
+    "${AS_ROOT[@]}" apt-get install -y --no-install-recommends "$@"
+}
+
+# --- Redis -------------------------------------------------------------------
+missing=()
+if ! command -v redis-server >/dev/null 2>&1; then
+    missing+=(redis-server redis-tools)
+elif ! command -v redis-cli >/dev/null 2>&1; then
+    missing+=(redis-tools)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
+    say "installed ${missing[*]}"
+else
+    say "redis-server and redis-cli already installed: $(redis-server --version | cut -d' ' -f1-3)"
+fi
+
+# --- Rust ----------------------------------------------------------------------
+if ! command -v rustup >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/rustup" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+    say "added $HOME/.cargo/bin to PATH"
+fi
+if ! command -v rustup >/dev/null 2>&1; then
+    say "error: rustup not found; install it (https://rustup.rs) and run this again" >&2
+    exit 1
+fi
+
+# Run from the repository root so rust-toolchain.toml selects the pinned
+# toolchain; install that toolchain first if this machine lacks it.
+channel="$(sed -n 's/^channel *= *"\(.*\)".*/\1/p' rust-toolchain.toml)"
+installed="$(rustup toolchain list)"
+if [ -n "$channel" ] && ! grep -q "^$channel" <<<"$installed"; then
+    say "installing toolchain $channel"
+    rustup toolchain install "$channel" --profile minimal
+fi
+say "toolchain: $(rustup show active-toolchain 2>/dev/null | head -n1 || true)"
+rustup target add wasm32-wasip2
+rustup component add rustfmt clippy
+say "rust target wasm32-wasip2 and components rustfmt, clippy are present"
+say "done"

@@ -1,0 +1,604 @@
+#!/usr/bin/env python3
+"""Independent test oracle for weir: the Redis hashes a rule must produce.
+
+Reads a log file as bytes and prints (or writes with --out) the exact hashes
+weir must leave in Redis for one rule, as JSON:
+
+    {"weir:pvuv:pv:60:1795226400": {"total": "17"}, ...}
+
+keys sorted, fields sorted, values decimal strings. A summary (valid, rejected,
+skipped, late) goes to stderr. This file shares no code with weir: it is a
+second, deliberately plain implementation of the semantics below.
+
+Usage:
+    expected.py --rule pvuv|ip-count|hive-audit [--lateness-secs 10]
+                [--day-offset-secs 0] [--out FILE] [--trace] LOG
+    expected.py --self-test
+
+Semantics (the contract the Rust implementation is checked against)
+---------------------------------------------------------------------
+Lines
+  * The file is split on b"\\n". A final segment without "\\n" is a line if it
+    is not empty (so a file ending in "\\n" has no extra empty last line).
+  * One trailing b"\\r" is stripped from each line.
+  * A line that is not valid UTF-8 (strict, as Rust's str::from_utf8) is
+    REJECTED, for every rule.
+
+pvuv and ip-count (access-log rules)
+  * An empty line is REJECTED.
+  * A line is valid iff it fully matches the combined OR common log format
+        ^(\\S+) \\S+ \\S+ \\[(\\d{2})/(Jan|Feb|...|Dec)/(\\d{4}):(\\d{2}):(\\d{2}):(\\d{2})
+        ([+-]\\d{4})\\] "([^"]*)" (\\d{3}) (\\d+|-)( "([^"]*)" "([^"]*)")?$
+    (one line; single spaces), where \\d is an ASCII digit, \\S is any
+    character but ASCII white space, month names are case-sensitive, and:
+      - group 1 (client) is a valid IPv4 address (four decimal octets 0-255,
+        no leading zeros) or a valid IPv6 address (hex groups, "::", optional
+        trailing dotted IPv4; no zone "%...");
+      - the date/time is a real one: day exists in that month/year (Gregorian,
+        year 0001-9999), hour 00-23, minute 00-59, second 00-59;
+      - the UTC offset has hours 00-23 and minutes 00-59.
+    Event time = that instant in Unix milliseconds (UTC).
+  * Anything else is REJECTED and not counted.
+  * The group key "client IP" is the client field exactly as written.
+
+hive-audit
+  * A line is considered only if it contains "HiveMetaStore.audit" (i.e.
+    matches .*HiveMetaStore\\.audit.*); otherwise it is SKIPPED.
+  * A considered line is searched (re.search, first match, leftmost-first with
+    greedy .*) with
+        (\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2},\\d{3}).*ip=\\/(\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}).*tbl=([a-zA-Z0-9_]+)
+    (\\d ASCII). No match -> SKIPPED (not counted). Because .* is greedy,
+    "tbl=orders newtbl=orders_v2" yields "orders_v2" (the last "tbl=").
+  * Event time = the timestamp read as UTC, millisecond precision. An
+    impossible date/time -> REJECTED (not counted).
+  * Group keys: by_ip = the ip capture, by_table = the tbl capture.
+
+Watermark and lateness (one watermark per rule)
+  * Valid lines are processed in file order. max_t = the highest event time
+    (ms) of this rule's valid lines BEFORE the current one; watermark =
+    max_t - lateness_ms (minus infinity before the first valid line).
+    Rejected and skipped lines never move it.
+  * Tumbling window of S seconds, off = day_offset_secs * 1000:
+        start = floor((t - off) / S_ms) * S_ms + off,  end = start + S_ms.
+    The line is LATE for that window if end <= watermark; it is then not added
+    to that window (it may still be added to the line's other windows).
+  * Cumulative window (size D, step s): the line's step pane is the tumbling
+    window of size s. If pane_end <= watermark the line is not added to the
+    cumulative window; otherwise it is added to the window of size D that
+    contains t (start = floor((t - off) / D_ms) * D_ms + off). The output is
+    the aggregate over ALL lines added to it (end of input closes every
+    window).
+  * After handling the line, max_t = max(max_t, t).
+
+Rules
+  * pvuv: pv = count, uv = distinct client IP; group key "total"; windows
+    tumbling 60 s and cumulative (86400 s, step 60 s).
+  * ip-count: requests = count, group key = client IP; tumbling 60 s.
+  * hive-audit: by_ip = count (key = ip), by_table = count (key = table);
+    tumbling 60 s.
+
+Output
+  * Key weir:{rule}:{metric}:{S}:{T}: S = window size in seconds (D for a
+    cumulative window), T = window start in Unix seconds; field = group key;
+    value = decimal string of the aggregate (count, or number of distinct
+    members). Windows with no added lines have no key.
+
+Summary (stderr)
+  * valid / rejected / skipped: lines. late: line x window pairs dropped,
+    counting each distinct window of the rule once per line (pvuv's pv and uv
+    share their windows). late_updates: line x metric x window pairs dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+
+EPOCH = _dt.datetime(1970, 1, 1)
+
+MONTHS = {
+    "Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6,
+    "Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12,
+}
+
+_NS = r"[^ \t\n\r\f\v]"  # \S restricted to ASCII white space
+ACCESS_RE = re.compile(
+    r"(" + _NS + r"+) " + _NS + r"+ " + _NS + r"+ "
+    r"\[([0-9]{2})/(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/([0-9]{4})"
+    r":([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})\] "
+    r'"([^"]*)" ([0-9]{3}) ([0-9]+|-)( "([^"]*)" "([^"]*)")?'
+)
+
+AUDIT_MARK = "HiveMetaStore.audit"
+HIVE_RE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2}),([0-9]{3})"
+    r".*ip=/([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})"
+    r".*tbl=([a-zA-Z0-9_]+)"
+)
+
+VALID, REJECTED, SKIPPED = "valid", "rejected", "skipped"
+
+
+# ----------------------------------------------------------------- parsing ---
+
+def valid_ipv4(s: str) -> bool:
+    parts = s.split(".")
+    if len(parts) != 4:
+        return False
+    for p in parts:
+        if not (1 <= len(p) <= 3) or not all("0" <= c <= "9" for c in p):
+            return False
+        if len(p) > 1 and p[0] == "0":
+            return False
+        if int(p) > 255:
+            return False
+    return True
+
+
+def valid_ipv6(s: str) -> bool:
+    """RFC 4291 text form: 8 groups of 1-4 hex digits, at most one "::"
+    standing for one or more zero groups, optionally ending in a dotted IPv4
+    address that stands for the last two groups. No zone ("%eth0")."""
+    if not s or not all(c in "0123456789abcdefABCDEF:." for c in s):
+        return False
+    if "." in s:
+        head, sep, v4 = s.rpartition(":")
+        if not sep or not valid_ipv4(v4):
+            return False
+        s = head + ":0:0"
+    if s.count("::") > 1:
+        return False
+    if "::" in s:
+        left, right = s.split("::")
+        groups = (left.split(":") if left else []) + (right.split(":") if right else [])
+        if len(groups) > 7:
+            return False
+    else:
+        groups = s.split(":")
+        if len(groups) != 8:
+            return False
+    return all(1 <= len(g) <= 4 and "." not in g for g in groups)
+
+
+def valid_ip(s: str) -> bool:
+    return valid_ipv4(s) or valid_ipv6(s)
+
+
+def to_ms(y, mo, d, h, mi, s, ms=0, offset_secs=0):
+    """Unix ms of a local date/time with a UTC offset, or None if impossible."""
+    try:
+        local = _dt.datetime(y, mo, d, h, mi, s)
+    except ValueError:
+        return None
+    secs = (local - EPOCH) // _dt.timedelta(seconds=1) - offset_secs
+    return secs * 1000 + ms
+
+
+def parse_access(line: str):
+    """-> (VALID, {"t": ms, "ip": str}) or (REJECTED, reason)."""
+    if line == "":
+        return REJECTED, "empty line"
+    m = ACCESS_RE.fullmatch(line)
+    if m is None:
+        return REJECTED, "not in combined/common log format"
+    ip = m.group(1)
+    if not valid_ip(ip):
+        return REJECTED, "client is not an IP address"
+    oh, om = int(m.group(9)), int(m.group(10))
+    if oh > 23 or om > 59:
+        return REJECTED, "bad UTC offset"
+    off = (oh * 3600 + om * 60) * (1 if m.group(8) == "+" else -1)
+    t = to_ms(int(m.group(4)), MONTHS[m.group(3)], int(m.group(2)),
+              int(m.group(5)), int(m.group(6)), int(m.group(7)), 0, off)
+    if t is None:
+        return REJECTED, "impossible date/time"
+    return VALID, {"t": t, "ip": ip}
+
+
+def parse_hive(line: str):
+    """-> (VALID, {"t", "ip", "tbl"}), (SKIPPED, why) or (REJECTED, why)."""
+    if AUDIT_MARK not in line:
+        return SKIPPED, "not an audit line"
+    m = HIVE_RE.search(line)
+    if m is None:
+        return SKIPPED, "audit line without timestamp/ip/tbl"
+    y, mo, d, h, mi, s, ms = (int(m.group(i)) for i in range(1, 8))
+    t = to_ms(y, mo, d, h, mi, s, ms, 0)
+    if t is None:
+        return REJECTED, "impossible date/time"
+    return VALID, {"t": t, "ip": m.group(8), "tbl": m.group(9)}
+
+
+# ------------------------------------------------------------------- rules ---
+
+@dataclass(frozen=True)
+class Tumbling:
+    size: int  # seconds
+
+    def label(self) -> int:
+        return self.size
+
+
+@dataclass(frozen=True)
+class Cumulative:
+    size: int  # seconds
+    step: int  # seconds
+
+    def label(self) -> int:
+        return self.size
+
+
+@dataclass
+class Metric:
+    name: str
+    agg: str  # "count" | "distinct"
+    windows: list
+    key: object  # record -> group key
+    member: object = None  # record -> member (distinct)
+
+
+@dataclass
+class Rule:
+    name: str
+    parse: object
+    metrics: list = field(default_factory=list)
+
+
+PVUV_WINDOWS = [Tumbling(60), Cumulative(86400, 60)]
+RULES = {
+    "pvuv": Rule("pvuv", parse_access, [
+        Metric("pv", "count", PVUV_WINDOWS, lambda r: "total"),
+        Metric("uv", "distinct", PVUV_WINDOWS, lambda r: "total", lambda r: r["ip"]),
+    ]),
+    "ip-count": Rule("ip-count", parse_access, [
+        Metric("requests", "count", [Tumbling(60)], lambda r: r["ip"]),
+    ]),
+    "hive-audit": Rule("hive-audit", parse_hive, [
+        Metric("by_ip", "count", [Tumbling(60)], lambda r: r["ip"]),
+        Metric("by_table", "count", [Tumbling(60)], lambda r: r["tbl"]),
+    ]),
+}
+
+
+# ------------------------------------------------------------------ engine ---
+
+def split_lines(data: bytes) -> list[bytes]:
+    parts = data.split(b"\n")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    return [p[:-1] if p.endswith(b"\r") else p for p in parts]
+
+
+def fmt_ms(ms) -> str:
+    if ms is None:
+        return "-inf"
+    d = EPOCH + _dt.timedelta(milliseconds=ms)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
+
+
+def floor_start(t: int, size_ms: int, off: int) -> int:
+    return (t - off) // size_ms * size_ms + off
+
+
+def evaluate(rule: Rule, data: bytes, lateness_secs: int = 10,
+             day_offset_secs: int = 0, trace=None):
+    """-> (hashes: {key: {field: str}}, summary: dict)."""
+    lateness = lateness_secs * 1000
+    off = day_offset_secs * 1000
+    # (metric name, window label, start ms) -> {group: int | set}
+    acc: dict = {}
+    summary = {"lines": 0, VALID: 0, REJECTED: 0, SKIPPED: 0, "late": 0,
+               "late_updates": 0}
+    max_t = None
+    windows = []  # the rule's distinct windows, in first-seen order
+    for m in rule.metrics:
+        for w in m.windows:
+            if w not in windows:
+                windows.append(w)
+
+    for lineno, raw in enumerate(split_lines(data), 1):
+        summary["lines"] += 1
+        try:
+            line = raw.decode("utf-8", errors="strict")
+        except UnicodeDecodeError:
+            status, rec = REJECTED, "invalid UTF-8"
+        else:
+            status, rec = rule.parse(line)
+        summary[status] += 1
+        if status != VALID:
+            if trace:
+                trace(f"{lineno}: {status}: {rec}")
+            continue
+
+        t = rec["t"]
+        wm = None if max_t is None else max_t - lateness
+        target = {}  # window -> start ms, or None when late
+        for w in windows:
+            if isinstance(w, Tumbling):
+                start = floor_start(t, w.size * 1000, off)
+                late = wm is not None and start + w.size * 1000 <= wm
+            else:
+                pane = floor_start(t, w.step * 1000, off)
+                late = wm is not None and pane + w.step * 1000 <= wm
+                start = floor_start(t, w.size * 1000, off)
+            target[w] = None if late else start
+            if late:
+                summary["late"] += 1
+        notes = []
+        for m in rule.metrics:
+            for w in m.windows:
+                start = target[w]
+                kind = "cum" if isinstance(w, Cumulative) else "tum"
+                if start is None:
+                    summary["late_updates"] += 1
+                    notes.append(f"{m.name}:{kind}{w.label()}=LATE")
+                    continue
+                groups = acc.setdefault((m.name, w.label(), start), {})
+                g = m.key(rec)
+                if m.agg == "count":
+                    groups[g] = groups.get(g, 0) + 1
+                else:
+                    groups.setdefault(g, set()).add(m.member(rec))
+                notes.append(f"{m.name}:{kind}{w.label()}@{start // 1000}")
+        if trace:
+            trace(f"{lineno}: valid t={fmt_ms(t)} wm={fmt_ms(wm)} "
+                  + " ".join(notes))
+        max_t = t if max_t is None else max(max_t, t)
+
+    out = {}
+    for (metric, label, start), groups in acc.items():
+        key = f"weir:{rule.name}:{metric}:{label}:{start // 1000}"
+        out[key] = {g: str(v if isinstance(v, int) else len(v))
+                    for g, v in sorted(groups.items())}
+    return dict(sorted(out.items())), summary
+
+
+def to_json(hashes: dict) -> str:
+    return json.dumps(hashes, indent=2, sort_keys=True) + "\n"
+
+
+# --------------------------------------------------------------- self-test ---
+
+def _acc(ip, when, zone="+0800", req="GET / HTTP/1.1", tail=' "-" "curl/8"'):
+    return f'{ip} - - [{when} {zone}] "{req}" 200 12{tail}'
+
+
+def _hive(ts, ip="10.0.0.1", rest="cmd=get_table : db=sales tbl=orders"):
+    return (f"{ts} INFO  [pool-5-thread-7]: HiveMetaStore.audit "
+            f"(HiveMetaStore.java:logAuditEvent(309)) - ugi=etl ip=/{ip} {rest}")
+
+
+def self_test() -> int:
+    failures = []
+
+    def check(name, got, want):
+        if got != want:
+            failures.append(f"{name}:\n  got  {got!r}\n  want {want!r}")
+
+    def run(rule, lines, **kw):
+        data = "".join(x + "\n" for x in lines) if isinstance(lines[0], str) \
+            else b"".join(x + b"\n" for x in lines)
+        if isinstance(data, str):
+            data = data.encode()
+        return evaluate(rule, data, **kw)
+
+    pvuv, ipc, hive = RULES["pvuv"], RULES["ip-count"], RULES["hive-audit"]
+    M10 = 1795226400  # 2026-11-21T02:00:00Z = 10:00 in UTC+8
+    D0 = 1795219200   # 2026-11-21T00:00:00Z
+
+    # 1. basic counting, distinct, common format, IPv6, CRLF.
+    h, s = run(pvuv, [
+        _acc("1.2.3.4", "21/Nov/2026:10:00:01"),
+        _acc("1.2.3.4", "21/Nov/2026:10:00:02", tail=""),          # common
+        _acc("2001:db8::1", "21/Nov/2026:10:00:03") + "\r",       # CRLF
+        _acc("5.6.7.8", "21/Nov/2026:10:01:00"),
+    ])
+    check("basic", h, {
+        f"weir:pvuv:pv:60:{M10}": {"total": "3"},
+        f"weir:pvuv:pv:60:{M10 + 60}": {"total": "1"},
+        f"weir:pvuv:pv:86400:{D0}": {"total": "4"},
+        f"weir:pvuv:uv:60:{M10}": {"total": "2"},
+        f"weir:pvuv:uv:60:{M10 + 60}": {"total": "1"},
+        f"weir:pvuv:uv:86400:{D0}": {"total": "3"},
+    })
+    check("basic summary", (s[VALID], s[REJECTED], s["late"]), (4, 0, 0))
+
+    # 2. a late line: max_t 10:01:15 -> watermark 10:01:05 >= end of 10:00.
+    h, s = run(ipc, [
+        _acc("1.1.1.1", "21/Nov/2026:10:00:30"),
+        _acc("1.1.1.1", "21/Nov/2026:10:01:15"),
+        _acc("2.2.2.2", "21/Nov/2026:10:00:59"),   # late
+        _acc("3.3.3.3", "21/Nov/2026:10:01:06"),   # out of order, on time
+    ])
+    check("late", h, {
+        f"weir:ip-count:requests:60:{M10}": {"1.1.1.1": "1"},
+        f"weir:ip-count:requests:60:{M10 + 60}": {"1.1.1.1": "1", "3.3.3.3": "1"},
+    })
+    check("late summary", (s[VALID], s["late"], s["late_updates"]), (4, 1, 1))
+
+    # 3. boundary: end == watermark is late; end == watermark + 1 s is not.
+    h, _ = run(ipc, [
+        _acc("1.1.1.1", "21/Nov/2026:10:01:10"),
+        _acc("2.2.2.2", "21/Nov/2026:10:00:50"),   # end 10:01:00 == wm: late
+    ])
+    check("boundary late", h, {f"weir:ip-count:requests:60:{M10 + 60}": {"1.1.1.1": "1"}})
+    h, _ = run(ipc, [
+        _acc("1.1.1.1", "21/Nov/2026:10:01:09"),
+        _acc("2.2.2.2", "21/Nov/2026:10:00:50"),   # wm 10:00:59 < end: on time
+    ])
+    check("boundary on time", h, {
+        f"weir:ip-count:requests:60:{M10}": {"2.2.2.2": "1"},
+        f"weir:ip-count:requests:60:{M10 + 60}": {"1.1.1.1": "1"}})
+
+    # 4. pvuv: a late line is late for the minute AND the day (pane = minute).
+    h, s = run(pvuv, [
+        _acc("1.1.1.1", "21/Nov/2026:10:05:00"),
+        _acc("2.2.2.2", "21/Nov/2026:10:02:00"),   # 3 minutes late
+    ])
+    check("pvuv late both", h, {
+        f"weir:pvuv:pv:60:{M10 + 300}": {"total": "1"},
+        f"weir:pvuv:pv:86400:{D0}": {"total": "1"},
+        f"weir:pvuv:uv:60:{M10 + 300}": {"total": "1"},
+        f"weir:pvuv:uv:86400:{D0}": {"total": "1"},
+    })
+    check("pvuv late both summary", (s["late"], s["late_updates"]), (2, 4))
+
+    # 5. late for the minute but not for the day: a synthetic rule whose day
+    #    windows have a coarser pane (tumbling day; cumulative day, step hour).
+    synth = Rule("t", parse_access, [
+        Metric("a", "count", [Tumbling(60), Tumbling(86400)], lambda r: "total"),
+        Metric("c", "count", [Cumulative(86400, 3600)], lambda r: "total"),
+    ])
+    h, s = run(synth, [
+        _acc("1.1.1.1", "21/Nov/2026:10:05:00"),
+        _acc("2.2.2.2", "21/Nov/2026:10:02:00"),   # minute closed, hour open
+        _acc("3.3.3.3", "21/Nov/2026:09:58:00"),   # minute and 09:00 hour closed
+    ])
+    check("late minute not day", h, {
+        f"weir:t:a:60:{M10 + 300}": {"total": "1"},
+        f"weir:t:a:86400:{D0}": {"total": "3"},
+        f"weir:t:c:86400:{D0}": {"total": "2"},
+    })
+    check("late minute not day summary", (s["late"], s["late_updates"]), (3, 3))
+
+    # 6. day offset -28800: day windows start at 16:00 UTC (local midnight).
+    lines = [
+        _acc("1.1.1.1", "21/Nov/2026:15:59:59", zone="+0000"),
+        _acc("2.2.2.2", "22/Nov/2026:00:00:00", zone="+0800"),  # 16:00:00Z
+    ]
+    h, _ = run(pvuv, lines, day_offset_secs=-28800)
+    days = sorted(k for k in h if ":86400:" in k)
+    check("day offset -28800", days, [
+        "weir:pvuv:pv:86400:1795190400", "weir:pvuv:pv:86400:1795276800",
+        "weir:pvuv:uv:86400:1795190400", "weir:pvuv:uv:86400:1795276800"])
+    h, _ = run(pvuv, lines, day_offset_secs=0)
+    check("day offset 0", sorted(k for k in h if ":86400:" in k),
+          [f"weir:pvuv:pv:86400:{D0}", f"weir:pvuv:uv:86400:{D0}"])
+    check("minute keys unaffected", sorted(k for k in h if ":60:" in k), [
+        "weir:pvuv:pv:60:1795276740", "weir:pvuv:pv:60:1795276800",
+        "weir:pvuv:uv:60:1795276740", "weir:pvuv:uv:60:1795276800"])
+
+    # 7. rejections, which never move the watermark.
+    bad = [
+        b"",
+        b"\xff" + _acc("1.1.1.1", "21/Nov/2026:10:00:01").encode(),
+        _acc("1.1.1.1", "21/Nov/2026:10:00:01", req="GET /\xe9 HTTP/1.1")
+        .encode("latin-1"),                                   # invalid UTF-8
+        _acc("1.1.1.1", "32/Foo/2026:10:00:01").encode(),
+        _acc("1.1.1.1", "31/Nov/2026:10:00:01").encode(),
+        _acc("1.1.1.1", "29/Feb/2026:10:00:01").encode(),
+        _acc("1.1.1.1", "21/Nov/2026:24:00:00").encode(),
+        _acc("1.1.1.1", "21/Nov/2026:10:00:60").encode(),
+        _acc("1.1.1.1", "21/nov/2026:10:00:01").encode(),
+        _acc("1.1.1.1", "21/Nov/2026:10:00:01", zone="+2400").encode(),
+        _acc("999.1.1.1", "21/Nov/2026:10:00:01").encode(),
+        _acc("01.1.1.1", "21/Nov/2026:10:00:01").encode(),
+        _acc("fe80::1%eth0", "21/Nov/2026:10:00:01").encode(),
+        _acc("example.com", "21/Nov/2026:10:00:01").encode(),
+        _acc("1.1.1.1", "21/Nov/2026:10:00:01").encode() + b" ",
+        _acc("1.1.1.1", "21/Nov/2026:10:00:01", tail=' "-"').encode(),
+        b'1.1.1.1 - - [21/Nov/2026:10:00:01 +0800] GET / HTTP/1.1 200 12',
+        b'1.1.1.1 - - [21/Nov/2026:10:00:01 +0800] "GET / HTTP/1.1" 20 12',
+        _acc("9.9.9.9", "21/Nov/2027:10:00:01", zone="+08:00").encode(),
+    ]
+    good = [
+        _acc("1.1.1.1", "21/Nov/2026:10:00:01", req="GET /caf\u00e9 HTTP/1.1").encode(),
+        _acc("::ffff:10.0.0.1", "21/Nov/2026:10:00:02", tail=' "-" "\u5fae\u4fe1"').encode(),
+        _acc("1.1.1.1", "29/Feb/2028:10:00:02", zone="-0530").encode(),
+    ]
+    h, s = run(ipc, bad + good)
+    check("rejections", (s[VALID], s[REJECTED], s[SKIPPED]), (len(good), len(bad), 0))
+    check("rejections keys", sorted(h), [
+        f"weir:ip-count:requests:60:{M10}",
+        "weir:ip-count:requests:60:1835451000"])   # 2028-02-29T15:30:00Z
+
+    # IPv6 validator spot checks.
+    for a, ok in [("::", True), ("::1", True), ("1::", True), ("1:2:3:4:5:6:7:8", True),
+                  ("1:2:3:4:5:6:7::", True), ("1:2:3:4:5:6:7:8:9", False),
+                  ("1::2::3", False), ("12345::", False), (":1:2:3:4:5:6:7", False),
+                  ("::ffff:1.2.3.4", True), ("1:2:3:4:5:6:1.2.3.4", True),
+                  ("1:2:3:4:5:6:7:1.2.3.4", False), ("::1.2.3", False),
+                  ("g::1", False), ("1.2.3.4", False), ("1:2:3:4:5:6:7", False)]:
+        check(f"ipv6 {a}", valid_ipv6(a), ok)
+
+    # 8. hive-audit: skipped vs rejected, greedy tbl, ms precision, UTC.
+    lines = [
+        _hive("2026-11-21 02:00:00,999"),
+        _hive("2026-11-21 02:00:01,000", ip="10.0.0.2",
+              rest="cmd=alter_table: db=sales tbl=orders newtbl=orders_v2"),
+        _hive("2026-11-21 02:00:02,000", rest="cmd=get_all_databases"),      # skipped
+        _hive("2026-11-21 02:00:02,000", ip="unknown-ip-addr"),             # skipped
+        _hive("2026-11-21 02:00:02,000", ip="0:0:0:0:0:0:0:1"),             # skipped
+        "2026-11-21 02:00:03,000 INFO  [pool-5-thread-3]: metastore.HiveMetaStore "
+        "(HiveMetaStore.java:logInfo(822)) - 3: get_table : db=sales tbl=orders",  # skipped
+        "\tat org.apache.hadoop.hive.metastore.ObjectStore.getTable(ObjectStore.java:1234)",
+        "",                                                                  # skipped
+        _hive("2026-11-31 02:00:04,000"),                                    # rejected
+        _hive("2026-11-21 02:01:20,000", ip="10.0.0.3"),
+        _hive("2026-11-21 02:00:59,999", ip="10.0.0.4"),                     # late
+    ]
+    h, s = run(hive, lines)
+    check("hive", h, {
+        f"weir:hive-audit:by_ip:60:{M10}": {"10.0.0.1": "1", "10.0.0.2": "1"},
+        f"weir:hive-audit:by_ip:60:{M10 + 60}": {"10.0.0.3": "1"},
+        f"weir:hive-audit:by_table:60:{M10}": {"orders": "1", "orders_v2": "1"},
+        f"weir:hive-audit:by_table:60:{M10 + 60}": {"orders": "1"},
+    })
+    check("hive summary", (s[VALID], s[SKIPPED], s[REJECTED], s["late"]), (4, 6, 1, 1))
+
+    # 9. files without a final newline; a lone "\r" is an empty line.
+    h, s = evaluate(ipc, (_acc("1.1.1.1", "21/Nov/2026:10:00:01") + "\n\r\n"
+                          + _acc("1.1.1.1", "21/Nov/2026:10:00:02")).encode())
+    check("no final newline", (s["lines"], s[VALID], s[REJECTED]), (3, 2, 1))
+
+    if failures:
+        print("self-test FAILED:\n" + "\n".join(failures), file=sys.stderr)
+        return 1
+    print("self-test: 9 groups of cases passed", file=sys.stderr)
+    return 0
+
+
+# -------------------------------------------------------------------- main ---
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("log", nargs="?", help="log file to read (bytes); - for stdin")
+    ap.add_argument("--rule", choices=sorted(RULES))
+    ap.add_argument("--lateness-secs", type=int, default=10)
+    ap.add_argument("--day-offset-secs", type=int, default=0)
+    ap.add_argument("--out", help="write the JSON here instead of stdout")
+    ap.add_argument("--trace", action="store_true",
+                    help="print one decision line per input line to stderr")
+    ap.add_argument("--self-test", action="store_true")
+    args = ap.parse_args(argv)
+    if args.self_test:
+        return self_test()
+    if not args.rule or not args.log:
+        ap.error("--rule and LOG are required (or --self-test)")
+    if args.log == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        with open(args.log, "rb") as f:
+            data = f.read()
+    trace = (lambda msg: print(msg, file=sys.stderr)) if args.trace else None
+    hashes, s = evaluate(RULES[args.rule], data, args.lateness_secs,
+                         args.day_offset_secs, trace)
+    text = to_json(hashes)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    print(f"{args.rule}: lines={s['lines']} valid={s[VALID]} rejected={s[REJECTED]} "
+          f"skipped={s[SKIPPED]} late={s['late']} late_updates={s['late_updates']} "
+          f"keys={len(hashes)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
