@@ -12,7 +12,6 @@ use crate::log::Level;
 use crate::manifest::{Aggregation, Window};
 use crate::rule::{Rule, parse_config, run_batch};
 
-#[expect(unsafe_code, reason = "wit-bindgen generates the canonical ABI glue")]
 #[allow(missing_docs, reason = "generated from the documented WIT")]
 pub mod bindings {
     wit_bindgen::generate!({
