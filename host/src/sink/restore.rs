@@ -72,6 +72,9 @@ pub async fn rule_state(
         .into_iter()
         .filter(|id| keys::parse_slot_id(id).is_some_and(|(metric, ..)| unchanged(metric)))
         .collect();
+    if slot_ids.is_empty() {
+        return Ok(0);
+    }
     let mut pipe = redis::pipe();
     for id in &slot_ids {
         pipe.cmd("HGETALL").arg(keys.slot(rule, id));

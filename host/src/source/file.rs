@@ -29,6 +29,8 @@ pub struct FileSource {
     splitter: LineSplitter,
     batch_records: usize,
     finished: bool,
+    /// Fingerprint of the file's head as first read: (bytes, hash).
+    head: Option<(u64, u64)>,
 }
 
 /// Which file a position refers to: device and inode, plus a fingerprint of
@@ -100,6 +102,7 @@ impl FileSource {
             splitter: LineSplitter::new(offset, max_record_bytes),
             batch_records,
             finished: false,
+            head: None,
         })
     }
 
@@ -132,10 +135,12 @@ impl FileSource {
             if !batch.records.is_empty() {
                 return Ok(Some(batch));
             }
-            if self.reopen_if_rotated_or_truncated(&mut batch)? {
+            // Idle: wait, then look for rotation or truncation before reading
+            // again, so a rewritten file is never read from a stale offset.
+            tokio::time::sleep(self.poll).await;
+            if self.reopen_if_rotated_or_truncated(&mut batch)? && batch.records.is_empty() {
                 continue;
             }
-            tokio::time::sleep(self.poll).await;
             return Ok(Some(batch));
         }
     }
@@ -155,6 +160,7 @@ impl FileSource {
                     tracing::info!(path = %self.path.display(), "file rotated; reading the new file from its start");
                     self.identity = FileIdentity::of(&file).unwrap_or(current);
                     self.file = file;
+                    self.head = None;
                     self.splitter.reset(0);
                     return Ok(true);
                 }
@@ -162,16 +168,33 @@ impl FileSource {
             }
         }
         let len = self.file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
-        if len < self.splitter.committed() {
+        if len < self.splitter.committed() || self.head_changed() {
             tracing::warn!(path = %self.path.display(), len, "file truncated; reading again from its start");
             self.file.seek(SeekFrom::Start(0)).map_err(|source| SourceError::Io {
                 what: format!("cannot seek {}", self.path.display()),
                 source,
             })?;
+            self.head = None;
             self.splitter.reset(0);
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Whether the file's first bytes are no longer those already read: it
+    /// was truncated and rewritten, maybe already past the old length.
+    fn head_changed(&mut self) -> bool {
+        let head_len = self.splitter.committed().min(HEAD_BYTES);
+        let Ok(hash) = head_hash(&self.file, head_len) else {
+            return true;
+        };
+        match self.head {
+            Some((len, old)) if len == head_len => old != hash,
+            _ => {
+                self.head = Some((head_len, hash));
+                false
+            }
+        }
     }
 
     /// Where a restart resumes: just past the last line handed out.

@@ -1,0 +1,124 @@
+//! Bad input gets a clear message and loses nothing; the host never panics.
+
+use std::io::Write;
+
+use crate::support::*;
+
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn broken_config_lists_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(
+        &config,
+        r#"
+[source]
+kind = "file"
+follow = "yes"
+[plugins]
+[redis]
+url = "redis://127.0.0.1:1/0"
+urll = "oops"
+[windows]
+day_offset_secs = 90000
+[checkpoint]
+interval_ms = 1
+"#,
+    )
+    .unwrap();
+    let output = weir().arg("check").arg("--config").arg(&config).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    for key in ["source.path", "source.follow", "plugins.dir", "redis.urll", "windows.day_offset_secs", "checkpoint.interval_ms"] {
+        assert!(stderr.contains(key), "no mention of {key} in:\n{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn files_that_are_not_rules_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugins_dir(dir.path(), &["pvuv"]);
+    std::fs::write(plugins.join("notes.wasm"), b"this is not wasm at all").unwrap();
+    // The smallest core module: magic and version 1.
+    std::fs::write(plugins.join("core.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    // A truncated component.
+    let pvuv = std::fs::read(plugins.join("pvuv.wasm")).unwrap();
+    std::fs::write(plugins.join("truncated.wasm"), &pvuv[..pvuv.len() / 2]).unwrap();
+    let redis = RedisServer::start();
+    let config = write_config(dir.path(), &file_source(&dir.path().join("x.log"), false), &plugins, &redis, "");
+    let output = weir().arg("check").arg("--config").arg(&config).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("notes.wasm: not a weir rule: the file is not WebAssembly"), "{stderr}");
+    assert!(stderr.contains("core.wasm: not a weir rule: the file is a core WebAssembly module"), "{stderr}");
+    assert!(stderr.contains("truncated.wasm: cannot compile"), "{stderr}");
+    assert!(stderr.contains("3 plugin problem(s)"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // `weir run` refuses to start with the same report.
+    let output = weir().arg("run").arg("--config").arg(&config).output().unwrap();
+    assert!(!output.status.success());
+    assert!(stderr_of(&output).contains("core.wasm"));
+}
+
+#[test]
+fn unknown_rule_config_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugins_dir(dir.path(), &["hive_audit"]);
+    let redis = RedisServer::start();
+    let config = write_config(
+        dir.path(),
+        &file_source(&dir.path().join("x.log"), false),
+        &plugins,
+        &redis,
+        "[rules.hive-audit]\nconfig = { utc_ofset_secs = 1 }\n",
+    );
+    let output = weir().arg("check").arg("--config").arg(&config).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("rule `hive-audit` refused its config"), "{stderr}");
+    assert!(stderr.contains("utc_ofset_secs"), "{stderr}");
+}
+
+/// A rule that rejects every line, invalid UTF-8, and a 10 MB line: the run
+/// completes, counts what it refused, and the good lines are exact.
+#[test]
+fn rejected_invalid_and_huge_lines_cost_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    generate(&log, &["--seed", "4", "--lines", "5000", "--invalid-utf8-frac", "0.01"]);
+    {
+        let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        file.write_all(&vec![b'x'; 10 * 1024 * 1024]).unwrap();
+        file.write_all(b"\n\xff\xfe\xfd invalid utf-8\n").unwrap();
+    }
+    let mut tail = Vec::new();
+    generate(&dir.path().join("tail.log"), &["--seed", "5", "--lines", "500", "--start", "2026-11-21T11:30:00+08:00"]);
+    tail.extend(std::fs::read(dir.path().join("tail.log")).unwrap());
+    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(&tail).unwrap();
+
+    let redis = RedisServer::start();
+    // hive-audit rejects nothing here but skips everything; pvuv rejects the bad lines.
+    let plugins = plugins_dir(dir.path(), &["pvuv", "hive_audit"]);
+    let config = write_config(dir.path(), &file_source(&log, false), &plugins, &redis, "[windows]\nallowed_lateness_secs = 10\n");
+    let output = run_to_end(&config);
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("longer than source.max_record_bytes"), "{stderr}");
+    assert!(stderr.contains("oversized=1"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_same(&redis.outputs("pvuv"), &oracle("pvuv", &log, 10, 0), "pvuv with bad lines");
+    assert!(redis.outputs("hive-audit").is_empty());
+
+    // A file where every line is garbage: everything rejected, nothing written, exit 0.
+    let garbage = dir.path().join("garbage.log");
+    std::fs::write(&garbage, "not a log line\n".repeat(1000)).unwrap();
+    let redis = RedisServer::start();
+    let config = write_config(dir.path(), &file_source(&garbage, false), &plugins, &redis, "");
+    let output = run_to_end(&config);
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("rule=\"pvuv\" records=1000 rejected=1000 updates=0"), "{stderr}");
+    assert!(redis.outputs("pvuv").is_empty());
+}

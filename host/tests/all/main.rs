@@ -1,0 +1,9 @@
+//! Integration tests: the `weir` binary against real Redis servers, with the
+//! example rules built as WebAssembly components, checked against an
+//! independent oracle (`tests/tools/expected.py`).
+
+mod bad_input;
+mod crash;
+mod exactness;
+mod sources;
+mod support;

@@ -1,0 +1,214 @@
+//! Test harness: real Redis servers, the example rules built as components,
+//! the `weir` binary, and the independent oracle.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Hashes by key: `weir:{rule}:{metric}:{S}:{T}` → field → value.
+pub type Hashes = BTreeMap<String, BTreeMap<String, String>>;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// The example rules, built once per test run into their own target dir (so
+/// this nested cargo never waits on the outer one's lock).
+pub fn rule_wasm(crate_file_name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let target = repo_root().join("target/guests");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(repo_root())
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .args(["-p", "pvuv", "-p", "ip-count", "-p", "hive-audit"])
+            .arg("--target-dir")
+            .arg(&target)
+            .status()
+            .expect("run cargo to build the example rules");
+        assert!(status.success(), "building the example rules failed");
+        target.join("wasm32-wasip2/release")
+    });
+    let path = dir.join(format!("{crate_file_name}.wasm"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A plugins folder holding the given example rules (`pvuv`, `ip_count`, `hive_audit`).
+pub fn plugins_dir(parent: &Path, rules: &[&str]) -> PathBuf {
+    let dir = parent.join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    for rule in rules {
+        std::fs::copy(rule_wasm(rule), dir.join(format!("{rule}.wasm"))).unwrap();
+    }
+    dir
+}
+
+/// A private `redis-server` on a free loopback port, stopped on drop.
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server must be installed (scripts/setup.sh)");
+            let mut server = RedisServer { port, child, _dir: dir };
+            if server.wait_ready() {
+                return server;
+            }
+            drop(server);
+        }
+        panic!("could not start redis-server");
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut conn) = self.client().get_connection() {
+                if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(format!("redis://127.0.0.1:{}/0", self.port)).unwrap()
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        self.client().get_connection().unwrap()
+    }
+
+    /// Every output hash of `rule` (index and catalog keys left out).
+    pub fn outputs(&self, rule: &str) -> Hashes {
+        let mut conn = self.conn();
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("weir:{rule}:*")).query(&mut conn).unwrap();
+        keys.into_iter()
+            .filter(|key| !key.ends_with(":windows") && !key.ends_with(":metrics") && !key.ends_with(":dead"))
+            .map(|key| {
+                let fields: BTreeMap<String, String> = redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap();
+                (key, fields)
+            })
+            .collect()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes a config for a file source and returns its path.
+pub fn write_config(dir: &Path, source: &str, plugins: &Path, redis: &RedisServer, extra: &str) -> PathBuf {
+    let path = dir.join("weir.toml");
+    let text = format!(
+        r#"{source}
+[plugins]
+dir = "{plugins}"
+[redis]
+url = "{url}"
+{extra}
+"#,
+        plugins = plugins.display(),
+        url = redis.url(),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `[source]` for a file.
+pub fn file_source(path: &Path, follow: bool) -> String {
+    format!("[source]\nkind = \"file\"\npath = \"{}\"\nfollow = {follow}\n", path.display())
+}
+
+pub fn weir() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+    command.env("RUST_LOG", "info");
+    command
+}
+
+/// Runs `weir run` to completion and returns its output; panics on failure.
+pub fn run_to_end(config: &Path) -> Output {
+    let output = weir().arg("run").arg("--config").arg(config).output().unwrap();
+    assert!(
+        output.status.success(),
+        "weir run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// The oracle's expected hashes for `rule` on `log`.
+pub fn oracle(rule: &str, log: &Path, lateness_secs: u64, day_offset_secs: i64) -> Hashes {
+    let output = Command::new("python3")
+        .arg(repo_root().join("tests/tools/expected.py"))
+        .args(["--rule", rule])
+        .args(["--lateness-secs", &lateness_secs.to_string()])
+        .args(["--day-offset-secs", &day_offset_secs.to_string()])
+        .arg(log)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "oracle failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Generates an access (or `--format audit`) log with the generator.
+pub fn generate(out: &Path, args: &[&str]) {
+    let status = Command::new("python3")
+        .arg(repo_root().join("tests/tools/gen_access.py"))
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "generator failed");
+}
+
+/// Compares hashes, showing the first difference.
+pub fn assert_same(got: &Hashes, expected: &Hashes, what: &str) {
+    assert!(!expected.is_empty(), "{what}: the oracle expects nothing; the test proves nothing");
+    if got != expected {
+        let first = expected
+            .keys()
+            .chain(got.keys())
+            .find(|key| got.get(*key) != expected.get(*key))
+            .cloned()
+            .unwrap_or_default();
+        panic!(
+            "{what}: {} keys expected, {} found; first difference at {first}:\n expected {:?}\n      got {:?}",
+            expected.len(),
+            got.len(),
+            expected.get(&first),
+            got.get(&first)
+        );
+    }
+}
