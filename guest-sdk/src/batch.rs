@@ -85,11 +85,7 @@ pub struct Record<'a> {
 impl<'a> Record<'a> {
     /// The payload as text, or an error naming the first invalid byte.
     pub fn text(&self) -> Result<&'a str> {
-        std::str::from_utf8(self.payload).map_err(|error| {
-            Error::msg(format!(
-                "invalid UTF-8 at byte {}",
-                error.valid_up_to()
-            ))
-        })
+        std::str::from_utf8(self.payload)
+            .map_err(|error| Error::msg(format!("invalid UTF-8 at byte {}", error.valid_up_to())))
     }
 }

@@ -77,7 +77,9 @@ macro_rules! export_rule {
                     $crate::__guest::manifest::<$rule>()
                 }
 
-                fn init(config: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                fn init(
+                    config: ::std::string::String,
+                ) -> ::std::result::Result<(), ::std::string::String> {
                     $crate::__guest::init::<$rule>(&config)
                 }
 
@@ -86,7 +88,7 @@ macro_rules! export_rule {
                 }
             }
 
-            $crate::__guest::export!(WeirRuleExport with_types_in $crate::__guest::bindings);
+    $crate::__guest::export!(WeirRuleExport with_types_in $crate::__guest::bindings);
         };
     };
 }

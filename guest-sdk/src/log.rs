@@ -22,7 +22,10 @@ pub fn log(level: Level, message: &str) {
     crate::__guest::log(level, message);
     #[cfg(not(target_arch = "wasm32"))]
     {
-        #[expect(clippy::print_stderr, reason = "native runs have no host log to write to")]
+        #[expect(
+            clippy::print_stderr,
+            reason = "native runs have no host log to write to"
+        )]
         {
             eprintln!("[{level:?}] {message}");
         }

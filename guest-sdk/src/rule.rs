@@ -55,5 +55,6 @@ pub(crate) fn parse_config<R: Rule>(config_json: &str) -> Result<R::Config> {
     } else {
         config_json
     };
-    serde_json::from_str(text).map_err(|error| crate::Error::msg(format!("invalid config: {error}")))
+    serde_json::from_str(text)
+        .map_err(|error| crate::Error::msg(format!("invalid config: {error}")))
 }

@@ -9,7 +9,9 @@ use weir::cli::{Cli, Command, check, run};
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -17,7 +19,10 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => run::run(&config).await.map(|_| ()),
         Command::Check { config } => check::check(&config).map(|report| {
-            #[expect(clippy::print_stdout, reason = "the check report is the command's output")]
+            #[expect(
+                clippy::print_stdout,
+                reason = "the check report is the command's output"
+            )]
             {
                 print!("{report}");
             }

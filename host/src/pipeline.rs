@@ -33,7 +33,11 @@ pub struct RunSummary {
 /// Loads the configured rules, or lists every plugin problem.
 pub fn load_rules(config: &Config) -> anyhow::Result<RuleRegistry> {
     let loader = RuleLoader::new().context("cannot set up the WebAssembly engine")?;
-    Ok(RuleRegistry::load_dir(&loader, &config.plugins.dir, &config.rules)?)
+    Ok(RuleRegistry::load_dir(
+        &loader,
+        &config.plugins.dir,
+        &config.rules,
+    )?)
 }
 
 fn output_settings(config: &Config) -> OutputSettings {
@@ -63,7 +67,8 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
     let keys = store.keys().clone();
     let position = restore::position(store.connection(), &keys, PARTITION).await?;
     for (rule, state) in processor.registry.rules().iter().zip(&mut processor.states) {
-        let groups = restore::rule_state(store.connection(), &keys, &rule.spec, lateness_ms, state).await?;
+        let groups =
+            restore::rule_state(store.connection(), &keys, &rule.spec, lateness_ms, state).await?;
         if groups > 0 {
             tracing::info!(rule = %rule.spec.name, groups, "restored open windows from checkpoint");
         }
@@ -85,7 +90,14 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
         };
         processor.process(&batch)?;
         if last_checkpoint.elapsed() >= interval {
-            checkpoint(&mut store, &mut processor, &source, &mut catalog_written, &stop).await?;
+            checkpoint(
+                &mut store,
+                &mut processor,
+                &source,
+                &mut catalog_written,
+                &stop,
+            )
+            .await?;
             summary.checkpoints += 1;
             last_checkpoint = Instant::now();
         }
@@ -93,7 +105,14 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
     if ended {
         processor.close_all();
     }
-    checkpoint(&mut store, &mut processor, &source, &mut catalog_written, &stop).await?;
+    checkpoint(
+        &mut store,
+        &mut processor,
+        &source,
+        &mut catalog_written,
+        &stop,
+    )
+    .await?;
     summary.checkpoints += 1;
     summary.source = source.stats();
     summary.rules = processor
@@ -109,7 +128,13 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
 async fn connect(config: &Config, stop: &AtomicBool) -> anyhow::Result<RedisStore> {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match RedisStore::connect(&config.redis.url, &config.checkpoint.namespace, output_settings(config)).await {
+        match RedisStore::connect(
+            &config.redis.url,
+            &config.checkpoint.namespace,
+            output_settings(config),
+        )
+        .await
+        {
             Ok(store) => return Ok(store),
             Err(error) if !stop.load(Ordering::Relaxed) => {
                 tracing::warn!(url = %config.redis.url, %error, retry_in = ?backoff, "cannot reach Redis; retrying");
@@ -130,7 +155,11 @@ async fn checkpoint(
     catalog_written: &mut bool,
     stop: &AtomicBool,
 ) -> Result<(), StoreError> {
-    let changes: Vec<_> = processor.states.iter_mut().map(|state| state.drain_changes()).collect();
+    let changes: Vec<_> = processor
+        .states
+        .iter_mut()
+        .map(|state| state.drain_changes())
+        .collect();
     let commits: Vec<RuleCommit<'_>> = processor
         .registry
         .rules()
@@ -149,7 +178,10 @@ async fn checkpoint(
     let mut attempts = 0;
     loop {
         let started = Instant::now();
-        match store.commit(position.as_ref().map(|p| (PARTITION, p)), &commits).await {
+        match store
+            .commit(position.as_ref().map(|p| (PARTITION, p)), &commits)
+            .await
+        {
             Ok(size) => {
                 tracing::debug!(?size, took = ?started.elapsed(), "checkpoint written");
                 *catalog_written = true;

@@ -52,7 +52,10 @@ impl<'a> Cursor<'a> {
     }
 
     fn expect(&mut self, prefix: &str, what: &'static str) -> Result<(), ParseError> {
-        self.rest = self.rest.strip_prefix(prefix).ok_or(ParseError::new(what))?;
+        self.rest = self
+            .rest
+            .strip_prefix(prefix)
+            .ok_or(ParseError::new(what))?;
         Ok(())
     }
 
@@ -77,7 +80,10 @@ impl<'a> AccessLog<'a> {
         let ident = cur.word("missing ident field")?;
         let user = cur.word("missing user field")?;
         cur.expect("[", "missing [timestamp]")?;
-        let time_text = cur.rest.get(..26).ok_or(ParseError::new("truncated timestamp"))?;
+        let time_text = cur
+            .rest
+            .get(..26)
+            .ok_or(ParseError::new("truncated timestamp"))?;
         let time_ms = parse_clf_time(time_text)?;
         cur.rest = &cur.rest[26..];
         cur.expect("] ", "missing ] after the timestamp")?;
@@ -96,9 +102,11 @@ impl<'a> AccessLog<'a> {
         };
         let bytes = match bytes_text {
             "-" => None,
-            digits if !digits.is_empty() && digits.bytes().all(|d| d.is_ascii_digit()) => {
-                Some(digits.parse().map_err(|_| ParseError::new("byte count is too large"))?)
-            }
+            digits if !digits.is_empty() && digits.bytes().all(|d| d.is_ascii_digit()) => Some(
+                digits
+                    .parse()
+                    .map_err(|_| ParseError::new("byte count is too large"))?,
+            ),
             _ => return Err(ParseError::new("byte count is not a number or -")),
         };
         let (referer, user_agent) = match tail {

@@ -13,7 +13,8 @@ pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let era = year.div_euclid(400);
     let year_of_era = year - era * 400;
     let month = i64::from(month);
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
 }
@@ -76,7 +77,9 @@ pub fn parse_clf_time(text: &str) -> Result<i64, ParseError> {
         || b[17] != b':'
         || b[20] != b' '
     {
-        return Err(ParseError::new("timestamp is not like 21/Nov/2026:10:00:00 +0800"));
+        return Err(ParseError::new(
+            "timestamp is not like 21/Nov/2026:10:00:00 +0800",
+        ));
     }
     let day = digits(&b[0..2])?;
     let month = MONTHS
@@ -147,7 +150,10 @@ mod tests {
     fn epoch_day_arithmetic() {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2026, 11, 21) * 86_400_000, NOV_21_2026_UTC_MS);
+        assert_eq!(
+            days_from_civil(2026, 11, 21) * 86_400_000,
+            NOV_21_2026_UTC_MS
+        );
         assert_eq!(days_from_civil(1969, 12, 31), -1);
     }
 
@@ -180,7 +186,10 @@ mod tests {
     #[test]
     fn datetime_formats() {
         let base = NOV_21_2026_UTC_MS + 10 * 3_600_000;
-        assert_eq!(parse_datetime("2026-11-21 10:00:00,123").unwrap(), base + 123);
+        assert_eq!(
+            parse_datetime("2026-11-21 10:00:00,123").unwrap(),
+            base + 123
+        );
         assert_eq!(parse_datetime("2026-11-21 10:00:00.5xx").unwrap(), base);
         assert_eq!(parse_datetime("2026-11-21 10:00:00").unwrap(), base);
         assert_eq!(parse_datetime("2026-11-21T10:00:00 INFO").unwrap(), base);

@@ -84,6 +84,9 @@ impl Host for super::sandbox::RuleHost {
     }
 }
 
+/// The `types` interface has no functions; linking it needs this marker.
+impl crate::contract::weir::rule::types::Host for super::sandbox::RuleHost {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +100,3 @@ mod tests {
         assert!(log.suppressed() >= 890, "{}", log.suppressed());
     }
 }
-
-/// The `types` interface has no functions; linking it needs this marker.
-impl crate::contract::weir::rule::types::Host for super::sandbox::RuleHost {}

@@ -9,7 +9,9 @@ use wasmtime::{Config, Engine, OptLevel, Store};
 use super::runner::WasmRule;
 use super::sandbox::RuleHost;
 use super::spec::RuleSpec;
-use crate::contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, RULE_INTERFACE, RuleWorld, RuleWorldPre};
+use crate::contract::{
+    CONTRACT_PACKAGE, CONTRACT_VERSION, RULE_INTERFACE, RuleWorld, RuleWorldPre,
+};
 
 /// Why a plugin file could not become a running rule. Every variant names
 /// the file; the pipeline refuses to start (or, on reload, keeps the running
@@ -107,7 +109,11 @@ impl RuleLoader {
     }
 
     /// Loads the rule in `path` and initializes it with `config_json`.
-    pub fn load(&self, path: &Path, config_for: impl Fn(&str) -> String) -> Result<LoadedRule, LoadError> {
+    pub fn load(
+        &self,
+        path: &Path,
+        config_for: impl Fn(&str) -> String,
+    ) -> Result<LoadedRule, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.to_owned(),
             source,
@@ -132,15 +138,17 @@ impl RuleLoader {
                 detail: format!("{error:#}"),
             }
         };
-        let component = Component::new(&self.engine, bytes).map_err(link_error("cannot compile"))?;
+        let component =
+            Component::new(&self.engine, bytes).map_err(link_error("cannot compile"))?;
         self.check_contract(&path, &component)?;
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(link_error("cannot link (it imports something the host does not grant)"))?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(link_error(
+            "cannot link (it imports something the host does not grant)",
+        ))?;
         let pre = RuleWorldPre::new(instance_pre).map_err(link_error("cannot link"))?;
         let mut store = Store::new(&self.engine, RuleHost::new("?"));
-        let world = pre.instantiate(&mut store).map_err(link_error("cannot instantiate"))?;
+        let world = pre
+            .instantiate(&mut store)
+            .map_err(link_error("cannot instantiate"))?;
         let manifest = world
             .weir_rule_rule()
             .call_describe(&mut store)
@@ -170,7 +178,10 @@ impl RuleLoader {
 
     fn check_contract(&self, path: &Path, component: &Component) -> Result<(), LoadError> {
         let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(&self.engine).map(|(name, _)| name.to_owned()).collect();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
         if exports.iter().any(|name| name == RULE_INTERFACE) {
             return Ok(());
         }
@@ -184,7 +195,11 @@ impl RuleLoader {
                 path: path.to_owned(),
                 reason: format!(
                     "the component does not export {RULE_INTERFACE} (it exports: {})",
-                    if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") }
+                    if exports.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        exports.join(", ")
+                    }
                 ),
             });
         }

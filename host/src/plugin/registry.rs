@@ -86,7 +86,9 @@ impl RuleRegistry {
         for file in &files {
             match loader.load(file, config_for) {
                 Ok(loaded) => {
-                    if let Some(other) = rules.iter().find(|rule| rule.spec.name == loaded.spec.name) {
+                    if let Some(other) =
+                        rules.iter().find(|rule| rule.spec.name == loaded.spec.name)
+                    {
                         problems.push(format!(
                             "{}: rule `{}` is also defined by {}",
                             file.display(),
@@ -107,7 +109,9 @@ impl RuleRegistry {
             if let Some(rule) = rules.iter().find(|rule| &rule.spec.name == name) {
                 for metric in rule_config.ttl_secs.keys() {
                     if rule.spec.metric(metric).is_none() {
-                        problems.push(format!("rules.{name}.ttl_secs.{metric}: rule `{name}` has no metric `{metric}`"));
+                        problems.push(format!(
+                            "rules.{name}.ttl_secs.{metric}: rule `{name}` has no metric `{metric}`"
+                        ));
                     }
                 }
             } else if problems.is_empty() {

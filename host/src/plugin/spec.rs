@@ -94,7 +94,9 @@ impl RuleSpec {
         for metric in &manifest.metrics {
             let what = format!("metric {:?}", metric.name);
             if !is_valid_name(&metric.name) {
-                problems.push(format!("{what}: name must be 1-64 characters of a-z, 0-9, _ and -"));
+                problems.push(format!(
+                    "{what}: name must be 1-64 characters of a-z, 0-9, _ and -"
+                ));
             }
             if metrics.iter().any(|m: &MetricSpec| m.name == metric.name) {
                 problems.push(format!("{what}: declared twice"));
@@ -153,7 +155,9 @@ fn aggregation(kind: contract::Aggregation) -> Aggregation {
 
 fn checked_secs(secs: u64, what: &str) -> Result<i64, String> {
     if secs == 0 || secs > MAX_WINDOW_SECS {
-        return Err(format!("{what} must be 1..={MAX_WINDOW_SECS} seconds (found {secs})"));
+        return Err(format!(
+            "{what} must be 1..={MAX_WINDOW_SECS} seconds (found {secs})"
+        ));
     }
     Ok(secs as i64 * 1000)
 }
@@ -163,7 +167,10 @@ fn window_spec(window: &contract::Window) -> Result<WindowSpec, String> {
         contract::Window::Tumbling(size) => WindowSpec::Tumbling {
             size_ms: checked_secs(size, "tumbling window size")?,
         },
-        contract::Window::Hopping(contract::HoppingWindow { size_secs, hop_secs }) => {
+        contract::Window::Hopping(contract::HoppingWindow {
+            size_secs,
+            hop_secs,
+        }) => {
             let size_ms = checked_secs(size_secs, "hopping window size")?;
             let hop_ms = checked_secs(hop_secs, "hopping window hop")?;
             if size_ms % hop_ms != 0 {
@@ -173,7 +180,10 @@ fn window_spec(window: &contract::Window) -> Result<WindowSpec, String> {
             }
             WindowSpec::Hopping { size_ms, hop_ms }
         }
-        contract::Window::Cumulative(contract::CumulativeWindow { size_secs, step_secs }) => {
+        contract::Window::Cumulative(contract::CumulativeWindow {
+            size_secs,
+            step_secs,
+        }) => {
             let size_ms = checked_secs(size_secs, "cumulative window size")?;
             let step_ms = checked_secs(step_secs, "cumulative window step")?;
             if size_ms % step_ms != 0 {
@@ -208,7 +218,10 @@ mod tests {
                     aggregation: contract::Aggregation::Count,
                     windows: vec![
                         contract::Window::Tumbling(0),
-                        contract::Window::Hopping(contract::HoppingWindow { size_secs: 300, hop_secs: 7 }),
+                        contract::Window::Hopping(contract::HoppingWindow {
+                            size_secs: 300,
+                            hop_secs: 7,
+                        }),
                     ],
                 },
                 contract::Metric {
@@ -216,7 +229,10 @@ mod tests {
                     aggregation: contract::Aggregation::Count,
                     windows: vec![
                         contract::Window::Tumbling(86_400),
-                        contract::Window::Cumulative(contract::CumulativeWindow { size_secs: 86_400, step_secs: 60 }),
+                        contract::Window::Cumulative(contract::CumulativeWindow {
+                            size_secs: 86_400,
+                            step_secs: 60,
+                        }),
                     ],
                 },
             ],
@@ -234,7 +250,10 @@ mod tests {
                 aggregation: contract::Aggregation::Distinct,
                 windows: vec![
                     contract::Window::Tumbling(60),
-                    contract::Window::Cumulative(contract::CumulativeWindow { size_secs: 86_400, step_secs: 60 }),
+                    contract::Window::Cumulative(contract::CumulativeWindow {
+                        size_secs: 86_400,
+                        step_secs: 60,
+                    }),
                 ],
             }],
         );

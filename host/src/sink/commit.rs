@@ -143,12 +143,20 @@ fn build_rule(
                 .collect();
             if !fields.is_empty() {
                 size.state_groups += fields.len();
-                pipe.hset_multiple(keys.slot(rule, &slot_id), &fields).ignore();
-            }
-            for group in slot.groups.iter().filter(|group| !group.new_members.is_empty()) {
-                size.member_bytes += group.new_members.len();
-                pipe.append(keys.members(rule, &slot_id, &group.key), &group.new_members[..])
+                pipe.hset_multiple(keys.slot(rule, &slot_id), &fields)
                     .ignore();
+            }
+            for group in slot
+                .groups
+                .iter()
+                .filter(|group| !group.new_members.is_empty())
+            {
+                size.member_bytes += group.new_members.len();
+                pipe.append(
+                    keys.members(rule, &slot_id, &group.key),
+                    &group.new_members[..],
+                )
+                .ignore();
             }
             if !slot.persisted {
                 pipe.sadd(keys.slots(rule), &slot_id).ignore();
@@ -164,9 +172,14 @@ fn build_rule(
     let mut meta: Vec<(String, String)> = vec![
         (
             "max_event_ms".to_owned(),
-            watermark.max_event_ms().map_or_else(String::new, |ms| ms.to_string()),
+            watermark
+                .max_event_ms()
+                .map_or_else(String::new, |ms| ms.to_string()),
         ),
-        ("closed_all".to_owned(), u8::from(watermark.is_closed_all()).to_string()),
+        (
+            "closed_all".to_owned(),
+            u8::from(watermark.is_closed_all()).to_string(),
+        ),
         (
             "stats".to_owned(),
             serde_json::to_string(&commit.state.stats).unwrap_or_default(),
@@ -198,4 +211,3 @@ fn build_rule(
         pipe.hset_multiple(keys::catalog(rule), &catalog).ignore();
     }
 }
-

@@ -32,7 +32,11 @@ pub struct RedisStore {
 
 impl RedisStore {
     /// Connects to `url`.
-    pub async fn connect(url: &str, namespace: &str, settings: OutputSettings) -> Result<Self, StoreError> {
+    pub async fn connect(
+        url: &str,
+        namespace: &str,
+        settings: OutputSettings,
+    ) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
         let conn = client.get_multiplexed_async_connection().await?;
         Ok(Self {

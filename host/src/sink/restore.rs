@@ -46,7 +46,10 @@ pub async fn rule_state(
     state: &mut RuleState,
 ) -> Result<usize, StoreError> {
     let rule = spec.name.as_str();
-    let meta: HashMap<String, String> = redis::cmd("HGETALL").arg(keys.rule(rule)).query_async(conn).await?;
+    let meta: HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(keys.rule(rule))
+        .query_async(conn)
+        .await?;
     if meta.is_empty() {
         return Ok(0);
     }
@@ -67,7 +70,10 @@ pub async fn rule_state(
             tracing::warn!(rule, metric = %metric.name, "metric definition changed since the checkpoint; its windows start empty");
         }
     }
-    let slot_ids: Vec<String> = redis::cmd("SMEMBERS").arg(keys.slots(rule)).query_async(conn).await?;
+    let slot_ids: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(keys.slots(rule))
+        .query_async(conn)
+        .await?;
     let slot_ids: Vec<String> = slot_ids
         .into_iter()
         .filter(|id| keys::parse_slot_id(id).is_some_and(|(metric, ..)| unchanged(metric)))
@@ -85,14 +91,23 @@ pub async fn rule_state(
         let Some((metric_name, window_name, kind, start_ms)) = keys::parse_slot_id(id) else {
             continue;
         };
-        let kind = SlotKind::from_tag(kind).ok_or_else(|| StoreError::Corrupt(format!("slot id {id:?}")))?;
+        let kind = SlotKind::from_tag(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("slot id {id:?}")))?;
         let Some(metric) = state.metrics.iter_mut().find(|m| m.name == metric_name) else {
             continue;
         };
-        let Some(windows) = metric.windows.iter_mut().find(|w| w.spec().to_string() == window_name) else {
+        let Some(windows) = metric
+            .windows
+            .iter_mut()
+            .find(|w| w.spec().to_string() == window_name)
+        else {
             continue;
         };
-        let distinct: Vec<&String> = groups.iter().filter(|(_, v)| v.as_slice() == b"d").map(|(k, _)| k).collect();
+        let distinct: Vec<&String> = groups
+            .iter()
+            .filter(|(_, v)| v.as_slice() == b"d")
+            .map(|(k, _)| k)
+            .collect();
         let mut members: HashMap<&str, Vec<u8>> = HashMap::new();
         if !distinct.is_empty() {
             let mut pipe = redis::pipe();

@@ -119,10 +119,13 @@ impl FileSource {
             if self.splitter.pack(&mut batch, self.batch_records, 0) == Packed::Full {
                 return Ok(Some(batch));
             }
-            let n = self.file.read(self.splitter.space()).map_err(|source| SourceError::Io {
-                what: format!("cannot read {name}"),
-                source,
-            })?;
+            let n = self
+                .file
+                .read(self.splitter.space())
+                .map_err(|source| SourceError::Io {
+                    what: format!("cannot read {name}"),
+                    source,
+                })?;
             if n > 0 {
                 self.splitter.filled(n);
                 continue;
@@ -170,10 +173,12 @@ impl FileSource {
         let len = self.file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
         if len < self.splitter.committed() || self.head_changed() {
             tracing::warn!(path = %self.path.display(), len, "file truncated; reading again from its start");
-            self.file.seek(SeekFrom::Start(0)).map_err(|source| SourceError::Io {
-                what: format!("cannot seek {}", self.path.display()),
-                source,
-            })?;
+            self.file
+                .seek(SeekFrom::Start(0))
+                .map_err(|source| SourceError::Io {
+                    what: format!("cannot seek {}", self.path.display()),
+                    source,
+                })?;
             self.head = None;
             self.splitter.reset(0);
             return Ok(true);

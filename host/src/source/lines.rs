@@ -113,7 +113,13 @@ impl LineSplitter {
                 self.count_oversized(line_offset);
                 continue;
             }
-            self.push(batch, line_start, line_start + newline, line_offset, partition);
+            self.push(
+                batch,
+                line_start,
+                line_start + newline,
+                line_offset,
+                partition,
+            );
         }
         Packed::Full
     }
@@ -156,7 +162,14 @@ impl LineSplitter {
         );
     }
 
-    fn push(&mut self, batch: &mut Batch, start: usize, mut end: usize, offset: u64, partition: u32) {
+    fn push(
+        &mut self,
+        batch: &mut Batch,
+        start: usize,
+        mut end: usize,
+        offset: u64,
+        partition: u32,
+    ) {
         if end > start && self.buf[end - 1] == b'\r' {
             end -= 1;
         }
@@ -210,7 +223,10 @@ mod tests {
     fn drain(batch: &mut Batch, lines: &mut Vec<(u64, Vec<u8>)>) {
         for record in batch.records.drain(..) {
             let start = record.payload.start as usize;
-            lines.push((record.offset, batch.data[start..start + record.payload.len as usize].to_vec()));
+            lines.push((
+                record.offset,
+                batch.data[start..start + record.payload.len as usize].to_vec(),
+            ));
         }
         batch.data.clear();
     }
@@ -219,8 +235,12 @@ mod tests {
     fn lines_offsets_and_crlf() {
         for chunk in [1, 3, 100] {
             let (lines, splitter) = split(b"ab\r\n\ncd\nlast", 100, chunk);
-            let expected: Vec<(u64, Vec<u8>)> =
-                vec![(0, b"ab".to_vec()), (4, b"".to_vec()), (5, b"cd".to_vec()), (8, b"last".to_vec())];
+            let expected: Vec<(u64, Vec<u8>)> = vec![
+                (0, b"ab".to_vec()),
+                (4, b"".to_vec()),
+                (5, b"cd".to_vec()),
+                (8, b"last".to_vec()),
+            ];
             assert_eq!(lines, expected, "chunk {chunk}");
             assert_eq!(splitter.committed(), 12);
         }
@@ -235,7 +255,11 @@ mod tests {
         for chunk in [1, 7, 1000] {
             let (lines, splitter) = split(&input, 10, chunk);
             let texts: Vec<&[u8]> = lines.iter().map(|(_, line)| line.as_slice()).collect();
-            assert_eq!(texts, [b"ok".as_slice(), b"fine".as_slice()], "chunk {chunk}");
+            assert_eq!(
+                texts,
+                [b"ok".as_slice(), b"fine".as_slice()],
+                "chunk {chunk}"
+            );
             assert_eq!(lines[1].0, 54);
             assert_eq!(splitter.stats.oversized, 2);
             assert_eq!(splitter.committed(), input.len() as u64);

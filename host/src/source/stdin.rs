@@ -41,7 +41,8 @@ impl StdinSource {
             if self.splitter.pack(&mut batch, self.batch_records, 0) == Packed::Full {
                 return Ok(Some(batch));
             }
-            let read = tokio::time::timeout(self.idle, self.stdin.read(self.splitter.space())).await;
+            let read =
+                tokio::time::timeout(self.idle, self.stdin.read(self.splitter.space())).await;
             match read {
                 Err(_elapsed) => return Ok(Some(batch)),
                 Ok(Ok(0)) => {

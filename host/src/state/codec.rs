@@ -59,7 +59,9 @@ pub fn decode(value: &[u8], members: Option<&[u8]>) -> Result<Aggregate, CodecEr
         b's' => Aggregate::Sum(number()?),
         b'n' => Aggregate::Min(number()?),
         b'x' => Aggregate::Max(number()?),
-        b'd' => Aggregate::Distinct(DistinctSet::from_hashes(decode_hashes(members.unwrap_or_default())?)),
+        b'd' => Aggregate::Distinct(DistinctSet::from_hashes(decode_hashes(
+            members.unwrap_or_default(),
+        )?)),
         b'h' => Aggregate::ApproxDistinct(Box::new(HyperLogLog::from_bytes(payload)?)),
         _ => return Err(unreadable()),
     })
@@ -72,14 +74,21 @@ mod tests {
 
     #[test]
     fn roundtrip() {
-        for agg in [Aggregate::Count(7), Aggregate::Sum(0.1 + 0.2), Aggregate::Min(-3.5), Aggregate::Max(1e300)] {
+        for agg in [
+            Aggregate::Count(7),
+            Aggregate::Sum(0.1 + 0.2),
+            Aggregate::Min(-3.5),
+            Aggregate::Max(1e300),
+        ] {
             let back = decode(&encode(&agg), None).unwrap();
             assert_eq!(back.render(), agg.render());
         }
         let mut set = Aggregate::Distinct(DistinctSet::new());
         set.add(Contribution::member("a")).unwrap();
         set.add(Contribution::member("b")).unwrap();
-        let Aggregate::Distinct(inner) = &mut set else { unreachable!() };
+        let Aggregate::Distinct(inner) = &mut set else {
+            unreachable!()
+        };
         let members = encode_hashes(&inner.take_new_hashes());
         assert_eq!(decode(&encode(&set), Some(&members)).unwrap().render(), "2");
         assert!(decode(b"q1", None).is_err());

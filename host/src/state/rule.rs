@@ -90,7 +90,9 @@ impl RuleState {
             };
             let contribution = match (&update.measure, metric.aggregation) {
                 (_, Aggregation::Count) => Contribution::One,
-                (Measure::Number(x), Aggregation::Sum | Aggregation::Min | Aggregation::Max) if x.is_finite() => {
+                (Measure::Number(x), Aggregation::Sum | Aggregation::Min | Aggregation::Max)
+                    if x.is_finite() =>
+                {
                     Contribution::Number(*x)
                 }
                 (Measure::Member(member), Aggregation::Distinct | Aggregation::ApproxDistinct) => {
@@ -103,7 +105,13 @@ impl RuleState {
             };
             self.stats.updates += 1;
             for windows in &mut metric.windows {
-                match windows.add(self.align, &self.watermark, &update.key, contribution, time_ms) {
+                match windows.add(
+                    self.align,
+                    &self.watermark,
+                    &update.key,
+                    contribution,
+                    time_ms,
+                ) {
                     Ok(late) => self.stats.late += late,
                     Err(Mismatch) => self.stats.invalid_updates += 1,
                 }

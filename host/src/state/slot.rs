@@ -64,7 +64,12 @@ pub struct Slot {
 
 impl Slot {
     /// Adds a contribution to group `key`.
-    pub fn add(&mut self, kind: Aggregation, key: &str, contribution: Contribution) -> Result<(), Mismatch> {
+    pub fn add(
+        &mut self,
+        kind: Aggregation,
+        key: &str,
+        contribution: Contribution,
+    ) -> Result<(), Mismatch> {
         let group = match self.groups.get_mut(key) {
             Some(group) => group,
             None => self.groups.entry(key.into()).or_insert(Group {

@@ -92,7 +92,9 @@ impl MetricWindows {
         self.spec.for_each_slot(align, time_ms, |start| {
             if watermark.is_closed(start + slot_ms) {
                 late += 1;
-            } else if let Err(mismatch) = slots.entry(start).or_default().add(kind, key, contribution) {
+            } else if let Err(mismatch) =
+                slots.entry(start).or_default().add(kind, key, contribution)
+            {
                 result = Err(mismatch);
             }
         });
@@ -111,7 +113,10 @@ impl MetricWindows {
             let (start, slot) = entry.remove_entry();
             if let WindowSpec::Cumulative { size_ms, .. } = self.spec {
                 let total_start = align.start(start, size_ms);
-                self.totals.entry(total_start).or_default().merge(self.kind, &slot);
+                self.totals
+                    .entry(total_start)
+                    .or_default()
+                    .merge(self.kind, &slot);
             }
             self.closed.push((kind, start, slot));
         }
@@ -145,7 +150,10 @@ impl MetricWindows {
                 distinct_groups,
             });
         }
-        for (kind, slots) in [(pane_kind, &mut self.slots), (SlotKind::Total, &mut self.totals)] {
+        for (kind, slots) in [
+            (pane_kind, &mut self.slots),
+            (SlotKind::Total, &mut self.totals),
+        ] {
             for (&start, slot) in slots.iter_mut().filter(|(_, slot)| slot.is_dirty()) {
                 let groups = slot_groups(slot, kind, false);
                 out.push(SlotChange {
@@ -178,7 +186,11 @@ impl MetricWindows {
         self.slots
             .iter()
             .map(move |(start, slot)| (pane_kind, *start, slot))
-            .chain(self.totals.iter().map(|(start, slot)| (SlotKind::Total, *start, slot)))
+            .chain(
+                self.totals
+                    .iter()
+                    .map(|(start, slot)| (SlotKind::Total, *start, slot)),
+            )
     }
 }
 

@@ -63,7 +63,9 @@ impl WindowSpec {
     /// Length of the whole window.
     pub fn size_ms(&self) -> i64 {
         match *self {
-            Self::Tumbling { size_ms } | Self::Hopping { size_ms, .. } | Self::Cumulative { size_ms, .. } => size_ms,
+            Self::Tumbling { size_ms }
+            | Self::Hopping { size_ms, .. }
+            | Self::Cumulative { size_ms, .. } => size_ms,
         }
     }
 
@@ -125,7 +127,10 @@ mod tests {
 
     #[test]
     fn hopping_slots() {
-        let spec = WindowSpec::Hopping { size_ms: 300_000, hop_ms: 60_000 };
+        let spec = WindowSpec::Hopping {
+            size_ms: 300_000,
+            hop_ms: 60_000,
+        };
         let mut starts = Vec::new();
         spec.for_each_slot(Alignment::new(0), 600_500, |s| starts.push(s));
         assert_eq!(starts, [360_000, 420_000, 480_000, 540_000, 600_000]);
@@ -133,6 +138,13 @@ mod tests {
 
     #[test]
     fn display_names() {
-        assert_eq!(WindowSpec::Cumulative { size_ms: 86_400_000, step_ms: 60_000 }.to_string(), "c86400-60");
+        assert_eq!(
+            WindowSpec::Cumulative {
+                size_ms: 86_400_000,
+                step_ms: 60_000
+            }
+            .to_string(),
+            "c86400-60"
+        );
     }
 }

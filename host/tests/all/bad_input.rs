@@ -29,10 +29,22 @@ interval_ms = 1
 "#,
     )
     .unwrap();
-    let output = weir().arg("check").arg("--config").arg(&config).output().unwrap();
+    let output = weir()
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = stderr_of(&output);
-    for key in ["source.path", "source.follow", "plugins.dir", "redis.urll", "windows.day_offset_secs", "checkpoint.interval_ms"] {
+    for key in [
+        "source.path",
+        "source.follow",
+        "plugins.dir",
+        "redis.urll",
+        "windows.day_offset_secs",
+        "checkpoint.interval_ms",
+    ] {
         assert!(stderr.contains(key), "no mention of {key} in:\n{stderr}");
     }
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -49,17 +61,42 @@ fn files_that_are_not_rules_are_refused_by_name() {
     let pvuv = std::fs::read(plugins.join("pvuv.wasm")).unwrap();
     std::fs::write(plugins.join("truncated.wasm"), &pvuv[..pvuv.len() / 2]).unwrap();
     let redis = RedisServer::start();
-    let config = write_config(dir.path(), &file_source(&dir.path().join("x.log"), false), &plugins, &redis, "");
-    let output = weir().arg("check").arg("--config").arg(&config).output().unwrap();
+    let config = write_config(
+        dir.path(),
+        &file_source(&dir.path().join("x.log"), false),
+        &plugins,
+        &redis,
+        "",
+    );
+    let output = weir()
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = stderr_of(&output);
-    assert!(stderr.contains("notes.wasm: not a weir rule: the file is not WebAssembly"), "{stderr}");
-    assert!(stderr.contains("core.wasm: not a weir rule: the file is a core WebAssembly module"), "{stderr}");
-    assert!(stderr.contains("truncated.wasm: cannot compile"), "{stderr}");
+    assert!(
+        stderr.contains("notes.wasm: not a weir rule: the file is not WebAssembly"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("core.wasm: not a weir rule: the file is a core WebAssembly module"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("truncated.wasm: cannot compile"),
+        "{stderr}"
+    );
     assert!(stderr.contains("3 plugin problem(s)"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     // `weir run` refuses to start with the same report.
-    let output = weir().arg("run").arg("--config").arg(&config).output().unwrap();
+    let output = weir()
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     assert!(stderr_of(&output).contains("core.wasm"));
 }
@@ -76,10 +113,18 @@ fn unknown_rule_config_is_reported() {
         &redis,
         "[rules.hive-audit]\nconfig = { utc_ofset_secs = 1 }\n",
     );
-    let output = weir().arg("check").arg("--config").arg(&config).output().unwrap();
+    let output = weir()
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = stderr_of(&output);
-    assert!(stderr.contains("rule `hive-audit` refused its config"), "{stderr}");
+    assert!(
+        stderr.contains("rule `hive-audit` refused its config"),
+        "{stderr}"
+    );
     assert!(stderr.contains("utc_ofset_secs"), "{stderr}");
 }
 
@@ -89,36 +134,83 @@ fn unknown_rule_config_is_reported() {
 fn rejected_invalid_and_huge_lines_cost_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
-    generate(&log, &["--seed", "4", "--lines", "5000", "--invalid-utf8-frac", "0.01"]);
+    generate(
+        &log,
+        &[
+            "--seed",
+            "4",
+            "--lines",
+            "5000",
+            "--invalid-utf8-frac",
+            "0.01",
+        ],
+    );
     {
         let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
         file.write_all(&vec![b'x'; 10 * 1024 * 1024]).unwrap();
         file.write_all(b"\n\xff\xfe\xfd invalid utf-8\n").unwrap();
     }
     let mut tail = Vec::new();
-    generate(&dir.path().join("tail.log"), &["--seed", "5", "--lines", "500", "--start", "2026-11-21T11:30:00+08:00"]);
+    generate(
+        &dir.path().join("tail.log"),
+        &[
+            "--seed",
+            "5",
+            "--lines",
+            "500",
+            "--start",
+            "2026-11-21T11:30:00+08:00",
+        ],
+    );
     tail.extend(std::fs::read(dir.path().join("tail.log")).unwrap());
-    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(&tail).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(&tail)
+        .unwrap();
 
     let redis = RedisServer::start();
     // hive-audit rejects nothing here but skips everything; pvuv rejects the bad lines.
     let plugins = plugins_dir(dir.path(), &["pvuv", "hive_audit"]);
-    let config = write_config(dir.path(), &file_source(&log, false), &plugins, &redis, "[windows]\nallowed_lateness_secs = 10\n");
+    let config = write_config(
+        dir.path(),
+        &file_source(&log, false),
+        &plugins,
+        &redis,
+        "[windows]\nallowed_lateness_secs = 10\n",
+    );
     let output = run_to_end(&config);
     let stderr = stderr_of(&output);
-    assert!(stderr.contains("longer than source.max_record_bytes"), "{stderr}");
+    assert!(
+        stderr.contains("longer than source.max_record_bytes"),
+        "{stderr}"
+    );
     assert!(stderr.contains("oversized=1"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_same(&redis.outputs("pvuv"), &oracle("pvuv", &log, 10, 0), "pvuv with bad lines");
+    assert_same(
+        &redis.outputs("pvuv"),
+        &oracle("pvuv", &log, 10, 0),
+        "pvuv with bad lines",
+    );
     assert!(redis.outputs("hive-audit").is_empty());
 
     // A file where every line is garbage: everything rejected, nothing written, exit 0.
     let garbage = dir.path().join("garbage.log");
     std::fs::write(&garbage, "not a log line\n".repeat(1000)).unwrap();
     let redis = RedisServer::start();
-    let config = write_config(dir.path(), &file_source(&garbage, false), &plugins, &redis, "");
+    let config = write_config(
+        dir.path(),
+        &file_source(&garbage, false),
+        &plugins,
+        &redis,
+        "",
+    );
     let output = run_to_end(&config);
     let stderr = stderr_of(&output);
-    assert!(stderr.contains("rule=\"pvuv\" records=1000 rejected=1000 updates=0"), "{stderr}");
+    assert!(
+        stderr.contains("rule=\"pvuv\" records=1000 rejected=1000 updates=0"),
+        "{stderr}"
+    );
     assert!(redis.outputs("pvuv").is_empty());
 }

@@ -11,7 +11,18 @@ fn kill_9_and_restart_gives_the_uninterrupted_result() {
     let log = dir.path().join("access.log");
     generate(
         &log,
-        &["--seed", "9", "--lines", "400000", "--jitter-frac", "0.1", "--very-late-frac", "0.01", "--malformed-frac", "0.01"],
+        &[
+            "--seed",
+            "9",
+            "--lines",
+            "400000",
+            "--jitter-frac",
+            "0.1",
+            "--very-late-frac",
+            "0.01",
+            "--malformed-frac",
+            "0.01",
+        ],
     );
     let redis = RedisServer::start();
     let plugins = plugins_dir(dir.path(), &["pvuv", "ip_count"]);
@@ -51,16 +62,31 @@ fn kill_9_and_restart_gives_the_uninterrupted_result() {
         kills += 1;
         delay += Duration::from_millis(100);
     }
-    assert!(kills >= 2, "the run finished before it could be killed twice; the test proves nothing");
+    assert!(
+        kills >= 2,
+        "the run finished before it could be killed twice; the test proves nothing"
+    );
     // Whatever happened, one more run finishes the input.
     run_to_end(&config);
 
-    assert_same(&redis.outputs("pvuv"), &oracle("pvuv", &log, 10, 0), "pvuv after kills");
-    assert_same(&redis.outputs("ip-count"), &oracle("ip-count", &log, 10, 0), "ip-count after kills");
+    assert_same(
+        &redis.outputs("pvuv"),
+        &oracle("pvuv", &log, 10, 0),
+        "pvuv after kills",
+    );
+    assert_same(
+        &redis.outputs("ip-count"),
+        &oracle("ip-count", &log, 10, 0),
+        "ip-count after kills",
+    );
 
     // The rule counters are checkpointed too: every line counted once.
     let mut conn = redis.conn();
-    let stats: String = redis::cmd("HGET").arg("weir:ckpt:default:rule:pvuv").arg("stats").query(&mut conn).unwrap();
+    let stats: String = redis::cmd("HGET")
+        .arg("weir:ckpt:default:rule:pvuv")
+        .arg("stats")
+        .query(&mut conn)
+        .unwrap();
     let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
     let bytes = std::fs::read(&log).unwrap();
     let lines = bytes.split_inclusive(|&b| b == b'\n').count() as u64;

@@ -6,7 +6,11 @@ use crate::support::*;
 /// committed `expected.json`.
 #[test]
 fn golden_cases() {
-    for (rule, wasm) in [("pvuv", "pvuv"), ("ip-count", "ip_count"), ("hive-audit", "hive_audit")] {
+    for (rule, wasm) in [
+        ("pvuv", "pvuv"),
+        ("ip-count", "ip_count"),
+        ("hive-audit", "hive_audit"),
+    ] {
         let case = repo_root().join("tests/golden").join(rule);
         let dir = tempfile::tempdir().unwrap();
         let redis = RedisServer::start();
@@ -20,7 +24,8 @@ fn golden_cases() {
         );
         run_to_end(&config);
         let expected: Hashes =
-            serde_json::from_str(&std::fs::read_to_string(case.join("expected.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(case.join("expected.json")).unwrap())
+                .unwrap();
         assert_same(&redis.outputs(rule), &expected, rule);
     }
 }
@@ -34,8 +39,22 @@ fn generated_access_log_matches_the_oracle() {
     let log = dir.path().join("access.log");
     generate(
         &log,
-        &["--seed", "21", "--lines", "60000", "--start", "2026-11-21T23:50:00+08:00", "--jitter-frac", "0.1",
-          "--very-late-frac", "0.01", "--malformed-frac", "0.02", "--invalid-utf8-frac", "0.005"],
+        &[
+            "--seed",
+            "21",
+            "--lines",
+            "60000",
+            "--start",
+            "2026-11-21T23:50:00+08:00",
+            "--jitter-frac",
+            "0.1",
+            "--very-late-frac",
+            "0.01",
+            "--malformed-frac",
+            "0.02",
+            "--invalid-utf8-frac",
+            "0.005",
+        ],
     );
     let redis = RedisServer::start();
     let plugins = plugins_dir(dir.path(), &["pvuv", "ip_count"]);
@@ -47,19 +66,38 @@ fn generated_access_log_matches_the_oracle() {
         "[windows]\nallowed_lateness_secs = 10\nday_offset_secs = -28800\n[checkpoint]\ninterval_ms = 50\n",
     );
     run_to_end(&config);
-    assert_same(&redis.outputs("pvuv"), &oracle("pvuv", &log, 10, -28800), "pvuv");
-    assert_same(&redis.outputs("ip-count"), &oracle("ip-count", &log, 10, -28800), "ip-count");
+    assert_same(
+        &redis.outputs("pvuv"),
+        &oracle("pvuv", &log, 10, -28800),
+        "pvuv",
+    );
+    assert_same(
+        &redis.outputs("ip-count"),
+        &oracle("ip-count", &log, 10, -28800),
+        "ip-count",
+    );
 
     // Dashboards list windows from the index, newest last.
     let mut conn = redis.conn();
-    let starts: Vec<i64> = redis::cmd("ZRANGE").arg("weir:pvuv:pv:60:windows").arg(0).arg(-1).query(&mut conn).unwrap();
+    let starts: Vec<i64> = redis::cmd("ZRANGE")
+        .arg("weir:pvuv:pv:60:windows")
+        .arg(0)
+        .arg(-1)
+        .query(&mut conn)
+        .unwrap();
     assert!(!starts.is_empty());
     for start in starts.iter().rev().take(5) {
-        let exists: bool = redis::cmd("EXISTS").arg(format!("weir:pvuv:pv:60:{start}")).query(&mut conn).unwrap();
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(format!("weir:pvuv:pv:60:{start}"))
+            .query(&mut conn)
+            .unwrap();
         assert!(exists, "index names window {start} that has no hash");
     }
     // Closed windows leave no checkpoint state behind.
-    let leftovers: Vec<String> = redis::cmd("KEYS").arg("weir:ckpt:*:slot:*").query(&mut conn).unwrap();
+    let leftovers: Vec<String> = redis::cmd("KEYS")
+        .arg("weir:ckpt:*:slot:*")
+        .query(&mut conn)
+        .unwrap();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -68,7 +106,19 @@ fn generated_access_log_matches_the_oracle() {
 fn generated_audit_log_matches_the_oracle() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.log");
-    generate(&log, &["--format", "audit", "--seed", "5", "--lines", "20000", "--jitter-frac", "0.1"]);
+    generate(
+        &log,
+        &[
+            "--format",
+            "audit",
+            "--seed",
+            "5",
+            "--lines",
+            "20000",
+            "--jitter-frac",
+            "0.1",
+        ],
+    );
     let redis = RedisServer::start();
     let plugins = plugins_dir(dir.path(), &["hive_audit"]);
     let config = write_config(
@@ -79,5 +129,9 @@ fn generated_audit_log_matches_the_oracle() {
         "[windows]\nallowed_lateness_secs = 10\n",
     );
     run_to_end(&config);
-    assert_same(&redis.outputs("hive-audit"), &oracle("hive-audit", &log, 10, 0), "hive-audit");
+    assert_same(
+        &redis.outputs("hive-audit"),
+        &oracle("hive-audit", &log, 10, 0),
+        "hive-audit",
+    );
 }

@@ -2,6 +2,11 @@
 //! example rules built as WebAssembly components, checked against an
 //! independent oracle (`tests/tools/expected.py`).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test harness: a failed set-up step should fail the test"
+)]
+
 mod bad_input;
 mod crash;
 mod exactness;

@@ -12,7 +12,13 @@ fn stdin_source_reads_to_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let redis = RedisServer::start();
     let plugins = plugins_dir(dir.path(), &["pvuv"]);
-    let config = write_config(dir.path(), "[source]\nkind = \"stdin\"\n", &plugins, &redis, "[windows]\nallowed_lateness_secs = 10\n");
+    let config = write_config(
+        dir.path(),
+        "[source]\nkind = \"stdin\"\n",
+        &plugins,
+        &redis,
+        "[windows]\nallowed_lateness_secs = 10\n",
+    );
     let mut child = weir()
         .arg("run")
         .arg("--config")
@@ -30,7 +36,9 @@ fn stdin_source_reads_to_the_end() {
     stdin.write_all(second).unwrap();
     drop(stdin);
     assert!(child.wait().unwrap().success());
-    let expected: Hashes = serde_json::from_str(&std::fs::read_to_string(case.join("expected.json")).unwrap()).unwrap();
+    let expected: Hashes =
+        serde_json::from_str(&std::fs::read_to_string(case.join("expected.json")).unwrap())
+            .unwrap();
     assert_same(&redis.outputs("pvuv"), &expected, "pvuv from stdin");
 }
 
@@ -41,7 +49,21 @@ fn stdin_source_reads_to_the_end() {
 fn follow_survives_rotation_and_truncation() {
     let dir = tempfile::tempdir().unwrap();
     let all = dir.path().join("all.log");
-    generate(&all, &["--seed", "3", "--lines", "3000", "--malformed-frac", "0", "--invalid-utf8-frac", "0", "--very-late-frac", "0"]);
+    generate(
+        &all,
+        &[
+            "--seed",
+            "3",
+            "--lines",
+            "3000",
+            "--malformed-frac",
+            "0",
+            "--invalid-utf8-frac",
+            "0",
+            "--very-late-frac",
+            "0",
+        ],
+    );
     let text = std::fs::read(&all).unwrap();
     let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
     let (part1, rest) = lines.split_at(1000);
@@ -58,13 +80,22 @@ fn follow_survives_rotation_and_truncation() {
         &redis,
         "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 20\n",
     );
-    let mut child = weir().arg("run").arg("--config").arg(&config).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = weir()
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let wait_for = |count: u64| {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut conn = redis.conn();
         loop {
-            let stats: Option<String> =
-                redis::cmd("HGET").arg("weir:ckpt:default:rule:ip-count").arg("stats").query(&mut conn).unwrap();
+            let stats: Option<String> = redis::cmd("HGET")
+                .arg("weir:ckpt:default:rule:ip-count")
+                .arg("stats")
+                .query(&mut conn)
+                .unwrap();
             let seen = stats
                 .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
                 .and_then(|v| v["records_in"].as_u64())
@@ -72,7 +103,10 @@ fn follow_survives_rotation_and_truncation() {
             if seen >= count {
                 return;
             }
-            assert!(Instant::now() < deadline, "weir saw {seen} of {count} records");
+            assert!(
+                Instant::now() < deadline,
+                "weir saw {seen} of {count} records"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     };
@@ -80,9 +114,19 @@ fn follow_survives_rotation_and_truncation() {
     // Append half of part 2 without its last newline, then the rest.
     let part2 = part2.concat();
     let (a, b) = part2.split_at(part2.len() / 2);
-    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(a).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(a)
+        .unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(b).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b)
+        .unwrap();
     wait_for(2000);
     // Rotate: the old file moves away, a new one takes its name.
     std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
@@ -93,7 +137,14 @@ fn follow_survives_rotation_and_truncation() {
     std::fs::write(&log, p3b.concat()).unwrap();
     wait_for(3000);
     std::thread::sleep(Duration::from_millis(100));
-    let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     assert!(child.wait().unwrap().success());
-    assert_same(&redis.outputs("ip-count"), &oracle("ip-count", &all, 10, 0), "ip-count while following");
+    assert_same(
+        &redis.outputs("ip-count"),
+        &oracle("ip-count", &all, 10, 0),
+        "ip-count while following",
+    );
 }

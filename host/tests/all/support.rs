@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 pub type Hashes = BTreeMap<String, BTreeMap<String, String>>;
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// The example rules, built once per test run into their own target dir (so
@@ -59,7 +62,11 @@ impl RedisServer {
     pub fn start() -> Self {
         for _ in 0..20 {
             let dir = tempfile::tempdir().unwrap();
-            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
             let child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
@@ -69,7 +76,11 @@ impl RedisServer {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("redis-server must be installed (scripts/setup.sh)");
-            let mut server = RedisServer { port, child, _dir: dir };
+            let mut server = RedisServer {
+                port,
+                child,
+                _dir: dir,
+            };
             if server.wait_ready() {
                 return server;
             }
@@ -84,10 +95,10 @@ impl RedisServer {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if let Ok(mut conn) = self.client().get_connection() {
-                if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
-                    return true;
-                }
+            if let Ok(mut conn) = self.client().get_connection()
+                && redis::cmd("PING").query::<String>(&mut conn).is_ok()
+            {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -109,11 +120,17 @@ impl RedisServer {
     /// Every output hash of `rule` (index and catalog keys left out).
     pub fn outputs(&self, rule: &str) -> Hashes {
         let mut conn = self.conn();
-        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("weir:{rule}:*")).query(&mut conn).unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("weir:{rule}:*"))
+            .query(&mut conn)
+            .unwrap();
         keys.into_iter()
-            .filter(|key| !key.ends_with(":windows") && !key.ends_with(":metrics") && !key.ends_with(":dead"))
+            .filter(|key| {
+                !key.ends_with(":windows") && !key.ends_with(":metrics") && !key.ends_with(":dead")
+            })
             .map(|key| {
-                let fields: BTreeMap<String, String> = redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap();
+                let fields: BTreeMap<String, String> =
+                    redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap();
                 (key, fields)
             })
             .collect()
@@ -128,7 +145,13 @@ impl Drop for RedisServer {
 }
 
 /// Writes a config for a file source and returns its path.
-pub fn write_config(dir: &Path, source: &str, plugins: &Path, redis: &RedisServer, extra: &str) -> PathBuf {
+pub fn write_config(
+    dir: &Path,
+    source: &str,
+    plugins: &Path,
+    redis: &RedisServer,
+    extra: &str,
+) -> PathBuf {
     let path = dir.join("weir.toml");
     let text = format!(
         r#"{source}
@@ -147,7 +170,10 @@ url = "{url}"
 
 /// `[source]` for a file.
 pub fn file_source(path: &Path, follow: bool) -> String {
-    format!("[source]\nkind = \"file\"\npath = \"{}\"\nfollow = {follow}\n", path.display())
+    format!(
+        "[source]\nkind = \"file\"\npath = \"{}\"\nfollow = {follow}\n",
+        path.display()
+    )
 }
 
 pub fn weir() -> Command {
@@ -158,7 +184,12 @@ pub fn weir() -> Command {
 
 /// Runs `weir run` to completion and returns its output; panics on failure.
 pub fn run_to_end(config: &Path) -> Output {
-    let output = weir().arg("run").arg("--config").arg(config).output().unwrap();
+    let output = weir()
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "weir run failed: {}",
@@ -177,7 +208,11 @@ pub fn oracle(rule: &str, log: &Path, lateness_secs: u64, day_offset_secs: i64) 
         .arg(log)
         .output()
         .unwrap();
-    assert!(output.status.success(), "oracle failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "oracle failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -195,7 +230,10 @@ pub fn generate(out: &Path, args: &[&str]) {
 
 /// Compares hashes, showing the first difference.
 pub fn assert_same(got: &Hashes, expected: &Hashes, what: &str) {
-    assert!(!expected.is_empty(), "{what}: the oracle expects nothing; the test proves nothing");
+    assert!(
+        !expected.is_empty(),
+        "{what}: the oracle expects nothing; the test proves nothing"
+    );
     if got != expected {
         let first = expected
             .keys()

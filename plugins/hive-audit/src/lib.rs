@@ -91,7 +91,10 @@ mod tests {
         ]);
         assert_eq!(out.rejects.len(), 1);
         assert_eq!(out.rejects[0].record, 1);
-        assert_eq!(out.of("by_ip")[0].event_time_ms, Some(1_795_256_103_412 - 28_800_000));
+        assert_eq!(
+            out.of("by_ip")[0].event_time_ms,
+            Some(1_795_256_103_412 - 28_800_000)
+        );
     }
 
     #[test]
