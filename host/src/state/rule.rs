@@ -155,3 +155,146 @@ impl RuleState {
         changes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{self, MetricUpdate};
+
+    fn pvuv() -> RuleSpec {
+        let manifest = contract::Manifest {
+            name: "pvuv".into(),
+            version: "1".into(),
+            metrics: vec![
+                contract::Metric {
+                    name: "pv".into(),
+                    aggregation: contract::Aggregation::Count,
+                    windows: vec![
+                        contract::Window::Tumbling(60),
+                        contract::Window::Cumulative(contract::CumulativeWindow {
+                            size_secs: 86_400,
+                            step_secs: 60,
+                        }),
+                    ],
+                },
+                contract::Metric {
+                    name: "uv".into(),
+                    aggregation: contract::Aggregation::Distinct,
+                    windows: vec![contract::Window::Cumulative(contract::CumulativeWindow {
+                        size_secs: 86_400,
+                        step_secs: 60,
+                    })],
+                },
+            ],
+        };
+        RuleSpec::from_manifest(&manifest).unwrap()
+    }
+
+    fn update(metric: u32, measure: Measure, time_ms: i64) -> MetricUpdate {
+        MetricUpdate {
+            record: 0,
+            metric,
+            key: "total".into(),
+            measure,
+            event_time_ms: Some(time_ms),
+        }
+    }
+
+    fn apply(state: &mut RuleState, updates: Vec<MetricUpdate>) {
+        let records = vec![RecordMeta {
+            payload: contract::Span { start: 0, len: 0 },
+            key: None,
+            source: 0,
+            partition: 0,
+            offset: 0,
+            timestamp_ms: None,
+        }];
+        state.apply(
+            &records,
+            &BatchOutput {
+                updates,
+                rejects: Vec::new(),
+            },
+        );
+    }
+
+    fn member(i: u64) -> Measure {
+        Measure::Member(format!("10.0.{}.{}", i / 256, i % 256))
+    }
+
+    /// A checkpoint carries what changed: after a day window gathers 50,000
+    /// members, one more member costs one 8-byte hash, not the set.
+    #[test]
+    fn checkpoint_cost_follows_changes() {
+        let mut state = RuleState::new(&pvuv(), Alignment::new(0), 10_000);
+        apply(
+            &mut state,
+            (0..50_000).map(|i| update(1, member(i), 1_000)).collect(),
+        );
+        let first: usize = state
+            .drain_changes()
+            .iter()
+            .flat_map(|c| &c.slots)
+            .flat_map(|s| &s.groups)
+            .map(|g| g.new_members.len())
+            .sum();
+        assert_eq!(first, 50_000 * 8);
+        apply(
+            &mut state,
+            vec![
+                update(1, member(70_000), 2_000),
+                update(1, member(3), 2_000),
+            ],
+        );
+        let changes = state.drain_changes();
+        let appended: usize = changes
+            .iter()
+            .flat_map(|c| &c.slots)
+            .flat_map(|s| &s.groups)
+            .map(|g| g.new_members.len())
+            .sum();
+        assert_eq!(appended, 8);
+        assert!(
+            state.drain_changes().is_empty(),
+            "nothing changed, nothing to write"
+        );
+    }
+
+    /// A cumulative window publishes, at each step, exactly the records
+    /// before the step's end; late records are counted, not added.
+    #[test]
+    fn cumulative_steps_and_lateness() {
+        let mut state = RuleState::new(&pvuv(), Alignment::new(0), 10_000);
+        let one = || Measure::One;
+        // Minute 0: two records; then time moves to 65 s (watermark 55 s: minute 0 open).
+        apply(
+            &mut state,
+            vec![
+                update(0, one(), 1_000),
+                update(0, one(), 59_000),
+                update(0, one(), 65_000),
+            ],
+        );
+        let total = |state: &RuleState| -> Option<String> {
+            state.metrics[0].windows[1]
+                .open_slots()
+                .find(|(kind, ..)| *kind == crate::state::slot::SlotKind::Total)
+                .and_then(|(_, _, slot)| slot.groups().next().map(|(_, agg)| agg.render()))
+        };
+        assert_eq!(total(&state), None, "no step has closed yet");
+        // 70 s: watermark 60 s closes minute 0; its pane (2 records) merges into the day.
+        apply(&mut state, vec![update(0, one(), 70_000)]);
+        assert_eq!(total(&state).as_deref(), Some("2"));
+        // A record for minute 0 is now late for both windows.
+        apply(&mut state, vec![update(0, one(), 30_000)]);
+        assert_eq!(state.stats.late, 2);
+        state.close_all();
+        let changes = state.drain_changes();
+        let day_final = changes
+            .iter()
+            .flat_map(|c| &c.slots)
+            .find(|s| s.kind == crate::state::slot::SlotKind::Total && s.closed)
+            .unwrap();
+        assert_eq!(day_final.groups[0].output.as_deref(), Some("4"));
+    }
+}
