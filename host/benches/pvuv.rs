@@ -37,8 +37,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use weir::config::{SourceConfig, SourceKind};
+use weir::config::{LimitsConfig, SourceConfig, SourceKind};
 use weir::contract::{self, Batch, BatchOutput, MetricUpdate};
+use weir::plugin::isolation::run_isolated;
 use weir::plugin::{ActiveRule, CallError, RuleLoader, RuleRegistry, RuleRunner, RuleSpec};
 use weir::processor::Processor;
 use weir::source::Source;
@@ -125,15 +126,12 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start a tokio runtime")?;
 
     let loading = Instant::now();
-    let loaded: ActiveRule = if std::env::var_os("WEIR_BENCH_PERFMAP").is_some() {
-        perfmap::load(&wasm_path)?
-    } else {
-        let loader = RuleLoader::new().context("cannot set up the WebAssembly engine")?;
-        loader
-            .load(&wasm_path, |_| "{}".to_owned())
-            .with_context(|| format!("cannot load {}", wasm_path.display()))?
-            .into()
-    };
+    let loader = RuleLoader::new(&LimitsConfig::default())
+        .context("cannot set up the WebAssembly engine")?;
+    let loaded: ActiveRule = loader
+        .load(&wasm_path, |_| "{}".to_owned())
+        .with_context(|| format!("cannot load {}", wasm_path.display()))?
+        .into();
     println!(
         "wasm: {} ({} bytes), compiled and instantiated in {:.2} s",
         wasm_path.display(),
@@ -321,7 +319,12 @@ fn run_once(
     source: &SourceConfig,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<(Run, RuleRegistry)> {
-    let mut processor = Processor::new(registry, Alignment::new(0), LATENESS_MS);
+    let mut processor = Processor::new(
+        registry,
+        Alignment::new(0),
+        LATENESS_MS,
+        &LimitsConfig::default(),
+    );
     let started = Instant::now();
     let mut input = Source::open(source, None)?;
     let mut batches = 0u64;
@@ -329,7 +332,7 @@ fn run_once(
     let mut changes = 0usize;
     runtime.block_on(async {
         while let Some(batch) = input.next_batch().await? {
-            processor.process(&batch)?;
+            processor.process(&batch);
             batches += 1;
             if batches % DRAIN_EVERY_BATCHES == 0 {
                 changes += drain(&mut processor);
@@ -395,15 +398,21 @@ impl Phases {
     }
 }
 
-/// Like [`run_once`], but does `Processor::process`'s two steps itself (the
-/// rule call, then applying its output to the windows) so that each phase
-/// can be timed on its own.
+/// Like [`run_once`], but does the two steps of `Processor::process` itself
+/// (the rule call through `run_isolated`, then applying its output to the
+/// windows; no circuit breaker, no dead letters) so that each phase can be
+/// timed on its own.
 fn time_phases(
     registry: RuleRegistry,
     source: &SourceConfig,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<(Phases, RuleRegistry)> {
-    let mut processor = Processor::new(registry, Alignment::new(0), LATENESS_MS);
+    let mut processor = Processor::new(
+        registry,
+        Alignment::new(0),
+        LATENESS_MS,
+        &LimitsConfig::default(),
+    );
     let mut phases = Phases::default();
     let mut input = Source::open(source, None)?;
     let mut batches = 0u64;
@@ -422,7 +431,7 @@ fn time_phases(
                 .zip(&mut processor.states)
             {
                 let t1 = Instant::now();
-                let output = rule.runner.process(&batch)?;
+                let output = run_isolated(rule.runner.as_mut(), &batch)?.output;
                 let t2 = Instant::now();
                 state.apply(&batch.records, &output);
                 let t3 = Instant::now();
@@ -808,62 +817,4 @@ fn group(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-/// Loading the component with wasmtime's perf map profiler on, so that
-/// `perf report` names the guest's functions (`WEIR_BENCH_PERFMAP=1`). The
-/// engine is set up like `RuleLoader::new` does, plus the profiler.
-mod perfmap {
-    use std::path::{Path, PathBuf};
-
-    use wasmtime::component::{Component, HasSelf, Linker};
-    use wasmtime::{Config, Engine, OptLevel, ProfilingStrategy, Store};
-    use weir::contract::{Batch, BatchOutput, RuleWorld, RuleWorldPre};
-    use weir::plugin::sandbox::RuleHost;
-    use weir::plugin::{ActiveRule, CallError, RuleRunner, RuleSpec};
-
-    struct Rule {
-        store: Store<RuleHost>,
-        world: RuleWorld,
-    }
-
-    impl RuleRunner for Rule {
-        fn process(&mut self, batch: &Batch) -> Result<BatchOutput, CallError> {
-            self.world
-                .weir_rule_rule()
-                .call_process(&mut self.store, batch)
-                .map_err(|error| CallError {
-                    detail: format!("{error:#}"),
-                })
-        }
-    }
-
-    pub(super) fn load(path: &Path) -> anyhow::Result<ActiveRule> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.cranelift_opt_level(OptLevel::Speed);
-        config.profiler(ProfilingStrategy::PerfMap);
-        let engine = Engine::new(&config)?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        RuleWorld::add_to_linker::<RuleHost, HasSelf<RuleHost>>(&mut linker, |host| host)?;
-        let component = Component::from_file(&engine, path)
-            .map_err(|error| anyhow::anyhow!("cannot compile {}: {error:#}", path.display()))?;
-        let pre = RuleWorldPre::new(linker.instantiate_pre(&component)?)?;
-        let mut store = Store::new(&engine, RuleHost::new("bench"));
-        let world = pre.instantiate(&mut store)?;
-        let manifest = world.weir_rule_rule().call_describe(&mut store)?;
-        let spec = RuleSpec::from_manifest(&manifest)
-            .map_err(|problems| anyhow::anyhow!("invalid manifest: {}", problems.join("; ")))?;
-        world
-            .weir_rule_rule()
-            .call_init(&mut store, "{}")?
-            .map_err(|message| anyhow::anyhow!("init refused: {message}"))?;
-        Ok(ActiveRule {
-            spec,
-            path: PathBuf::from(path),
-            version_hash: "perfmap".to_owned(),
-            runner: Box::new(Rule { store, world }),
-        })
-    }
 }

@@ -32,7 +32,7 @@ pub struct RunSummary {
 
 /// Loads the configured rules, or lists every plugin problem.
 pub fn load_rules(config: &Config) -> anyhow::Result<RuleRegistry> {
-    let loader = RuleLoader::new().context("cannot set up the WebAssembly engine")?;
+    let loader = RuleLoader::new(&config.limits).context("cannot set up the WebAssembly engine")?;
     Ok(RuleRegistry::load_dir(
         &loader,
         &config.plugins.dir,
@@ -58,10 +58,10 @@ fn output_settings(config: &Config) -> OutputSettings {
 /// checkpoint in Redis, so a restart (even after `kill -9`) continues
 /// exactly where the last checkpoint left off.
 pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
-    let registry = load_rules(config)?;
+    let registry = tokio::task::block_in_place(|| load_rules(config))?;
     let align = Alignment::new(config.windows.day_offset_secs);
     let lateness_ms = config.windows.allowed_lateness_ms();
-    let mut processor = Processor::new(registry, align, lateness_ms);
+    let mut processor = Processor::new(registry, align, lateness_ms, &config.limits);
     let mut store = connect(config, &stop).await?;
 
     let keys = store.keys().clone();
@@ -88,7 +88,9 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
             ended = true;
             break;
         };
-        processor.process(&batch)?;
+        // Rule calls are synchronous CPU work, and WASI's sync bindings must
+        // not run on an async worker: leave the async context for them.
+        tokio::task::block_in_place(|| processor.process(&batch));
         if last_checkpoint.elapsed() >= interval {
             checkpoint(
                 &mut store,
@@ -160,16 +162,19 @@ async fn checkpoint(
         .iter_mut()
         .map(|state| state.drain_changes())
         .collect();
+    let dead_letters = processor.take_dead_letters();
     let commits: Vec<RuleCommit<'_>> = processor
         .registry
         .rules()
         .iter()
         .zip(&processor.states)
-        .zip(changes)
-        .map(|((rule, state), changes)| RuleCommit {
+        .zip(changes.into_iter().zip(dead_letters))
+        .map(|((rule, state), (changes, dead_letters))| RuleCommit {
             spec: &rule.spec,
+            version_hash: &rule.version_hash,
             state,
             changes,
+            dead_letters,
             write_catalog: !*catalog_written,
         })
         .collect();

@@ -1,19 +1,39 @@
 //! Running batches through every rule and into its windows: the pipeline's
 //! CPU path, with no I/O, so benchmarks and tests can drive it directly.
+//!
+//! A rule that fails on a batch costs only the records it fails on: the
+//! batch is bisected in fresh instances (see [`crate::plugin::isolation`]),
+//! the records that fail alone become dead letters, and a rule that keeps
+//! failing is quarantined for a while. Other rules never notice.
 
+use std::time::Instant;
+
+use crate::config::LimitsConfig;
 use crate::contract::Batch;
-use crate::plugin::{CallError, RuleRegistry};
+use crate::plugin::RuleRegistry;
+use crate::plugin::breaker::Breaker;
+use crate::plugin::isolation::run_isolated;
 use crate::state::RuleState;
 use crate::window::Alignment;
 
-/// A rule call failed; which rule, and why.
-#[derive(Debug, thiserror::Error)]
-#[error("rule `{rule}`: {source}")]
-pub struct RuleFailed {
-    /// The rule's name.
-    pub rule: String,
-    /// The call error.
-    pub source: CallError,
+/// Payload bytes kept in a dead letter.
+pub const DEAD_LETTER_PAYLOAD_BYTES: usize = 4096;
+
+/// A record a rule failed on, for the `weir:R:dead` stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Why the call failed.
+    pub reason: String,
+    /// Source name.
+    pub source: String,
+    /// Partition.
+    pub partition: u32,
+    /// Offset within the partition.
+    pub offset: u64,
+    /// Hash naming the rule version.
+    pub version: String,
+    /// The payload, cut at [`DEAD_LETTER_PAYLOAD_BYTES`].
+    pub payload: Vec<u8>,
 }
 
 /// Every rule with its state.
@@ -22,36 +42,106 @@ pub struct Processor {
     pub registry: RuleRegistry,
     /// One state per rule, in registry order.
     pub states: Vec<RuleState>,
+    breakers: Vec<Breaker>,
+    dead_letters: Vec<Vec<DeadLetter>>,
 }
 
 impl Processor {
     /// Fresh state for every rule.
-    pub fn new(registry: RuleRegistry, align: Alignment, lateness_ms: i64) -> Self {
-        let states = registry
-            .rules()
-            .iter()
-            .map(|rule| RuleState::new(&rule.spec, align, lateness_ms))
-            .collect();
-        Self { registry, states }
+    pub fn new(
+        registry: RuleRegistry,
+        align: Alignment,
+        lateness_ms: i64,
+        limits: &LimitsConfig,
+    ) -> Self {
+        let rules = registry.rules();
+        Self {
+            states: rules
+                .iter()
+                .map(|rule| RuleState::new(&rule.spec, align, lateness_ms))
+                .collect(),
+            breakers: rules.iter().map(|_| Breaker::new(limits)).collect(),
+            dead_letters: rules.iter().map(|_| Vec::new()).collect(),
+            registry,
+        }
     }
 
     /// Runs one batch through every rule and applies what each produced.
-    pub fn process(&mut self, batch: &Batch) -> Result<(), RuleFailed> {
+    pub fn process(&mut self, batch: &Batch) {
         if batch.records.is_empty() {
-            return Ok(());
+            return;
         }
-        for (rule, state) in self.registry.rules_mut().iter_mut().zip(&mut self.states) {
-            let output = rule.runner.process(batch).map_err(|source| RuleFailed {
-                rule: rule.spec.name.clone(),
-                source,
-            })?;
-            for reject in output.rejects.iter().take(3) {
-                let offset = batch.records.get(reject.record as usize).map(|r| r.offset);
-                tracing::debug!(rule = %rule.spec.name, offset, reason = %reject.reason, "record rejected");
+        let now = Instant::now();
+        let rules = self.registry.rules_mut().iter_mut();
+        for (((rule, state), breaker), dead) in rules
+            .zip(&mut self.states)
+            .zip(&mut self.breakers)
+            .zip(&mut self.dead_letters)
+        {
+            let name = rule.spec.name.as_str();
+            if breaker.is_open(now) {
+                state.stats.quarantined += batch.records.len() as u64;
+                continue;
             }
-            state.apply(&batch.records, &output);
+            let isolated = match run_isolated(rule.runner.as_mut(), batch) {
+                Ok(isolated) => isolated,
+                Err(error) => {
+                    state.stats.traps += 1;
+                    state.stats.quarantined += batch.records.len() as u64;
+                    let length = breaker.record_traps(u32::MAX, now);
+                    tracing::error!(rule = name, %error, quarantine = ?length, "cannot replace a failed instance; rule quarantined");
+                    continue;
+                }
+            };
+            state.stats.traps += u64::from(isolated.traps);
+            for (index, reason) in &isolated.trapped {
+                let Some(meta) = batch.records.get(*index as usize) else {
+                    continue;
+                };
+                let start = meta.payload.start as usize;
+                let len = (meta.payload.len as usize).min(DEAD_LETTER_PAYLOAD_BYTES);
+                tracing::warn!(rule = name, offset = meta.offset, reason = %first_line(reason), "record made the rule fail; dead-lettered");
+                dead.push(DeadLetter {
+                    reason: reason.clone(),
+                    source: batch
+                        .sources
+                        .get(meta.source as usize)
+                        .cloned()
+                        .unwrap_or_default(),
+                    partition: meta.partition,
+                    offset: meta.offset,
+                    version: rule.version_hash.clone(),
+                    payload: batch
+                        .data
+                        .get(start..start + len)
+                        .unwrap_or_default()
+                        .to_vec(),
+                });
+            }
+            state.stats.dead_lettered += isolated.trapped.len() as u64;
+            if !isolated.trapped.is_empty() {
+                if let Some(length) = breaker.record_traps(isolated.trapped.len() as u32, now) {
+                    tracing::error!(rule = name, quarantine = ?length, "rule keeps failing; quarantined, its records are skipped until then");
+                }
+            } else {
+                breaker.record_success();
+            }
+            for reject in isolated.output.rejects.iter().take(3) {
+                let offset = batch.records.get(reject.record as usize).map(|r| r.offset);
+                tracing::debug!(rule = name, offset, reason = %reject.reason, "record rejected");
+            }
+            state.apply(&batch.records, &isolated.output);
         }
-        Ok(())
+    }
+
+    /// Takes the dead letters gathered since the last call, per rule.
+    pub fn take_dead_letters(&mut self) -> Vec<Vec<DeadLetter>> {
+        self.dead_letters.iter_mut().map(std::mem::take).collect()
+    }
+
+    /// Whether rule `index` is quarantined now, and for how much longer.
+    pub fn quarantine_remaining(&self, index: usize) -> Option<std::time::Duration> {
+        self.breakers.get(index)?.remaining(Instant::now())
     }
 
     /// The input ended: close every window of every rule.
@@ -60,4 +150,8 @@ impl Processor {
             state.close_all();
         }
     }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
 }

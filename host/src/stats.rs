@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// What happened to one rule's records. Checkpointed with the rule's state,
 /// so the counts stay exact across restarts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RuleStats {
     /// Records handed to the rule.
     pub records_in: u64,
@@ -18,6 +19,13 @@ pub struct RuleStats {
     pub no_event_time: u64,
     /// Updates naming an unknown metric or carrying the wrong kind of value.
     pub invalid_updates: u64,
+    /// Failed calls into the rule (traps, deadlines, memory, output caps),
+    /// including those made while isolating the records at fault.
+    pub traps: u64,
+    /// Records that made the rule fail on their own, sent to `weir:R:dead`.
+    pub dead_lettered: u64,
+    /// Records skipped while the rule was quarantined.
+    pub quarantined: u64,
 }
 
 /// What happened at the source.

@@ -53,12 +53,23 @@
 //! interval_ms = 1000            # (1000) >= 10
 //! namespace = "default"         # ("default") names the checkpoint keys; [A-Za-z0-9_-]{1,64}
 //!
+//! [limits]                      # what a rule may cost (see [`LimitsConfig`])
+//! call_timeout_ms = 1000        # (1000) deadline of one call into a rule
+//! memory_bytes = 268435456      # (256 MiB) largest linear memory of a rule
+//! max_updates_per_batch = 1000000 # (1,000,000) more is treated like a trap
+//! max_wasm_bytes = 67108864     # (64 MiB) largest .wasm file loaded
+//! fuel_per_call = 1000000000    # (none) optional deterministic CPU budget per call
+//! trap_threshold = 5            # (5) traps within trap_window_secs that quarantine a rule
+//! trap_window_secs = 60         # (60)
+//! quarantine_secs = 30          # (30) first quarantine; doubles, up to an hour
+//!
 //! [rules.pvuv]                  # one optional table per rule name, [a-z0-9_-]{1,64}
 //! config = { sample = 10 }      # (empty) passed to the rule's init as JSON object text
 //! ttl_secs = { pv = 86400 }     # (empty) per-metric TTL overrides, metric name -> seconds
 //! topics = ["access"]           # (all topics) kafka only: which of source.topics the rule sees
 //! ```
 
+mod limits;
 mod reader;
 #[cfg(test)]
 mod tests;
@@ -68,6 +79,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use limits::LimitsConfig;
 use reader::{Problems, TableReader, join_key, mismatch};
 use toml::{Table, Value};
 
@@ -84,6 +96,8 @@ pub struct Config {
     pub windows: WindowsConfig,
     /// Checkpoint settings (`[checkpoint]`).
     pub checkpoint: CheckpointConfig,
+    /// What a rule may cost (`[limits]`).
+    pub limits: LimitsConfig,
     /// Per-rule settings by rule name (`[rules.<name>]`); rules without a
     /// table here use [`RuleConfig::default`].
     pub rules: BTreeMap<String, RuleConfig>,
@@ -404,6 +418,10 @@ fn read_config(table: &Table, problems: &Problems) -> Option<Config> {
         .table("checkpoint")
         .map(read_checkpoint)
         .unwrap_or_default();
+    let limits = root
+        .table("limits")
+        .map(limits::read_limits)
+        .unwrap_or_default();
     let rules = match root.table("rules") {
         Some(rules) => read_rules(rules, source.as_ref()),
         None => BTreeMap::new(),
@@ -415,6 +433,7 @@ fn read_config(table: &Table, problems: &Problems) -> Option<Config> {
         redis: redis?,
         windows,
         checkpoint,
+        limits,
         rules,
     })
 }

@@ -2,13 +2,16 @@
 //! contract, pre-instantiate, read the manifest, init.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, OptLevel, Store};
 
-use super::runner::WasmRule;
+use super::limits;
+use super::runner::{InstanceRecipe, InstantiateError, WasmRule};
 use super::sandbox::RuleHost;
 use super::spec::RuleSpec;
+use crate::config::LimitsConfig;
 use crate::contract::{
     CONTRACT_PACKAGE, CONTRACT_VERSION, RULE_INTERFACE, RuleWorld, RuleWorldPre,
 };
@@ -90,22 +93,31 @@ pub struct LoadedRule {
 pub struct RuleLoader {
     engine: Engine,
     linker: Linker<RuleHost>,
+    limits: LimitsConfig,
 }
 
 /// WebAssembly binary magic.
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 
 impl RuleLoader {
-    /// Sets up the engine and the linker with the host's imports.
-    pub fn new() -> anyhow::Result<Self> {
+    /// Sets up the engine (with deadlines, and fuel if configured) and the
+    /// linker with the host's imports.
+    pub fn new(limits: &LimitsConfig) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.cranelift_opt_level(OptLevel::Speed);
+        config.epoch_interruption(true);
+        config.consume_fuel(limits.fuel_per_call.is_some());
         let engine = Engine::new(&config)?;
+        limits::start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         RuleWorld::add_to_linker::<RuleHost, HasSelf<RuleHost>>(&mut linker, |host| host)?;
-        Ok(Self { engine, linker })
+        Ok(Self {
+            engine,
+            linker,
+            limits: limits.clone(),
+        })
     }
 
     /// Loads the rule in `path` and initializes it with `config_json`.
@@ -129,6 +141,16 @@ impl RuleLoader {
         config_for: impl Fn(&str) -> String,
     ) -> Result<LoadedRule, LoadError> {
         let path = path.to_owned();
+        if bytes.len() as u64 > self.limits.max_wasm_bytes {
+            return Err(LoadError::NotAComponent {
+                path,
+                reason: format!(
+                    "the file has {} bytes, over limits.max_wasm_bytes = {}",
+                    bytes.len(),
+                    self.limits.max_wasm_bytes
+                ),
+            });
+        }
         check_component_header(&path, bytes)?;
         let link_error = |what: &'static str| {
             let path = path.clone();
@@ -145,7 +167,9 @@ impl RuleLoader {
             "cannot link (it imports something the host does not grant)",
         ))?;
         let pre = RuleWorldPre::new(instance_pre).map_err(link_error("cannot link"))?;
-        let mut store = Store::new(&self.engine, RuleHost::new("?"));
+        let mut store = Store::new(&self.engine, RuleHost::new("?", self.limits.memory_bytes));
+        store.limiter(|host| &mut host.limits);
+        limits::arm(&mut store, &self.limits);
         let world = pre
             .instantiate(&mut store)
             .map_err(link_error("cannot instantiate"))?;
@@ -157,20 +181,24 @@ impl RuleLoader {
             path: path.clone(),
             problems,
         })?;
-        store.data_mut().log.set_rule(&spec.name);
-        let config_json = config_for(&spec.name);
-        world
-            .weir_rule_rule()
-            .call_init(&mut store, &config_json)
-            .map_err(link_error("init() trapped"))?
-            .map_err(|message| LoadError::Init {
+        let recipe = Arc::new(InstanceRecipe {
+            engine: self.engine.clone(),
+            pre,
+            name: spec.name.clone(),
+            config_json: config_for(&spec.name),
+            limits: self.limits.clone(),
+        });
+        let (store, world) = recipe.instantiate().map_err(|error| match error {
+            InstantiateError::Refused(message) => LoadError::Init {
                 path: path.clone(),
                 rule: spec.name.clone(),
                 message,
-            })?;
+            },
+            InstantiateError::Trap(error) => link_error("init() trapped")(error),
+        })?;
         Ok(LoadedRule {
             version_hash: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)),
-            runner: WasmRule::new(store, world),
+            runner: WasmRule::new(recipe, store, world),
             spec,
             path,
         })

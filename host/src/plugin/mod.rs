@@ -1,6 +1,9 @@
 //! Rules as WebAssembly components: loading, sandboxing, calling.
 
+pub mod breaker;
 pub mod host_log;
+pub mod isolation;
+pub mod limits;
 pub mod loader;
 pub mod registry;
 pub mod runner;
@@ -9,5 +12,5 @@ pub mod spec;
 
 pub use loader::{LoadError, LoadedRule, RuleLoader};
 pub use registry::{ActiveRule, RegistryError, RuleRegistry};
-pub use runner::{CallError, RuleRunner, WasmRule};
+pub use runner::{CallError, InstanceRecipe, RuleRunner, WasmRule};
 pub use spec::RuleSpec;

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
@@ -43,11 +44,14 @@ pub struct RuleHost {
     table: ResourceTable,
     /// Where the rule's log messages go.
     pub log: RuleLog,
+    /// The memory cap, enforced as the store's resource limiter.
+    pub limits: StoreLimits,
 }
 
 impl RuleHost {
-    /// A deny-all sandbox for the rule called `rule`.
-    pub fn new(rule: &str) -> Self {
+    /// A deny-all sandbox for the rule called `rule`, whose linear memory
+    /// may not grow past `memory_bytes`.
+    pub fn new(rule: &str, memory_bytes: u64) -> Self {
         let wasi = WasiCtxBuilder::new()
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
@@ -59,6 +63,10 @@ impl RuleHost {
             wasi,
             table: ResourceTable::new(),
             log: RuleLog::new(rule),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(usize::try_from(memory_bytes).unwrap_or(usize::MAX))
+                .trap_on_grow_failure(true)
+                .build(),
         }
     }
 }

@@ -14,8 +14,12 @@ use redis::Pipeline;
 
 use super::keys::{self, CheckpointKeys};
 use crate::plugin::spec::RuleSpec;
+use crate::processor::DeadLetter;
 use crate::source::Position;
 use crate::state::{MetricChanges, RuleState};
+
+/// Dead letters kept per rule (approximately: Redis trims whole nodes).
+const DEAD_LETTERS_KEPT: usize = 100_000;
 
 /// Output settings that apply to every rule.
 #[derive(Debug, Clone)]
@@ -42,10 +46,14 @@ impl OutputSettings {
 pub struct RuleCommit<'a> {
     /// The rule's manifest.
     pub spec: &'a RuleSpec,
+    /// Names the loaded version.
+    pub version_hash: &'a str,
     /// Its state after the changes were drained (watermark, counters).
     pub state: &'a RuleState,
     /// What changed since the previous checkpoint.
     pub changes: Vec<MetricChanges>,
+    /// Records the rule failed on since the previous checkpoint.
+    pub dead_letters: Vec<DeadLetter>,
     /// Whether to (re)write the rule's metric catalog.
     pub write_catalog: bool,
 }
@@ -185,11 +193,34 @@ fn build_rule(
             serde_json::to_string(&commit.state.stats).unwrap_or_default(),
         ),
         ("version".to_owned(), commit.spec.version.clone()),
+        ("version_hash".to_owned(), commit.version_hash.to_owned()),
     ];
     for metric in &commit.spec.metrics {
         meta.push((format!("def:{}", metric.name), metric.signature()));
     }
     pipe.hset_multiple(keys.rule(rule), &meta).ignore();
+    let dead_stream = keys::dead_letters(rule);
+    for dead in &commit.dead_letters {
+        pipe.cmd("XADD")
+            .arg(&dead_stream)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(DEAD_LETTERS_KEPT)
+            .arg("*")
+            .arg("reason")
+            .arg(&dead.reason)
+            .arg("source")
+            .arg(&dead.source)
+            .arg("partition")
+            .arg(dead.partition)
+            .arg("offset")
+            .arg(dead.offset)
+            .arg("version")
+            .arg(&dead.version)
+            .arg("payload")
+            .arg(&dead.payload[..])
+            .ignore();
+    }
     if commit.write_catalog {
         let catalog: Vec<(String, String)> = commit
             .spec

@@ -18,6 +18,12 @@ pub fn catalog(rule: &str) -> String {
     format!("weir:{rule}:metrics")
 }
 
+/// Stream of records rule `rule` failed on (reason, source, partition,
+/// offset, version, payload).
+pub fn dead_letters(rule: &str) -> String {
+    format!("weir:{rule}:dead")
+}
+
 /// Checkpoint keys of one pipeline (`[checkpoint] namespace`).
 #[derive(Debug, Clone)]
 pub struct CheckpointKeys {

@@ -10,5 +10,6 @@
 mod bad_input;
 mod crash;
 mod exactness;
+mod sandbox;
 mod sources;
 mod support;

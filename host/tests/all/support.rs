@@ -28,7 +28,16 @@ pub fn rule_wasm(crate_file_name: &str) -> PathBuf {
         let status = Command::new(cargo)
             .current_dir(repo_root())
             .args(["build", "--release", "--target", "wasm32-wasip2"])
-            .args(["-p", "pvuv", "-p", "ip-count", "-p", "hive-audit"])
+            .args([
+                "-p",
+                "pvuv",
+                "-p",
+                "ip-count",
+                "-p",
+                "hive-audit",
+                "-p",
+                "weir-test-misbehave",
+            ])
             .arg("--target-dir")
             .arg(&target)
             .status()

@@ -1,0 +1,132 @@
+//! A rule that traps costs the records it traps on, never the pipeline:
+//! other rules stay exact, and the records go to the dead-letter stream.
+
+use std::collections::BTreeMap;
+
+use crate::support::*;
+
+/// Marks `every`-th line (`GET /BOOM...`) of a generated log; returns the
+/// offsets of the marked lines that are valid access lines.
+fn marked_log(dir: &std::path::Path, every: usize) -> (std::path::PathBuf, Vec<u64>) {
+    let log = dir.join("access.log");
+    generate(
+        &log,
+        &["--seed", "8", "--lines", "3000", "--malformed-frac", "0.01"],
+    );
+    let text = std::fs::read(&log).unwrap();
+    let mut out = Vec::new();
+    let mut marked = Vec::new();
+    for (i, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
+        let offset = out.len() as u64;
+        let as_text = String::from_utf8_lossy(line);
+        if i % every == every - 1 && as_text.contains("\"GET /") && !as_text.contains('\u{fffd}') {
+            out.extend(as_text.replacen("\"GET /", "\"GET /BOOM", 1).into_bytes());
+            marked.push(offset);
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    std::fs::write(&log, &out).unwrap();
+    (log, marked)
+}
+
+fn run_misbehaving(mode: &str, limits: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, marked) = marked_log(dir.path(), 400);
+    let redis = RedisServer::start();
+    let plugins = plugins_dir(dir.path(), &["pvuv", "weir_test_misbehave"]);
+    let config = write_config(
+        dir.path(),
+        &format!("{}batch_records = 512\n", file_source(&log, false)),
+        &plugins,
+        &redis,
+        &format!(
+            "[windows]\nallowed_lateness_secs = 10\n[limits]\ntrap_threshold = 1000\n{limits}\n[rules.misbehave]\nconfig = {{ mode = \"{mode}\" }}\n"
+        ),
+    );
+    let output = run_to_end(&config);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("panicked at host") && !stderr.contains("thread 'main' panicked"),
+        "{stderr}"
+    );
+
+    // The other rule is exact.
+    assert_same(
+        &redis.outputs("pvuv"),
+        &oracle("pvuv", &log, 10, 0),
+        &format!("pvuv beside a rule that does {mode}"),
+    );
+
+    // Exactly the marked lines are dead-lettered, with their offsets.
+    let mut conn = redis.conn();
+    let entries: Vec<(String, BTreeMap<String, Vec<u8>>)> = redis::cmd("XRANGE")
+        .arg("weir:misbehave:dead")
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)
+        .unwrap();
+    let mut offsets: Vec<u64> = entries
+        .iter()
+        .map(|(_, fields)| String::from_utf8_lossy(&fields["offset"]).parse().unwrap())
+        .collect();
+    offsets.sort_unstable();
+    assert_eq!(offsets, marked, "{mode}: dead-lettered offsets");
+    for (_, fields) in &entries {
+        assert!(String::from_utf8_lossy(&fields["payload"]).contains("BOOM"));
+        assert!(!fields["reason"].is_empty());
+        assert!(!fields["version"].is_empty());
+    }
+    // The misbehaving rule still counted the other lines.
+    let counted: u64 = redis
+        .outputs("misbehave")
+        .values()
+        .flat_map(|fields| fields.values())
+        .map(|v| v.parse::<u64>().unwrap())
+        .sum();
+    let pv: u64 = oracle("pvuv", &log, 10, 0)
+        .iter()
+        .filter(|(key, _)| key.starts_with("weir:pvuv:pv:60:"))
+        .map(|(_, fields)| fields["total"].parse::<u64>().unwrap())
+        .sum();
+    assert!(
+        counted + marked.len() as u64 >= pv - 5 && counted < pv,
+        "{mode}: counted {counted}, pv {pv}"
+    );
+    let stats: String = redis::cmd("HGET")
+        .arg("weir:ckpt:default:rule:misbehave")
+        .arg("stats")
+        .query(&mut conn)
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(
+        stats["dead_lettered"].as_u64(),
+        Some(marked.len() as u64),
+        "{stats}"
+    );
+}
+
+#[test]
+fn a_panicking_rule_costs_only_its_records() {
+    run_misbehaving("panic", "");
+}
+
+#[test]
+fn an_endless_loop_is_stopped_by_the_deadline() {
+    run_misbehaving("loop", "call_timeout_ms = 50");
+}
+
+#[test]
+fn unbounded_memory_is_stopped_by_the_cap() {
+    run_misbehaving("grow", "memory_bytes = 67108864");
+}
+
+#[test]
+fn deep_recursion_is_a_trap_not_a_crash() {
+    run_misbehaving("recurse", "");
+}
+
+#[test]
+fn output_over_the_cap_is_a_trap() {
+    run_misbehaving("flood", "max_updates_per_batch = 100000");
+}

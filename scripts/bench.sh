@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: `weir run` (pvuv rule, Redis output and checkpoints)
+# against DuckDB computing the same per-minute pv/uv, on the same 2M-line file.
+#   scripts/bench.sh
+# Environment: BENCH_RUNS (timed runs per system, best is kept; default 3),
+# BENCH_LINES (default 2000000), BENCH_DIR (default <repo>/target/bench).
+#
+# Generates $BENCH_DIR/access-<N>.log with tests/tools/gen_access.py (seed 7)
+# unless it exists; installs the duckdb Python module if it is missing; starts
+# a private redis-server on a free loopback port (no persistence) and stops it
+# on exit; builds target/release/weir and the pvuv component. Every weir run
+# starts from an empty Redis (FLUSHALL), so each run does the whole file.
+# Checks that weir's per-minute pv and uv equal DuckDB's for every minute.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+RUNS="${BENCH_RUNS:-3}"
+LINES="${BENCH_LINES:-2000000}"
+DIR="${BENCH_DIR:-$ROOT/target/bench}"
+mkdir -p "$DIR"
+DIR="$(cd "$DIR" && pwd)"
+if [ "$LINES" = 2000000 ]; then LOG="$DIR/access-2m.log"; else LOG="$DIR/access-$LINES.log"; fi
+
+say() { printf '\n== %s\n' "$*"; }
+
+say "machine"
+echo "cpus: $(nproc); cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- input ---------------------------------------------------------------------
+say "input $LOG"
+if [ ! -s "$LOG" ]; then
+    echo "generating $LINES lines (takes about 10 s per 1M lines)"
+    python3 tests/tools/gen_access.py --lines "$LINES" --seed 7 --malformed-frac 0.001 \
+        --invalid-utf8-frac 0 --out "$LOG.tmp"
+    mv "$LOG.tmp" "$LOG"
+fi
+echo "$(wc -l <"$LOG") lines, $(($(wc -c <"$LOG") / 1000000)) MB"
+
+# ---- DuckDB --------------------------------------------------------------------
+say "duckdb"
+if ! python3 -c 'import duckdb' 2>/dev/null; then
+    echo "installing the duckdb Python module"
+    python3 -m pip install --quiet duckdb
+fi
+python3 scripts/bench_duckdb.py "$LOG" --repeat "$RUNS" --out "$DIR/duckdb-minutes.tsv" | tee "$DIR/duckdb.txt"
+python3 scripts/bench_duckdb.py "$LOG" --repeat "$RUNS" --threads 1 --show 0 | tee "$DIR/duckdb-1thread.txt"
+result() { sed -n "s/^RESULT .*$2=\([0-9.]*\).*/\1/p" "$1"; }
+DUCK_SECS="$(result "$DIR/duckdb.txt" best_secs)"
+DUCK_THREADS="$(result "$DIR/duckdb.txt" threads)"
+DUCK1_SECS="$(result "$DIR/duckdb-1thread.txt" best_secs)"
+LINE_COUNT="$(result "$DIR/duckdb.txt" lines)"
+
+# ---- weir ----------------------------------------------------------------------
+say "building weir and the pvuv component"
+cargo build --release -p weir
+scripts/build-plugins.sh "$DIR/plugins" >/dev/null
+find "$DIR/plugins" -name '*.wasm' ! -name pvuv.wasm -delete
+ls -l "$DIR/plugins"
+
+say "redis"
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+mkdir -p "$DIR/redis"
+redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$DIR/redis" --logfile "$DIR/redis/redis.log" &
+REDIS_PID=$!
+stop_redis() { kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; }
+trap stop_redis EXIT
+CLI=(redis-cli -h 127.0.0.1 -p "$PORT")
+for _ in $(seq 1 100); do
+    "${CLI[@]}" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"${CLI[@]}" ping >/dev/null
+echo "redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') on 127.0.0.1:$PORT (pid $REDIS_PID)"
+
+CONFIG="$DIR/weir-bench.toml"
+cat >"$CONFIG" <<EOF
+# Written by scripts/bench.sh.
+[source]
+kind = "file"
+path = "$LOG"
+follow = false
+[plugins]
+dir = "$DIR/plugins"
+[redis]
+url = "redis://127.0.0.1:$PORT/0"
+[windows]
+allowed_lateness_secs = 10
+day_offset_secs = -28800
+[checkpoint]
+interval_ms = 1000
+namespace = "bench"
+EOF
+
+say "weir run ($RUNS runs, FLUSHALL before each)"
+WEIR_SECS=""
+WEIR_CPU=""
+for run in $(seq 1 "$RUNS"); do
+    "${CLI[@]}" FLUSHALL >/dev/null
+    start="$EPOCHREALTIME"
+    TIMEFORMAT='%U %S'
+    { time target/release/weir run --config "$CONFIG" 2>"$DIR/weir-run-$run.log"; } 2>"$DIR/weir-time-$run.txt"
+    end="$EPOCHREALTIME"
+    secs="$(python3 -c "print(f'{$end - $start:.4f}')")"
+    cpu="$(awk '{ printf "%.2f", $1 + $2 }' "$DIR/weir-time-$run.txt")"
+    echo "weir run $run: $secs s  $(python3 -c "print(f'{$LINE_COUNT / $secs:,.0f}')") lines/s  (cpu $cpu s)"
+    if [ -z "$WEIR_SECS" ] || python3 -c "import sys; sys.exit(not $secs < $WEIR_SECS)"; then
+        WEIR_SECS="$secs"
+        WEIR_CPU="$cpu"
+    fi
+done
+grep -h -E 'input done|rule totals' "$DIR/weir-run-$RUNS.log" | sed 's/\x1b\[[0-9;]*m//g' || true
+
+# ---- same results? ---------------------------------------------------------------
+say "weir vs duckdb, per minute (last weir run)"
+# One HGET pair per DuckDB minute, pipelined through one redis-cli.
+awk '{ print "HGET weir:pvuv:pv:60:" $1 " total"; print "HGET weir:pvuv:uv:60:" $1 " total" }' \
+    "$DIR/duckdb-minutes.tsv" | "${CLI[@]}" >"$DIR/weir-minutes.raw"
+paste - - <"$DIR/weir-minutes.raw" | paste "$DIR/duckdb-minutes.tsv" - >"$DIR/compare.tsv"
+WEIR_MINUTES="$("${CLI[@]}" --scan --pattern 'weir:pvuv:pv:60:*' | grep -c -E ':[0-9]+$' || true)"
+DUCK_MINUTES="$(wc -l <"$DIR/duckdb-minutes.tsv")"
+MISMATCHES="$(awk -F'\t' '$2 != $4 || $3 != $5' "$DIR/compare.tsv" | wc -l)"
+printf '%-18s %-12s %8s %8s %8s %8s\n' "minute (UTC)" "start" "duck pv" "weir pv" "duck uv" "weir uv"
+{ head -n 3 "$DIR/compare.tsv"; awk 'NR % 5000 == 0' "$DIR/compare.tsv"; tail -n 2 "$DIR/compare.tsv"; } |
+    while IFS=$'\t' read -r minute dpv duv wpv wuv; do
+        printf '%-18s %-12s %8s %8s %8s %8s\n' "$(date -u -d "@$minute" '+%Y-%m-%d %H:%M')" \
+            "$minute" "$dpv" "$wpv" "$duv" "$wuv"
+    done
+echo "minutes: duckdb $DUCK_MINUTES, weir $WEIR_MINUTES; minutes whose pv or uv differ: $MISMATCHES"
+if [ "$MISMATCHES" -gt 0 ]; then
+    echo "first differences (minute, duck pv, duck uv, weir pv, weir uv):"
+    awk -F'\t' '$2 != $4 || $3 != $5' "$DIR/compare.tsv" | head -n 5
+fi
+
+# ---- summary ---------------------------------------------------------------------
+say "summary ($LINE_COUNT lines, best of $RUNS)"
+python3 - "$LINE_COUNT" "$DUCK_SECS" "$DUCK_THREADS" "$DUCK1_SECS" "$WEIR_SECS" "$WEIR_CPU" <<'EOF'
+import sys
+lines = int(sys.argv[1])
+duck, threads, duck1, weir, weir_cpu = (float(x) for x in sys.argv[2:])
+rows = [
+    (f"duckdb, {threads:.0f} threads (baseline)", duck),
+    ("duckdb, 1 thread", duck1),
+    ("weir run (pvuv wasm + Redis)", weir),
+]
+print(f"| {'system':<34} | {'best s':>7} | {'lines/s':>11} | {'vs duckdb':>9} | {'vs duckdb 1t':>12} |")
+print(f"|{'-' * 36}|{'-' * 9}|{'-' * 13}|{'-' * 11}|{'-' * 14}|")
+for name, secs in rows:
+    print(f"| {name:<34} | {secs:>7.3f} | {lines / secs:>11,.0f} | {duck / secs:>8.2f}x | {duck1 / secs:>11.2f}x |")
+print(f"weir cpu time (user + sys) in its best run: {weir_cpu:.2f} s for {weir:.2f} s of wall time")
+EOF
+if [ "$MISMATCHES" -gt 0 ] || [ "$WEIR_MINUTES" != "$DUCK_MINUTES" ]; then
+    echo "bench: weir and duckdb disagree (see $DIR/compare.tsv)" >&2
+    exit 1
+fi
+echo "weir and duckdb agree on pv and uv for all $DUCK_MINUTES minutes"
