@@ -128,10 +128,14 @@ fn main() -> anyhow::Result<()> {
     let loading = Instant::now();
     let loader = RuleLoader::new(&LimitsConfig::default())
         .context("cannot set up the WebAssembly engine")?;
-    let loaded: ActiveRule = loader
-        .load(&wasm_path, |_| "{}".to_owned())
-        .with_context(|| format!("cannot load {}", wasm_path.display()))?
-        .into();
+    let loaded: ActiveRule = if let Ok(mode) = std::env::var("WEIR_BENCH_ENGINE") {
+        experiment::load(&wasm_path, &mode)?
+    } else {
+        loader
+            .load(&wasm_path, |_| "{}".to_owned())
+            .with_context(|| format!("cannot load {}", wasm_path.display()))?
+            .into()
+    };
     println!(
         "wasm: {} ({} bytes), compiled and instantiated in {:.2} s",
         wasm_path.display(),
@@ -817,4 +821,58 @@ fn group(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+mod experiment {
+    use std::path::{Path, PathBuf};
+    use wasmtime::component::{Component, HasSelf, Linker};
+    use wasmtime::{Config, Engine, OptLevel, ProfilingStrategy, Store};
+    use weir::contract::{Batch, BatchOutput, RuleWorld, RuleWorldPre};
+    use weir::plugin::sandbox::RuleHost;
+    use weir::plugin::{ActiveRule, CallError, RuleRunner, RuleSpec};
+
+    struct Rule {
+        store: Store<RuleHost>,
+        world: RuleWorld,
+        epoch: bool,
+    }
+
+    impl RuleRunner for Rule {
+        fn process(&mut self, batch: &Batch) -> Result<BatchOutput, CallError> {
+            if self.epoch {
+                self.store.set_epoch_deadline(100);
+            }
+            self.world
+                .weir_rule_rule()
+                .call_process(&mut self.store, batch)
+                .map_err(|error| CallError { detail: format!("{error:#}") })
+        }
+    }
+
+    pub(super) fn load(path: &Path, mode: &str) -> anyhow::Result<ActiveRule> {
+        let epoch = mode.contains("epoch");
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.cranelift_opt_level(OptLevel::Speed);
+        config.epoch_interruption(epoch);
+        if mode.contains("perfmap") {
+            config.profiler(ProfilingStrategy::PerfMap);
+        }
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        RuleWorld::add_to_linker::<RuleHost, HasSelf<RuleHost>>(&mut linker, |host| host)?;
+        let component = Component::from_file(&engine, path).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let pre = RuleWorldPre::new(linker.instantiate_pre(&component)?)?;
+        let mut store = Store::new(&engine, RuleHost::new("bench", 256 << 20));
+        store.limiter(|host| &mut host.limits);
+        if epoch {
+            store.set_epoch_deadline(100);
+        }
+        let world = pre.instantiate(&mut store)?;
+        let manifest = world.weir_rule_rule().call_describe(&mut store)?;
+        let spec = RuleSpec::from_manifest(&manifest).map_err(|p| anyhow::anyhow!("{p:?}"))?;
+        world.weir_rule_rule().call_init(&mut store, "{}")?.map_err(|m| anyhow::anyhow!("{m}"))?;
+        Ok(ActiveRule { spec, path: PathBuf::from(path), version_hash: "x".into(), runner: Box::new(Rule { store, world, epoch }) })
+    }
 }

@@ -98,6 +98,7 @@ fn example_parses() {
             interval_ms: 1000,
             namespace: "default".to_owned(),
         },
+        limits: LimitsConfig::default(),
         rules: BTreeMap::from([(
             "pvuv".to_owned(),
             RuleConfig {
@@ -207,7 +208,7 @@ fn invalid_display_lists_every_problem() {
         error.to_string(),
         "config has 2 problems:\n  \
          - source.kind: expected a string, found an integer\n  \
-         - extra: unknown key (expected one of: source, plugins, redis, windows, checkpoint, rules)"
+         - extra: unknown key (expected one of: source, plugins, redis, windows, checkpoint, limits, rules)"
     );
     let error = Config::parse("").expect_err("empty file");
     assert_eq!(
