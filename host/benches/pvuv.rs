@@ -845,7 +845,9 @@ mod experiment {
             self.world
                 .weir_rule_rule()
                 .call_process(&mut self.store, batch)
-                .map_err(|error| CallError { detail: format!("{error:#}") })
+                .map_err(|error| CallError {
+                    detail: format!("{error:#}"),
+                })
         }
     }
 
@@ -862,7 +864,8 @@ mod experiment {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         RuleWorld::add_to_linker::<RuleHost, HasSelf<RuleHost>>(&mut linker, |host| host)?;
-        let component = Component::from_file(&engine, path).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let component =
+            Component::from_file(&engine, path).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let pre = RuleWorldPre::new(linker.instantiate_pre(&component)?)?;
         let mut store = Store::new(&engine, RuleHost::new("bench", 256 << 20));
         store.limiter(|host| &mut host.limits);
@@ -872,7 +875,19 @@ mod experiment {
         let world = pre.instantiate(&mut store)?;
         let manifest = world.weir_rule_rule().call_describe(&mut store)?;
         let spec = RuleSpec::from_manifest(&manifest).map_err(|p| anyhow::anyhow!("{p:?}"))?;
-        world.weir_rule_rule().call_init(&mut store, "{}")?.map_err(|m| anyhow::anyhow!("{m}"))?;
-        Ok(ActiveRule { spec, path: PathBuf::from(path), version_hash: "x".into(), runner: Box::new(Rule { store, world, epoch }) })
+        world
+            .weir_rule_rule()
+            .call_init(&mut store, "{}")?
+            .map_err(|m| anyhow::anyhow!("{m}"))?;
+        Ok(ActiveRule {
+            spec,
+            path: PathBuf::from(path),
+            version_hash: "x".into(),
+            runner: Box::new(Rule {
+                store,
+                world,
+                epoch,
+            }),
+        })
     }
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use weir::cli::{Cli, Command, check, run};
+use weir::cli::{Cli, Command, check, run, status};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -18,6 +18,15 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config } => run::run(&config).await.map(|_| ()),
+        Command::Status { config } => status::status(&config).await.map(|report| {
+            #[expect(
+                clippy::print_stdout,
+                reason = "the status report is the command's output"
+            )]
+            {
+                print!("{report}");
+            }
+        }),
         Command::Check { config } => check::check(&config).map(|report| {
             #[expect(
                 clippy::print_stdout,

@@ -169,14 +169,21 @@ async fn checkpoint(
         .iter()
         .zip(&processor.states)
         .zip(changes.into_iter().zip(dead_letters))
-        .map(|((rule, state), (changes, dead_letters))| RuleCommit {
-            spec: &rule.spec,
-            version_hash: &rule.version_hash,
-            state,
-            changes,
-            dead_letters,
-            write_catalog: !*catalog_written,
-        })
+        .enumerate()
+        .map(
+            |(index, ((rule, state), (changes, dead_letters)))| RuleCommit {
+                spec: &rule.spec,
+                version_hash: &rule.version_hash,
+                loaded_at_ms: rule.loaded_at_ms,
+                quarantined_for_ms: processor
+                    .quarantine_remaining(index)
+                    .map_or(0, |left| left.as_millis() as u64),
+                state,
+                changes,
+                dead_letters,
+                write_catalog: !*catalog_written,
+            },
+        )
         .collect();
     let position = source.position();
     let mut backoff = Duration::from_millis(100);

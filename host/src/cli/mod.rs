@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod check;
 pub mod run;
+pub mod status;
 
 /// weir: real-time log analytics with sandboxed WebAssembly rules.
 ///
@@ -30,6 +31,13 @@ pub enum Command {
     /// closes every window and exits; otherwise weir runs until SIGINT or
     /// SIGTERM, then checkpoints and exits.
     Run {
+        /// The pipeline's config file (TOML).
+        #[arg(long, short, env = "WEIR_CONFIG")]
+        config: PathBuf,
+    },
+    /// Show each rule's version, counters (records, rejected, late, traps,
+    /// dead letters, quarantined) and state, as of the last checkpoint.
+    Status {
         /// The pipeline's config file (TOML).
         #[arg(long, short, env = "WEIR_CONFIG")]
         config: PathBuf,

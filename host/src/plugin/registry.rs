@@ -16,6 +16,8 @@ pub struct ActiveRule {
     pub path: PathBuf,
     /// Names the loaded version.
     pub version_hash: String,
+    /// When it was loaded, Unix milliseconds.
+    pub loaded_at_ms: u64,
     /// The instance batches go through.
     pub runner: Box<dyn RuleRunner>,
 }
@@ -26,6 +28,9 @@ impl From<LoadedRule> for ActiveRule {
             spec: loaded.spec,
             path: loaded.path,
             version_hash: loaded.version_hash,
+            loaded_at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_millis() as u64),
             runner: Box::new(loaded.runner),
         }
     }

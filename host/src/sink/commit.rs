@@ -48,6 +48,10 @@ pub struct RuleCommit<'a> {
     pub spec: &'a RuleSpec,
     /// Names the loaded version.
     pub version_hash: &'a str,
+    /// When this version was loaded, Unix milliseconds.
+    pub loaded_at_ms: u64,
+    /// Remaining quarantine, in milliseconds (0 = not quarantined).
+    pub quarantined_for_ms: u64,
     /// Its state after the changes were drained (watermark, counters).
     pub state: &'a RuleState,
     /// What changed since the previous checkpoint.
@@ -194,6 +198,11 @@ fn build_rule(
         ),
         ("version".to_owned(), commit.spec.version.clone()),
         ("version_hash".to_owned(), commit.version_hash.to_owned()),
+        ("loaded_at_ms".to_owned(), commit.loaded_at_ms.to_string()),
+        (
+            "quarantined_for_ms".to_owned(),
+            commit.quarantined_for_ms.to_string(),
+        ),
     ];
     for metric in &commit.spec.metrics {
         meta.push((format!("def:{}", metric.name), metric.signature()));
