@@ -2,7 +2,8 @@
 # End-to-end benchmark: `weir run` (pvuv rule, Redis output and checkpoints)
 # against DuckDB computing the same per-minute pv/uv, on the same 2M-line file.
 #   scripts/bench.sh
-# Environment: BENCH_RUNS (timed runs per system, best is kept; default 3),
+# Environment: BENCH_RUNS (rounds; each system runs once per round, in turn,
+# and its best run is kept; default 3),
 # BENCH_LINES (default 2000000), BENCH_DIR (default <repo>/target/bench).
 #
 # Generates $BENCH_DIR/access-<N>.log with tests/tools/gen_access.py (seed 7)
@@ -42,19 +43,11 @@ if [ ! -s "$LOG" ]; then
 fi
 echo "$(wc -l <"$LOG") lines, $(($(wc -c <"$LOG") / 1000000)) MB"
 
-# ---- DuckDB --------------------------------------------------------------------
-say "duckdb"
+# ---- DuckDB ----------------------------------------------------------------------
 if ! python3 -c 'import duckdb' 2>/dev/null; then
-    echo "installing the duckdb Python module"
+    say "installing the duckdb Python module"
     python3 -m pip install --quiet duckdb
 fi
-python3 scripts/bench_duckdb.py "$LOG" --repeat "$RUNS" --out "$DIR/duckdb-minutes.tsv" | tee "$DIR/duckdb.txt"
-python3 scripts/bench_duckdb.py "$LOG" --repeat "$RUNS" --threads 1 --show 0 | tee "$DIR/duckdb-1thread.txt"
-result() { sed -n "s/^RESULT .*$2=\([0-9.]*\).*/\1/p" "$1"; }
-DUCK_SECS="$(result "$DIR/duckdb.txt" best_secs)"
-DUCK_THREADS="$(result "$DIR/duckdb.txt" threads)"
-DUCK1_SECS="$(result "$DIR/duckdb-1thread.txt" best_secs)"
-LINE_COUNT="$(result "$DIR/duckdb.txt" lines)"
 
 # ---- weir ----------------------------------------------------------------------
 say "building weir and the pvuv component"
@@ -98,24 +91,47 @@ interval_ms = 1000
 namespace = "bench"
 EOF
 
-say "weir run ($RUNS runs, FLUSHALL before each)"
+# The systems take turns, run after run, so that a busy moment on this shared
+# machine slows them alike; the best run of each is kept.
+say "timed runs: duckdb (all threads), duckdb (1 thread), weir; $RUNS rounds"
+best() { # best CURRENT NEW: the smaller, as text
+    if [ -z "$1" ] || python3 -c "import sys; sys.exit(not $2 < $1)"; then echo "$2"; else echo "$1"; fi
+}
+result() { sed -n "s/^RESULT .*$2=\([0-9.]*\).*/\1/p" "$1"; }
+DUCK_SECS=""
+DUCK1_SECS=""
 WEIR_SECS=""
 WEIR_CPU=""
 for run in $(seq 1 "$RUNS"); do
+    echo "-- round $run (load average $(cut -d' ' -f1 /proc/loadavg))"
+    if [ "$run" -eq 1 ]; then
+        python3 scripts/bench_duckdb.py "$LOG" --repeat 1 --out "$DIR/duckdb-minutes.tsv" >"$DIR/duckdb.txt"
+        sed -n '/^duckdb [0-9]/,/^RESULT/p' "$DIR/duckdb.txt" | grep -v '^RESULT'
+    else
+        python3 scripts/bench_duckdb.py "$LOG" --repeat 1 --show 0 >"$DIR/duckdb.txt"
+    fi
+    grep '^duckdb run' "$DIR/duckdb.txt"
+    DUCK_SECS="$(best "$DUCK_SECS" "$(result "$DIR/duckdb.txt" best_secs)")"
+    DUCK_THREADS="$(result "$DIR/duckdb.txt" threads)"
+    LINE_COUNT="$(result "$DIR/duckdb.txt" lines)"
+    python3 scripts/bench_duckdb.py "$LOG" --repeat 1 --threads 1 --show 0 >"$DIR/duckdb-1thread.txt"
+    grep '^duckdb run' "$DIR/duckdb-1thread.txt"
+    DUCK1_SECS="$(best "$DUCK1_SECS" "$(result "$DIR/duckdb-1thread.txt" best_secs)")"
+
     "${CLI[@]}" FLUSHALL >/dev/null
     start="$EPOCHREALTIME"
     TIMEFORMAT='%U %S'
-    { time target/release/weir run --config "$CONFIG" 2>"$DIR/weir-run-$run.log"; } 2>"$DIR/weir-time-$run.txt"
+    { time target/release/weir run --config "$CONFIG" 2>"$DIR/weir-run.log"; } 2>"$DIR/weir-time.txt"
     end="$EPOCHREALTIME"
     secs="$(python3 -c "print(f'{$end - $start:.4f}')")"
-    cpu="$(awk '{ printf "%.2f", $1 + $2 }' "$DIR/weir-time-$run.txt")"
-    echo "weir run $run: $secs s  $(python3 -c "print(f'{$LINE_COUNT / $secs:,.0f}')") lines/s  (cpu $cpu s)"
-    if [ -z "$WEIR_SECS" ] || python3 -c "import sys; sys.exit(not $secs < $WEIR_SECS)"; then
+    cpu="$(awk '{ printf "%.2f", $1 + $2 }' "$DIR/weir-time.txt")"
+    echo "weir run: $secs s  $(python3 -c "print(f'{$LINE_COUNT / $secs:,.0f}')") lines/s  (cpu $cpu s)"
+    if [ "$(best "$WEIR_SECS" "$secs")" = "$secs" ]; then
         WEIR_SECS="$secs"
         WEIR_CPU="$cpu"
     fi
 done
-grep -h -E 'input done|rule totals' "$DIR/weir-run-$RUNS.log" | sed 's/\x1b\[[0-9;]*m//g' || true
+grep -h -E 'input done|rule totals' "$DIR/weir-run.log" | sed 's/\x1b\[[0-9;]*m//g' || true
 
 # ---- same results? ---------------------------------------------------------------
 say "weir vs duckdb, per minute (last weir run)"

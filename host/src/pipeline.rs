@@ -1,5 +1,8 @@
-//! A running pipeline: source → rules → windows → Redis, with checkpoints.
+//! A running pipeline: source → rules → windows → Redis, with checkpoints
+//! and hot reload of rules at batch boundaries.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -7,10 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::plugin::{RuleLoader, RuleRegistry};
-use crate::processor::Processor;
+use crate::plugin::reload::{ReloadEvent, Reloader};
+use crate::plugin::{ActiveRule, RuleLoader, RuleRegistry};
+use crate::processor::{DeadLetter, Processor};
 use crate::sink::{OutputSettings, RedisStore, RuleCommit, StoreError, restore};
 use crate::source::Source;
+use crate::state::RuleState;
 use crate::stats::{RuleStats, SourceStats};
 use crate::window::Alignment;
 
@@ -28,13 +33,19 @@ pub struct RunSummary {
     pub source: SourceStats,
     /// Checkpoints written.
     pub checkpoints: u64,
+    /// Rule versions swapped in, added or removed while running.
+    pub reloads: u64,
+}
+
+/// Sets up the engine for the configured limits.
+pub fn loader(config: &Config) -> anyhow::Result<RuleLoader> {
+    RuleLoader::new(&config.limits).context("cannot set up the WebAssembly engine")
 }
 
 /// Loads the configured rules, or lists every plugin problem.
 pub fn load_rules(config: &Config) -> anyhow::Result<RuleRegistry> {
-    let loader = RuleLoader::new(&config.limits).context("cannot set up the WebAssembly engine")?;
     Ok(RuleRegistry::load_dir(
-        &loader,
+        &loader(config)?,
         &config.plugins.dir,
         &config.rules,
     )?)
@@ -56,9 +67,14 @@ fn output_settings(config: &Config) -> OutputSettings {
 ///
 /// On start, window state and the source position are restored from the
 /// checkpoint in Redis, so a restart (even after `kill -9`) continues
-/// exactly where the last checkpoint left off.
+/// exactly where the last checkpoint left off. While running, rule files
+/// added to, changed in or removed from the plugins folder are swapped in
+/// at a batch boundary.
 pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
-    let registry = tokio::task::block_in_place(|| load_rules(config))?;
+    let loader = Arc::new(loader(config)?);
+    let registry = tokio::task::block_in_place(|| {
+        RuleRegistry::load_dir(&loader, &config.plugins.dir, &config.rules)
+    })?;
     let align = Alignment::new(config.windows.day_offset_secs);
     let lateness_ms = config.windows.allowed_lateness_ms();
     let mut processor = Processor::new(registry, align, lateness_ms, &config.limits);
@@ -73,58 +89,28 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
             tracing::info!(rule = %rule.spec.name, groups, "restored open windows from checkpoint");
         }
     }
-    let mut source = Source::open(&config.source, position.as_ref())?;
+    let source = Source::open(&config.source, position.as_ref())?;
     for rule in processor.registry.rules() {
         tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule loaded");
     }
-
-    let interval = Duration::from_millis(config.checkpoint.interval_ms);
-    let mut summary = RunSummary::default();
-    let mut last_checkpoint = Instant::now();
-    let mut catalog_written = false;
-    let mut ended = false;
-    while !stop.load(Ordering::Relaxed) {
-        let Some(batch) = source.next_batch().await? else {
-            ended = true;
-            break;
-        };
-        // Rule calls are synchronous CPU work, and WASI's sync bindings must
-        // not run on an async worker: leave the async context for them.
-        tokio::task::block_in_place(|| processor.process(&batch));
-        if last_checkpoint.elapsed() >= interval {
-            checkpoint(
-                &mut store,
-                &mut processor,
-                &source,
-                &mut catalog_written,
-                &stop,
-            )
-            .await?;
-            summary.checkpoints += 1;
-            last_checkpoint = Instant::now();
+    let reloader = match Reloader::start(loader, &config.plugins.dir, config.rules.clone()) {
+        Ok(reloader) => Some(reloader),
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch the plugins folder; rules will not be reloaded");
+            None
         }
-    }
-    if ended {
-        processor.close_all();
-    }
-    checkpoint(
-        &mut store,
-        &mut processor,
-        &source,
-        &mut catalog_written,
-        &stop,
-    )
-    .await?;
-    summary.checkpoints += 1;
-    summary.source = source.stats();
-    summary.rules = processor
-        .registry
-        .rules()
-        .iter()
-        .zip(&processor.states)
-        .map(|(rule, state)| (rule.spec.name.clone(), state.stats))
-        .collect();
-    Ok(summary)
+    };
+    let mut pipeline = Pipeline {
+        config,
+        store,
+        processor,
+        source,
+        stop,
+        catalog_written: false,
+        load_errors: HashMap::new(),
+        summary: RunSummary::default(),
+    };
+    pipeline.run(reloader.as_ref()).await
 }
 
 async fn connect(config: &Config, stop: &AtomicBool) -> anyhow::Result<RedisStore> {
@@ -148,55 +134,209 @@ async fn connect(config: &Config, stop: &AtomicBool) -> anyhow::Result<RedisStor
     }
 }
 
+struct Pipeline<'c> {
+    config: &'c Config,
+    store: RedisStore,
+    processor: Processor,
+    source: Source,
+    stop: Arc<AtomicBool>,
+    catalog_written: bool,
+    /// The last load error of each rule file, until it loads.
+    load_errors: HashMap<PathBuf, String>,
+    summary: RunSummary,
+}
+
+impl Pipeline<'_> {
+    async fn run(&mut self, reloader: Option<&Reloader>) -> anyhow::Result<RunSummary> {
+        let interval = Duration::from_millis(self.config.checkpoint.interval_ms);
+        let mut last_checkpoint = Instant::now();
+        let mut ended = false;
+        while !self.stop.load(Ordering::Relaxed) {
+            let events: Vec<ReloadEvent> = reloader
+                .map(|r| r.events.try_iter().collect())
+                .unwrap_or_default();
+            if !events.is_empty() {
+                self.apply_reloads(events).await?;
+                last_checkpoint = Instant::now();
+            }
+            let Some(batch) = self.source.next_batch().await? else {
+                ended = true;
+                break;
+            };
+            // Rule calls are synchronous CPU work, and WASI's sync bindings
+            // must not run on an async worker: leave the async context.
+            tokio::task::block_in_place(|| self.processor.process(&batch));
+            if last_checkpoint.elapsed() >= interval {
+                self.checkpoint().await?;
+                last_checkpoint = Instant::now();
+            }
+        }
+        if ended {
+            self.processor.close_all();
+        }
+        self.checkpoint().await?;
+        let mut summary = std::mem::take(&mut self.summary);
+        summary.source = self.source.stats();
+        summary.rules = self
+            .processor
+            .registry
+            .rules()
+            .iter()
+            .zip(&self.processor.states)
+            .map(|(rule, state)| (rule.spec.name.clone(), state.stats))
+            .collect();
+        Ok(summary)
+    }
+
+    /// Applies rule changes at a batch boundary: everything before is
+    /// checkpointed first, so each record is processed by exactly one version.
+    async fn apply_reloads(&mut self, events: Vec<ReloadEvent>) -> Result<(), StoreError> {
+        self.checkpoint().await?;
+        let limits = &self.config.limits;
+        for event in events {
+            match event {
+                ReloadEvent::Failed { path, error } => {
+                    tracing::error!(path = %path.display(), %error, "rule failed to load; the running version (if any) stays");
+                    self.load_errors.insert(path, error);
+                }
+                ReloadEvent::Removed(path) => {
+                    if let Some(index) = self.processor.registry.position_by_path(&path) {
+                        self.retire(index).await?;
+                    }
+                }
+                ReloadEvent::Loaded(loaded) => {
+                    let rule = ActiveRule::from(*loaded);
+                    self.load_errors.remove(&rule.path);
+                    let registry = &self.processor.registry;
+                    let by_path = registry.position_by_path(&rule.path);
+                    match (by_path, registry.position_by_name(&rule.spec.name)) {
+                        (Some(old), Some(same)) if old == same => {
+                            tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule reloaded");
+                            self.processor.replace_rule(old, rule, limits);
+                        }
+                        (_, Some(other)) => {
+                            let error = format!(
+                                "rule `{}` is already loaded from {}",
+                                rule.spec.name,
+                                registry.rules()[other].path.display()
+                            );
+                            tracing::error!(path = %rule.path.display(), %error, "rule not loaded");
+                            self.load_errors.insert(rule.path.clone(), error);
+                            continue;
+                        }
+                        (old, None) => {
+                            if let Some(old) = old {
+                                self.retire(old).await?;
+                            }
+                            tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule added");
+                            self.processor.add_rule(rule, limits);
+                        }
+                    }
+                }
+            }
+            self.summary.reloads += 1;
+            self.catalog_written = false;
+        }
+        Ok(())
+    }
+
+    /// Removes rule `index`: its open windows are closed and flushed to
+    /// Redis, and its checkpoint state is dropped.
+    async fn retire(&mut self, index: usize) -> Result<(), StoreError> {
+        let Some((rule, mut state, dead_letters)) = self.processor.remove_rule(index) else {
+            return Ok(());
+        };
+        tracing::info!(rule = %rule.spec.name, "rule removed; flushing its open windows");
+        state.close_all();
+        let commit = rule_commit(&rule, &mut state, dead_letters, true, None, None);
+        self.commit(&[commit]).await?;
+        self.store.forget_rule(&rule.spec.name).await
+    }
+
+    /// Writes one checkpoint of every rule and the source position.
+    async fn checkpoint(&mut self) -> Result<(), StoreError> {
+        let dead_letters = self.processor.take_dead_letters();
+        let processor = &mut self.processor;
+        let quarantine: Vec<u64> = (0..processor.states.len())
+            .map(|index| {
+                processor
+                    .quarantine_remaining(index)
+                    .map_or(0, |left| left.as_millis() as u64)
+            })
+            .collect();
+        let rules = processor.registry.rules();
+        let commits: Vec<RuleCommit<'_>> = rules
+            .iter()
+            .zip(processor.states.iter_mut())
+            .zip(dead_letters)
+            .zip(quarantine)
+            .map(|(((rule, state), dead), quarantined)| {
+                let error = self.load_errors.get(&rule.path).map(String::as_str);
+                rule_commit(
+                    rule,
+                    state,
+                    dead,
+                    !self.catalog_written,
+                    error,
+                    Some(quarantined),
+                )
+            })
+            .collect();
+        let position = self.source.position();
+        let result =
+            commit_with_retry(&mut self.store, position.as_ref(), &commits, &self.stop).await;
+        drop(commits);
+        result?;
+        self.catalog_written = true;
+        self.summary.checkpoints += 1;
+        Ok(())
+    }
+
+    async fn commit(&mut self, commits: &[RuleCommit<'_>]) -> Result<(), StoreError> {
+        commit_with_retry(&mut self.store, None, commits, &self.stop).await
+    }
+}
+
+fn rule_commit<'a>(
+    rule: &'a ActiveRule,
+    state: &'a mut RuleState,
+    dead_letters: Vec<DeadLetter>,
+    write_catalog: bool,
+    last_load_error: Option<&'a str>,
+    quarantined_for_ms: Option<u64>,
+) -> RuleCommit<'a> {
+    let changes = state.drain_changes();
+    RuleCommit {
+        spec: &rule.spec,
+        version_hash: &rule.version_hash,
+        loaded_at_ms: rule.loaded_at_ms,
+        quarantined_for_ms: quarantined_for_ms.unwrap_or(0),
+        last_load_error,
+        state,
+        changes,
+        dead_letters,
+        write_catalog,
+    }
+}
+
 /// Writes one checkpoint, retrying with backoff while Redis is unavailable
 /// (the pipeline reads nothing meanwhile, so nothing is lost).
-async fn checkpoint(
+async fn commit_with_retry(
     store: &mut RedisStore,
-    processor: &mut Processor,
-    source: &Source,
-    catalog_written: &mut bool,
+    position: Option<&crate::source::Position>,
+    commits: &[RuleCommit<'_>],
     stop: &AtomicBool,
 ) -> Result<(), StoreError> {
-    let changes: Vec<_> = processor
-        .states
-        .iter_mut()
-        .map(|state| state.drain_changes())
-        .collect();
-    let dead_letters = processor.take_dead_letters();
-    let commits: Vec<RuleCommit<'_>> = processor
-        .registry
-        .rules()
-        .iter()
-        .zip(&processor.states)
-        .zip(changes.into_iter().zip(dead_letters))
-        .enumerate()
-        .map(
-            |(index, ((rule, state), (changes, dead_letters)))| RuleCommit {
-                spec: &rule.spec,
-                version_hash: &rule.version_hash,
-                loaded_at_ms: rule.loaded_at_ms,
-                quarantined_for_ms: processor
-                    .quarantine_remaining(index)
-                    .map_or(0, |left| left.as_millis() as u64),
-                state,
-                changes,
-                dead_letters,
-                write_catalog: !*catalog_written,
-            },
-        )
-        .collect();
-    let position = source.position();
     let mut backoff = Duration::from_millis(100);
     let mut attempts = 0;
     loop {
         let started = Instant::now();
         match store
-            .commit(position.as_ref().map(|p| (PARTITION, p)), &commits)
+            .commit(position.map(|p| (PARTITION, p)), commits)
             .await
         {
             Ok(size) => {
                 tracing::debug!(?size, took = ?started.elapsed(), "checkpoint written");
-                *catalog_written = true;
                 return Ok(());
             }
             Err(error) => {

@@ -10,9 +10,9 @@ use std::time::Instant;
 
 use crate::config::LimitsConfig;
 use crate::contract::Batch;
-use crate::plugin::RuleRegistry;
 use crate::plugin::breaker::Breaker;
 use crate::plugin::isolation::run_isolated;
+use crate::plugin::{ActiveRule, RuleRegistry};
 use crate::state::RuleState;
 use crate::window::Alignment;
 
@@ -44,6 +44,8 @@ pub struct Processor {
     pub states: Vec<RuleState>,
     breakers: Vec<Breaker>,
     dead_letters: Vec<Vec<DeadLetter>>,
+    align: Alignment,
+    lateness_ms: i64,
 }
 
 impl Processor {
@@ -63,6 +65,8 @@ impl Processor {
             breakers: rules.iter().map(|_| Breaker::new(limits)).collect(),
             dead_letters: rules.iter().map(|_| Vec::new()).collect(),
             registry,
+            align,
+            lateness_ms,
         }
     }
 
@@ -132,6 +136,46 @@ impl Processor {
             }
             state.apply(&batch.records, &isolated.output);
         }
+    }
+
+    /// Adds a rule with fresh state.
+    pub fn add_rule(&mut self, rule: ActiveRule, limits: &LimitsConfig) {
+        let state = RuleState::new(&rule.spec, self.align, self.lateness_ms);
+        self.registry.push(rule);
+        self.states.push(state);
+        self.breakers.push(Breaker::new(limits));
+        self.dead_letters.push(Vec::new());
+    }
+
+    /// Swaps the rule in slot `index` for a new version of it (same name),
+    /// keeping the state of unchanged metrics.
+    pub fn replace_rule(&mut self, index: usize, rule: ActiveRule, limits: &LimitsConfig) {
+        let Some(state) = self.states.get_mut(index) else {
+            return;
+        };
+        let old = std::mem::replace(
+            state,
+            RuleState::new(&rule.spec, self.align, self.lateness_ms),
+        );
+        *state = old.migrate(&rule.spec);
+        if let Some(breaker) = self.breakers.get_mut(index) {
+            *breaker = Breaker::new(limits);
+        }
+        self.registry.replace(index, rule);
+    }
+
+    /// Takes rule `index` out, with its state (to flush) and dead letters.
+    pub fn remove_rule(
+        &mut self,
+        index: usize,
+    ) -> Option<(ActiveRule, RuleState, Vec<DeadLetter>)> {
+        let rule = self.registry.remove(index)?;
+        self.breakers.remove(index);
+        Some((
+            rule,
+            self.states.remove(index),
+            self.dead_letters.remove(index),
+        ))
     }
 
     /// Takes the dead letters gathered since the last call, per rule.

@@ -124,7 +124,7 @@ impl RuleLoader {
     pub fn load(
         &self,
         path: &Path,
-        config_for: impl Fn(&str) -> String,
+        config_for: impl FnOnce(&str) -> String,
     ) -> Result<LoadedRule, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.to_owned(),
@@ -138,7 +138,7 @@ impl RuleLoader {
         &self,
         path: &Path,
         bytes: &[u8],
-        config_for: impl Fn(&str) -> String,
+        config_for: impl FnOnce(&str) -> String,
     ) -> Result<LoadedRule, LoadError> {
         let path = path.to_owned();
         if bytes.len() as u64 > self.limits.max_wasm_bytes {

@@ -6,9 +6,11 @@ pub mod isolation;
 pub mod limits;
 pub mod loader;
 pub mod registry;
+pub mod reload;
 pub mod runner;
 pub mod sandbox;
 pub mod spec;
+pub mod watcher;
 
 pub use loader::{LoadError, LoadedRule, RuleLoader};
 pub use registry::{ActiveRule, RegistryError, RuleRegistry};

@@ -82,14 +82,20 @@ impl RuleRegistry {
             }
         };
         files.sort();
-        let config_for = |name: &str| {
-            rule_configs
-                .get(name)
-                .map_or_else(|| "{}".to_owned(), |rule| rule.config_json.clone())
-        };
         let mut rules: Vec<ActiveRule> = Vec::new();
         for file in &files {
-            match loader.load(file, config_for) {
+            let mut sidecar_error = None;
+            let loaded = loader.load(file, |name| {
+                super::reload::config_json(file, name, rule_configs).unwrap_or_else(|error| {
+                    sidecar_error = Some(error);
+                    "{}".to_owned()
+                })
+            });
+            if let Some(error) = sidecar_error {
+                problems.push(format!("invalid sidecar config: {error}"));
+                continue;
+            }
+            match loaded {
                 Ok(loaded) => {
                     if let Some(other) =
                         rules.iter().find(|rule| rule.spec.name == loaded.spec.name)
@@ -141,6 +147,26 @@ impl RuleRegistry {
     /// The rules, to run batches through.
     pub fn rules_mut(&mut self) -> &mut [ActiveRule] {
         &mut self.rules
+    }
+
+    /// Adds a rule in a new slot.
+    pub fn push(&mut self, rule: ActiveRule) {
+        self.rules.push(rule);
+    }
+
+    /// Takes the rule out of slot `index`.
+    pub fn remove(&mut self, index: usize) -> Option<ActiveRule> {
+        (index < self.rules.len()).then(|| self.rules.remove(index))
+    }
+
+    /// The slot of the rule called `name`.
+    pub fn position_by_name(&self, name: &str) -> Option<usize> {
+        self.rules.iter().position(|rule| rule.spec.name == name)
+    }
+
+    /// The slot of the rule loaded from `path`.
+    pub fn position_by_path(&self, path: &Path) -> Option<usize> {
+        self.rules.iter().position(|rule| rule.path == path)
     }
 
     /// Replaces the rule in slot `index` (at a batch boundary).

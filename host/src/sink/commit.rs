@@ -54,6 +54,8 @@ pub struct RuleCommit<'a> {
     pub quarantined_for_ms: u64,
     /// Its state after the changes were drained (watermark, counters).
     pub state: &'a RuleState,
+    /// The last error loading a new version, while the old one runs.
+    pub last_load_error: Option<&'a str>,
     /// What changed since the previous checkpoint.
     pub changes: Vec<MetricChanges>,
     /// Records the rule failed on since the previous checkpoint.

@@ -56,6 +56,20 @@ impl RedisStore {
         &mut self.conn
     }
 
+    /// Drops a removed rule's checkpoint bookkeeping (its windows were
+    /// flushed and their state deleted by the last commit).
+    pub async fn forget_rule(&mut self, rule: &str) -> Result<(), StoreError> {
+        let () = redis::pipe()
+            .atomic()
+            .del(self.keys.rule(rule))
+            .ignore()
+            .del(self.keys.slots(rule))
+            .ignore()
+            .query_async(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+
     /// Writes one checkpoint atomically.
     pub async fn commit(
         &mut self,

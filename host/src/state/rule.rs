@@ -64,6 +64,37 @@ impl RuleState {
         }
     }
 
+    /// The state for a new version of the rule: metrics whose definition
+    /// (name, aggregation, windows) is unchanged keep their open windows;
+    /// the others start empty, with a log line saying so. The watermark and
+    /// counters carry over.
+    pub fn migrate(mut self, spec: &RuleSpec) -> Self {
+        let mut next = Self::new(spec, self.align, self.watermark.lateness_ms());
+        next.watermark = self.watermark;
+        next.stats = self.stats;
+        for (metric, new) in spec.metrics.iter().zip(&mut next.metrics) {
+            let kept = self.metrics.iter().position(|old| {
+                old.name == metric.name
+                    && old.aggregation == metric.aggregation
+                    && old
+                        .windows
+                        .iter()
+                        .map(MetricWindows::spec)
+                        .eq(metric.windows.iter().copied())
+            });
+            match kept {
+                Some(index) => *new = self.metrics.swap_remove(index),
+                None => {
+                    tracing::info!(rule = %spec.name, metric = %metric.name, "metric is new or its definition changed; its windows start empty")
+                }
+            }
+        }
+        for old in &self.metrics {
+            tracing::info!(rule = %spec.name, metric = %old.name, "metric dropped by the new version; its open windows are discarded");
+        }
+        next
+    }
+
     /// Window alignment.
     pub fn alignment(&self) -> Alignment {
         self.align

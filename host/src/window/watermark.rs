@@ -57,6 +57,11 @@ impl Watermark {
         self.closed_all = true;
     }
 
+    /// The allowed lateness.
+    pub fn lateness_ms(&self) -> i64 {
+        self.lateness_ms
+    }
+
     /// Highest event time seen.
     pub fn max_event_ms(&self) -> Option<i64> {
         self.max_event_ms
