@@ -1,0 +1,268 @@
+//! Hot reload: rules swapped while records flow lose and double nothing,
+//! keep their open windows, and a sidecar config change takes effect.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// Replaces `target` atomically (write beside it, then rename).
+fn install(target: &Path, bytes: &[u8]) {
+    let tmp = target.with_extension("part");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, target).unwrap();
+}
+
+/// A second version of a component: the same code with a custom section
+/// appended, so its bytes (and version hash) differ but its metrics do not.
+fn other_version(component: &[u8]) -> Vec<u8> {
+    let mut bytes = component.to_vec();
+    bytes.extend_from_slice(&[0, 8, 7]);
+    bytes.extend_from_slice(b"version");
+    bytes
+}
+
+fn records_in(redis: &RedisServer, rule: &str) -> u64 {
+    let mut conn = redis.conn();
+    let stats: Option<String> = redis::cmd("HGET")
+        .arg(format!("weir:ckpt:default:rule:{rule}"))
+        .arg("stats")
+        .query(&mut conn)
+        .unwrap();
+    stats
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| v["records_in"].as_u64())
+        .unwrap_or(0)
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stop(mut child: Child) -> String {
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn swapping_pvuv_under_load_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all.log");
+    generate(
+        &all,
+        &[
+            "--seed",
+            "17",
+            "--lines",
+            "120000",
+            "--jitter-frac",
+            "0.1",
+            "--malformed-frac",
+            "0.01",
+        ],
+    );
+    let text = std::fs::read(&all).unwrap();
+    let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+
+    let version_a = std::fs::read(rule_wasm("pvuv")).unwrap();
+    let version_b = other_version(&version_a);
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let target = plugins.join("pvuv.wasm");
+    std::fs::write(&target, &version_a).unwrap();
+
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, b"").unwrap();
+    let redis = RedisServer::start();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}poll_interval_ms = 10\nbatch_records = 256\n",
+            file_source(&log, true)
+        ),
+        &plugins,
+        &redis,
+        "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 50\n",
+    );
+    let child = weir()
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let writer = {
+        let log = log.clone();
+        let chunks: Vec<Vec<u8>> = lines.chunks(2000).map(|chunk| chunk.concat()).collect();
+        std::thread::spawn(move || {
+            let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            for chunk in chunks {
+                file.write_all(&chunk).unwrap();
+                std::thread::sleep(Duration::from_millis(40));
+            }
+        })
+    };
+    for swap in 0..16 {
+        std::thread::sleep(Duration::from_millis(150));
+        if swap == 7 {
+            install(&target, &version_a[..version_a.len() / 3]);
+        } else {
+            install(
+                &target,
+                if swap % 2 == 0 {
+                    &version_b
+                } else {
+                    &version_a
+                },
+            );
+        }
+    }
+    writer.join().unwrap();
+    let total = lines.len() as u64;
+    wait_until("every line", || records_in(&redis, "pvuv") >= total);
+    let stderr = stop(child);
+
+    let reloads = stderr.matches("rule reloaded").count();
+    assert!(reloads >= 8, "only {reloads} reloads:\n{stderr}");
+    assert!(
+        stderr.contains("rule failed to load; the running version (if any) stays"),
+        "{stderr}"
+    );
+    assert_eq!(
+        records_in(&redis, "pvuv"),
+        total,
+        "every record processed by exactly one version"
+    );
+    // Minute windows: every one equals the oracle (open ones hold live values).
+    let minutes = |hashes: Hashes| -> Hashes {
+        hashes
+            .into_iter()
+            .filter(|(key, _)| key.contains(":60:"))
+            .collect()
+    };
+    assert_same(
+        &minutes(redis.outputs("pvuv")),
+        &minutes(oracle("pvuv", &all, 10, 0)),
+        "pvuv across swaps",
+    );
+}
+
+#[test]
+fn a_sidecar_config_change_takes_effect_without_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let part1 = dir.path().join("part1.log");
+    let part2 = dir.path().join("part2.log");
+    let common = [
+        "--format",
+        "audit",
+        "--lines",
+        "800",
+        "--very-late-frac",
+        "0",
+        "--jitter-frac",
+        "0",
+    ];
+    generate(
+        &part1,
+        &[
+            &common[..],
+            &["--seed", "31", "--start", "2026-11-21T10:00:00+00:00"],
+        ]
+        .concat(),
+    );
+    generate(
+        &part2,
+        &[
+            &common[..],
+            &["--seed", "32", "--start", "2026-11-21T13:00:00+00:00"],
+        ]
+        .concat(),
+    );
+    let count = |path: &Path| {
+        std::fs::read(path)
+            .unwrap()
+            .split_inclusive(|&b| b == b'\n')
+            .count() as u64
+    };
+
+    let plugins = plugins_dir(dir.path(), &["hive_audit"]);
+    std::fs::write(plugins.join("hive_audit.toml"), "utc_offset_secs = 0\n").unwrap();
+    let log = dir.path().join("audit.log");
+    std::fs::copy(&part1, &log).unwrap();
+    let redis = RedisServer::start();
+    let config = write_config(
+        dir.path(),
+        &format!("{}poll_interval_ms = 10\n", file_source(&log, true)),
+        &plugins,
+        &redis,
+        "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 20\n",
+    );
+    let child = weir()
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("part 1", || {
+        records_in(&redis, "hive-audit") >= count(&part1)
+    });
+    let loaded_at = || -> String {
+        let mut conn = redis.conn();
+        redis::cmd("HGET")
+            .arg("weir:ckpt:default:rule:hive-audit")
+            .arg("loaded_at_ms")
+            .query(&mut conn)
+            .unwrap()
+    };
+    let first = loaded_at();
+    // The log's clock is an hour ahead of UTC from now on.
+    std::fs::write(plugins.join("hive_audit.toml"), "utc_offset_secs = 3600\n").unwrap();
+    wait_until("the reload", || loaded_at() != first);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    file.write_all(&std::fs::read(&part2).unwrap()).unwrap();
+    wait_until("part 2", || {
+        records_in(&redis, "hive-audit") >= count(&part1) + count(&part2)
+    });
+    let stderr = stop(child);
+    assert!(stderr.contains("rule reloaded"), "{stderr}");
+
+    // Part 2 (13:00-13:59 local) lands at 12:00-12:59 UTC, not at 13:00.
+    let outputs = redis.outputs("hive-audit");
+    let start = |key: &str| key.rsplit(':').next().unwrap().parse::<i64>().unwrap();
+    let thirteen = 1_795_219_200 + 13 * 3600;
+    let shifted: u64 = outputs
+        .iter()
+        .filter(|(key, _)| {
+            key.contains(":by_table:") && (thirteen - 3600..thirteen).contains(&start(key))
+        })
+        .flat_map(|(_, fields)| fields.values())
+        .map(|v| v.parse::<u64>().unwrap())
+        .sum();
+    let expected: u64 = oracle("hive-audit", &part2, 10, 0)
+        .iter()
+        .filter(|(key, _)| key.contains(":by_table:"))
+        .flat_map(|(_, fields)| fields.values())
+        .map(|v| v.parse::<u64>().unwrap())
+        .sum();
+    assert!(expected > 0);
+    assert_eq!(shifted, expected, "part 2 counted in the shifted hour");
+    assert!(
+        !outputs
+            .keys()
+            .any(|key| (thirteen..thirteen + 3600).contains(&start(key))),
+        "nothing at unshifted times"
+    );
+}
