@@ -45,7 +45,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn stop(mut child: Child) -> String {
+fn stop(child: Child) -> String {
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
