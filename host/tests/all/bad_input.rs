@@ -214,3 +214,70 @@ fn rejected_invalid_and_huge_lines_cost_nothing_else() {
     );
     assert!(redis.outputs("pvuv").is_empty());
 }
+
+/// Replaces every occurrence of `from` by `to` (same length) in `bytes`.
+fn patch(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut out = bytes.to_vec();
+    let mut found = 0;
+    let mut i = 0;
+    while i + from.len() <= out.len() {
+        if &out[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+            found += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert!(found > 0, "{} not found", String::from_utf8_lossy(from));
+    out
+}
+
+/// A component for another contract version, and one importing an
+/// interface the host does not grant: both refused by name, and the good
+/// rule beside them keeps working.
+#[test]
+fn other_contract_versions_and_ungranted_imports_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugins_dir(dir.path(), &["ip_count"]);
+    let good = std::fs::read(plugins.join("ip_count.wasm")).unwrap();
+    std::fs::write(
+        plugins.join("v2.wasm"),
+        patch(&good, b"weir:rule/rule@0.1.0", b"weir:rule/rule@0.2.0"),
+    )
+    .unwrap();
+    std::fs::write(
+        plugins.join("greedy.wasm"),
+        patch(&good, b"wasi:cli/environment@", b"wasi:cli/environmenx@"),
+    )
+    .unwrap();
+    let redis = RedisServer::start();
+    let config = write_config(
+        dir.path(),
+        &file_source(&dir.path().join("x.log"), false),
+        &plugins,
+        &redis,
+        "",
+    );
+    let output = weir()
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains(
+            "v2.wasm: exports weir:rule/rule@0.2.0, but this host supports weir:rule@0.1.0 only"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("greedy.wasm: cannot link (it imports something the host does not grant)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("environmenx"), "{stderr}");
+    assert!(stderr.contains("2 plugin problem(s)"), "{stderr}");
+}
