@@ -128,14 +128,10 @@ fn main() -> anyhow::Result<()> {
     let loading = Instant::now();
     let loader = RuleLoader::new(&LimitsConfig::default())
         .context("cannot set up the WebAssembly engine")?;
-    let loaded: ActiveRule = if let Ok(mode) = std::env::var("WEIR_BENCH_ENGINE") {
-        experiment::load(&wasm_path, &mode)?
-    } else {
-        loader
-            .load(&wasm_path, |_| "{}".to_owned())
-            .with_context(|| format!("cannot load {}", wasm_path.display()))?
-            .into()
-    };
+    let loaded: ActiveRule = loader
+        .load(&wasm_path, |_| "{}".to_owned())
+        .with_context(|| format!("cannot load {}", wasm_path.display()))?
+        .into();
     println!(
         "wasm: {} ({} bytes), compiled and instantiated in {:.2} s",
         wasm_path.display(),
@@ -202,16 +198,16 @@ fn main() -> anyhow::Result<()> {
     println!(
         "pvuv on the host CPU path (FileSource -> Processor -> windows), best of {rounds}, interleaved"
     );
-    println!("| path   | best s  | lines/s      | vs native | target              |");
-    println!("|--------|---------|--------------|-----------|---------------------|");
+    println!("| path   | best s  | lines/s      | vs native | target           |");
+    println!("|--------|---------|--------------|-----------|------------------|");
     println!(
-        "| native | {:>7.3} | {:>12} | {:>8.2}x |                     |",
+        "| native | {:>7.3} | {:>12} | {:>8.2}x |                  |",
         best_native.elapsed.as_secs_f64(),
         group(best_native.lines_per_sec() as u64),
         1.0
     );
     println!(
-        "| wasm   | {:>7.3} | {:>12} | {:>8.2}x | >= 0.75x: {:<4} |",
+        "| wasm   | {:>7.3} | {:>12} | {:>8.2}x | >= 0.75x: {:<6} |",
         best_wasm.elapsed.as_secs_f64(),
         group(best_wasm.lines_per_sec() as u64),
         ratio,
@@ -338,7 +334,7 @@ fn run_once(
         while let Some(batch) = input.next_batch().await? {
             processor.process(&batch);
             batches += 1;
-            if batches % DRAIN_EVERY_BATCHES == 0 {
+            if batches.is_multiple_of(DRAIN_EVERY_BATCHES) {
                 changes += drain(&mut processor);
                 drains += 1;
             }
@@ -443,7 +439,7 @@ fn time_phases(
                 phases.apply += t3 - t2;
             }
             batches += 1;
-            if batches % DRAIN_EVERY_BATCHES == 0 {
+            if batches.is_multiple_of(DRAIN_EVERY_BATCHES) {
                 let t = Instant::now();
                 drain(&mut processor);
                 phases.drain += t.elapsed();
@@ -480,6 +476,7 @@ fn native_rule<R: Rule + Send>() -> anyhow::Result<ActiveRule> {
         spec,
         path: PathBuf::new(),
         version_hash: "native".to_owned(),
+        loaded_at_ms: 0,
         runner: Box::new(NativeRule {
             rule,
             metric_names: manifest
@@ -729,9 +726,9 @@ fn generate_log(lines: usize, path: &std::path::Path) -> anyhow::Result<Generate
         seen[ip] = true;
         line.clear();
         use std::fmt::Write as _;
-        write!(
+        writeln!(
             line,
-            "{} - - [{}] \"{} {} HTTP/1.1\" {} {} \"{}\" \"{}\"\n",
+            "{} - - [{}] \"{} {} HTTP/1.1\" {} {} \"{}\" \"{}\"",
             ips[ip],
             clf_time(time_ms),
             METHODS[rng.below(METHODS.len())],
@@ -815,79 +812,10 @@ fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
     }
     out
-}
-
-mod experiment {
-    use std::path::{Path, PathBuf};
-    use wasmtime::component::{Component, HasSelf, Linker};
-    use wasmtime::{Config, Engine, OptLevel, ProfilingStrategy, Store};
-    use weir::contract::{Batch, BatchOutput, RuleWorld, RuleWorldPre};
-    use weir::plugin::sandbox::RuleHost;
-    use weir::plugin::{ActiveRule, CallError, RuleRunner, RuleSpec};
-
-    struct Rule {
-        store: Store<RuleHost>,
-        world: RuleWorld,
-        epoch: bool,
-    }
-
-    impl RuleRunner for Rule {
-        fn process(&mut self, batch: &Batch) -> Result<BatchOutput, CallError> {
-            if self.epoch {
-                self.store.set_epoch_deadline(100);
-            }
-            self.world
-                .weir_rule_rule()
-                .call_process(&mut self.store, batch)
-                .map_err(|error| CallError {
-                    detail: format!("{error:#}"),
-                })
-        }
-    }
-
-    pub(super) fn load(path: &Path, mode: &str) -> anyhow::Result<ActiveRule> {
-        let epoch = mode.contains("epoch");
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.cranelift_opt_level(OptLevel::Speed);
-        config.epoch_interruption(epoch);
-        if mode.contains("perfmap") {
-            config.profiler(ProfilingStrategy::PerfMap);
-        }
-        let engine = Engine::new(&config)?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        RuleWorld::add_to_linker::<RuleHost, HasSelf<RuleHost>>(&mut linker, |host| host)?;
-        let component =
-            Component::from_file(&engine, path).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        let pre = RuleWorldPre::new(linker.instantiate_pre(&component)?)?;
-        let mut store = Store::new(&engine, RuleHost::new("bench", 256 << 20));
-        store.limiter(|host| &mut host.limits);
-        if epoch {
-            store.set_epoch_deadline(100);
-        }
-        let world = pre.instantiate(&mut store)?;
-        let manifest = world.weir_rule_rule().call_describe(&mut store)?;
-        let spec = RuleSpec::from_manifest(&manifest).map_err(|p| anyhow::anyhow!("{p:?}"))?;
-        world
-            .weir_rule_rule()
-            .call_init(&mut store, "{}")?
-            .map_err(|m| anyhow::anyhow!("{m}"))?;
-        Ok(ActiveRule {
-            spec,
-            path: PathBuf::from(path),
-            version_hash: "x".into(),
-            runner: Box::new(Rule {
-                store,
-                world,
-                epoch,
-            }),
-        })
-    }
 }
