@@ -262,7 +262,7 @@ fn main() -> anyhow::Result<()> {
     println!("|-------------------------------------|---------|---------|---------------|");
     for (name, w, n) in [
         ("source: read + split into batches", pw.source, pn.source),
-        ("rule: runner.process(batch)", pw.rule, pn.rule),
+        ("rule: run_isolated(runner, batch)", pw.rule, pn.rule),
         ("windows: state.apply(output)", pw.apply, pn.apply),
         ("checkpoint: drain_changes + close", pw.drain, pn.drain),
     ] {
