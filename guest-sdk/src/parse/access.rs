@@ -42,9 +42,12 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     /// Takes a non-empty run of non-whitespace up to the next single space.
     fn word(&mut self, what: &'static str) -> Result<&'a str, ParseError> {
-        let end = self.rest.find(' ').ok_or(ParseError::new(what))?;
+        let end = memchr::memchr(b' ', self.rest.as_bytes()).ok_or(ParseError::new(what))?;
         let word = &self.rest[..end];
-        if word.is_empty() || word.contains(char::is_whitespace) {
+        // Printable ASCII has no whitespace; only other bytes need the
+        // Unicode check.
+        let plain = word.bytes().all(|b| (0x21..0x80).contains(&b));
+        if word.is_empty() || (!plain && word.contains(char::is_whitespace)) {
             return Err(ParseError::new(what));
         }
         self.rest = &self.rest[end + 1..];
@@ -62,7 +65,7 @@ impl<'a> Cursor<'a> {
     /// Takes everything up to the next `"` (quoted fields hold no quotes).
     fn quoted(&mut self, what: &'static str) -> Result<&'a str, ParseError> {
         self.expect("\"", what)?;
-        let end = self.rest.find('"').ok_or(ParseError::new(what))?;
+        let end = memchr::memchr(b'"', self.rest.as_bytes()).ok_or(ParseError::new(what))?;
         let field = &self.rest[..end];
         self.rest = &self.rest[end + 1..];
         Ok(field)
@@ -96,7 +99,7 @@ impl<'a> AccessLog<'a> {
             }
             _ => return Err(ParseError::new("status is not three digits")),
         };
-        let (bytes_text, tail) = match cur.rest.find(' ') {
+        let (bytes_text, tail) = match memchr::memchr(b' ', cur.rest.as_bytes()) {
             Some(end) => (&cur.rest[..end], Some(&cur.rest[end..])),
             None => (cur.rest, None),
         };

@@ -1,6 +1,9 @@
 //! A slot: the groups of one window (or one step pane) and what changed in them.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use xxhash_rust::xxh3::Xxh3Default;
 
 use super::aggregate::{Aggregate, Contribution, Mismatch};
 use crate::plugin::spec::Aggregation;
@@ -42,6 +45,10 @@ impl SlotKind {
     }
 }
 
+/// Group keys are hashed with xxh3: keys come from rules, and a keyed
+/// SipHash buys nothing here but cost on every update.
+type GroupHasher = BuildHasherDefault<Xxh3Default>;
+
 /// One group's aggregate and whether it changed since the last checkpoint.
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -56,7 +63,7 @@ pub struct Group {
 /// changed since the previous one, not the size of the window.
 #[derive(Debug, Clone, Default)]
 pub struct Slot {
-    groups: HashMap<Box<str>, Group>,
+    groups: HashMap<Box<str>, Group, GroupHasher>,
     dirty: Vec<Box<str>>,
     /// Whether the checkpoint in Redis holds this slot.
     pub persisted: bool,
