@@ -140,6 +140,18 @@ fn main() -> anyhow::Result<()> {
     );
     let mut wasm = Some(RuleRegistry::from_rules(vec![loaded]));
     let mut native = Some(RuleRegistry::from_rules(vec![native_rule::<pvuv::PvUv>()?]));
+    // The same component without call deadlines, to price epoch interruption.
+    let no_deadline = LimitsConfig {
+        call_timeout_ms: 0,
+        ..LimitsConfig::default()
+    };
+    let free_loader =
+        RuleLoader::new(&no_deadline).context("cannot set up the WebAssembly engine")?;
+    let free: ActiveRule = free_loader
+        .load(&wasm_path, |_| "{}".to_owned())
+        .with_context(|| format!("cannot load {}", wasm_path.display()))?
+        .into();
+    let mut wasm_free = Some(RuleRegistry::from_rules(vec![free]));
 
     // For profiling (`perf record`): one path only, no comparison.
     if let Ok(only) = std::env::var("WEIR_BENCH_ONLY") {
@@ -166,10 +178,12 @@ fn main() -> anyhow::Result<()> {
     // the window state is fresh for every run.
     let mut wasm_runs = Vec::new();
     let mut native_runs = Vec::new();
+    let mut free_runs = Vec::new();
     for round in 1..=rounds {
         for (name, registry, runs) in [
             ("wasm", &mut wasm, &mut wasm_runs),
             ("native", &mut native, &mut native_runs),
+            ("wasm-nd", &mut wasm_free, &mut free_runs),
         ] {
             let taken = registry.take().context("registry in use")?;
             let (run, back) = run_once(taken, &source, &runtime)?;
@@ -194,6 +208,15 @@ fn main() -> anyhow::Result<()> {
     );
 
     let ratio = best_wasm.lines_per_sec() / best_native.lines_per_sec();
+    let best_free = best(&free_runs)?;
+    let epoch_cost = 1.0 - best_wasm.lines_per_sec() / best_free.lines_per_sec();
+    println!();
+    println!(
+        "call deadlines (epoch interruption): wasm {} lines/s with, {} without: cost {:.1}% of throughput (target <= 10%)",
+        group(best_wasm.lines_per_sec() as u64),
+        group(best_free.lines_per_sec() as u64),
+        epoch_cost * 100.0
+    );
     println!();
     println!(
         "pvuv on the host CPU path (FileSource -> Processor -> windows), best of {rounds}, interleaved"

@@ -191,6 +191,8 @@ impl Pipeline<'_> {
     /// Applies rule changes at a batch boundary: everything before is
     /// checkpointed first, so each record is processed by exactly one version.
     async fn apply_reloads(&mut self, events: Vec<ReloadEvent>) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let count = events.len();
         self.checkpoint().await?;
         let limits = &self.config.limits;
         for event in events {
@@ -237,6 +239,12 @@ impl Pipeline<'_> {
             self.summary.reloads += 1;
             self.catalog_written = false;
         }
+        // How long the input stood still: the checkpoint before the swap and the swap.
+        tracing::info!(
+            events = count,
+            pause_us = started.elapsed().as_micros() as u64,
+            "rule changes applied"
+        );
         Ok(())
     }
 

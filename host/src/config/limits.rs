@@ -9,7 +9,9 @@ use super::reader::TableReader;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitsConfig {
     /// Wall-clock deadline of one call into a rule, in milliseconds
-    /// (`call_timeout_ms`, 1000); enforced by epoch interruption.
+    /// (`call_timeout_ms`, 1000); enforced by epoch interruption, which costs
+    /// about 10% of a rule's run time (see BENCHMARKS.md). 0 turns deadlines
+    /// off, for rules trusted not to loop.
     pub call_timeout_ms: u64,
     /// Largest linear memory of a rule instance in bytes (`memory_bytes`, 256 MiB).
     pub memory_bytes: u64,
@@ -57,7 +59,17 @@ pub(super) fn read_limits(mut t: TableReader<'_>) -> LimitsConfig {
     let trap_window_secs = t.optional::<u64>("trap_window_secs");
     let quarantine_secs = t.optional::<u64>("quarantine_secs");
     LimitsConfig {
-        call_timeout_ms: at_least(&t, "call_timeout_ms", call_timeout_ms, 10)
+        call_timeout_ms: call_timeout_ms
+            .filter(|&ms| {
+                let ok = ms == 0 || ms >= 10;
+                if !ok {
+                    t.problem(
+                        "call_timeout_ms",
+                        format!("must be 0 (no deadline) or at least 10 (found {ms})"),
+                    );
+                }
+                ok
+            })
             .unwrap_or(defaults.call_timeout_ms),
         memory_bytes: at_least(&t, "memory_bytes", memory_bytes, 1024 * 1024)
             .unwrap_or(defaults.memory_bytes),

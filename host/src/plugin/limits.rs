@@ -29,8 +29,12 @@ pub fn start_epoch_ticker(engine: &Engine) {
     }
 }
 
-/// Arms the limits of one call: a fresh deadline, and fuel if configured.
+/// Arms the limits of one call: a fresh deadline (unless deadlines are off),
+/// and fuel if configured.
 pub fn arm(store: &mut Store<RuleHost>, limits: &LimitsConfig) {
+    if limits.call_timeout_ms == 0 {
+        return;
+    }
     let ticks = limits
         .call_timeout_ms
         .div_ceil(EPOCH_TICK.as_millis() as u64)

@@ -106,10 +106,12 @@ impl RuleLoader {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.cranelift_opt_level(OptLevel::Speed);
-        config.epoch_interruption(true);
+        config.epoch_interruption(limits.call_timeout_ms > 0);
         config.consume_fuel(limits.fuel_per_call.is_some());
         let engine = Engine::new(&config)?;
-        limits::start_epoch_ticker(&engine);
+        if limits.call_timeout_ms > 0 {
+            limits::start_epoch_ticker(&engine);
+        }
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         RuleWorld::add_to_linker::<RuleHost, HasSelf<RuleHost>>(&mut linker, |host| host)?;

@@ -1,0 +1,232 @@
+//! Hot-reload benchmark: how long from a new `.wasm` landing in the plugins
+//! folder to the new version processing records, and how long the pipeline
+//! stands still for a swap, over many swaps while lines stream in.
+//!
+//! Runs the real `weir` binary (follow mode) against a private
+//! `redis-server`. Needs `scripts/build-plugins.sh` to have built
+//! `target/wasm32-wasip2/release/pvuv.wasm`.
+//!
+//! `WEIR_BENCH_SWAPS` (default 30) sets the number of swaps.
+
+#![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark's set-up failing should stop it"
+)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn line(i: u64) -> String {
+    let secs = i / 100;
+    format!(
+        "10.0.{}.{} - - [21/Nov/2026:10:{:02}:{:02} +0000] \"GET /p/{} HTTP/1.1\" 200 512 \"-\" \"bench\"\n",
+        (i / 250) % 250,
+        i % 250,
+        (secs / 60) % 60,
+        secs % 60,
+        i % 97
+    )
+}
+
+fn hget(port: u16, key: &str, field: &str) -> Option<String> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "--raw", "HGET", key, field])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+fn records_in(port: u16) -> u64 {
+    hget(port, "weir:ckpt:default:rule:pvuv", "stats")
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| v["records_in"].as_u64())
+        .unwrap_or(0)
+}
+
+fn install(target: &Path, bytes: &[u8]) {
+    let tmp = target.with_extension("part");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, target).unwrap();
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let wasm = root.join("target/wasm32-wasip2/release/pvuv.wasm");
+    let Ok(version_a) = std::fs::read(&wasm) else {
+        panic!(
+            "{} is missing: run scripts/build-plugins.sh first",
+            wasm.display()
+        );
+    };
+    let mut version_b = version_a.clone();
+    version_b.extend_from_slice(&[0, 8, 7]);
+    version_b.extend_from_slice(b"version");
+    let hash = |bytes: &[u8]| format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes));
+    let swaps: usize = std::env::var("WEIR_BENCH_SWAPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redis = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed (scripts/setup.sh)");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let target = plugins.join("pvuv.wasm");
+    std::fs::write(&target, &version_a).unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, b"").unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[source]\nkind = \"file\"\npath = \"{}\"\nfollow = true\npoll_interval_ms = 5\n[plugins]\ndir = \"{}\"\n[redis]\nurl = \"redis://127.0.0.1:{port}/0\"\n[checkpoint]\ninterval_ms = 10\n",
+            log.display(),
+            plugins.display()
+        ),
+    )
+    .unwrap();
+    let mut weir = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pauses = Arc::new(Mutex::new(Vec::<f64>::new()));
+    let stderr = weir.stderr.take().unwrap();
+    let collector = {
+        let pauses = pauses.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("pause_us=").nth(1) {
+                    let us: f64 = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("0")
+                        .parse()
+                        .unwrap_or(0.0);
+                    pauses.lock().unwrap().push(us / 1000.0);
+                }
+            }
+        })
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let log = log.clone();
+        std::thread::spawn(move || {
+            let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let chunk: String = (i..i + 500).map(line).collect();
+                file.write_all(chunk.as_bytes()).unwrap();
+                i += 500;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while records_in(port) == 0 {
+        assert!(Instant::now() < deadline, "weir did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let mut latencies = Vec::new();
+    for swap in 0..swaps {
+        let bytes = if swap % 2 == 0 {
+            &version_b
+        } else {
+            &version_a
+        };
+        let expected = hash(bytes);
+        let landed = Instant::now();
+        install(&target, bytes);
+        let deadline = landed + Duration::from_secs(20);
+        // Swapped in: the checkpoint names the new version...
+        while hget(port, "weir:ckpt:default:rule:pvuv", "version_hash").as_deref()
+            != Some(&expected)
+        {
+            assert!(Instant::now() < deadline, "swap {swap} never happened");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // ...and it has processed records since.
+        let seen = records_in(port);
+        while records_in(port) <= seen {
+            assert!(
+                Instant::now() < deadline,
+                "swap {swap}: no records after the swap"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        latencies.push(landed.elapsed().as_secs_f64() * 1000.0);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(weir.id().to_string())
+        .status();
+    let _ = weir.wait();
+    collector.join().unwrap();
+    let _ = redis.kill();
+    let _ = redis.wait();
+
+    latencies.sort_by(f64::total_cmp);
+    let mut pauses = pauses.lock().unwrap().clone();
+    pauses.sort_by(f64::total_cmp);
+    println!(
+        "hot reload of pvuv, {swaps} swaps while ~100k lines/s stream in (follow mode, poll 5 ms, checkpoint 10 ms)"
+    );
+    println!("| measure | min ms | median ms | p90 ms | max ms |");
+    println!("|---|--:|--:|--:|--:|");
+    for (name, values) in [
+        ("file lands -> new version processing records", &latencies),
+        ("pipeline pause per swap", &pauses),
+    ] {
+        if values.is_empty() {
+            println!("| {name} | - | - | - | - |");
+            continue;
+        }
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            values[0],
+            percentile(values, 0.5),
+            percentile(values, 0.9),
+            values[values.len() - 1]
+        );
+    }
+}
