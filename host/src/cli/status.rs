@@ -77,6 +77,12 @@ pub async fn status(config_path: &Path) -> anyhow::Result<String> {
             stats.quarantined,
             state
         ));
+        if let Some(error) = meta.get("last_load_error").filter(|e| !e.is_empty()) {
+            report.push_str(&format!(
+                "{:<16} last load error (previous version still running): {error}\n",
+                ""
+            ));
+        }
         if let Some(loaded_at) = meta.get("loaded_at_ms") {
             report.push_str(&format!("{:<16} loaded at {loaded_at} (Unix ms)\n", ""));
         }

@@ -80,7 +80,9 @@ impl RuleLog {
 
 impl Host for super::sandbox::RuleHost {
     fn log(&mut self, level: Level, message: String) {
-        self.log.write(level, &message);
+        if let Ok(mut log) = self.log.lock() {
+            log.write(level, &message);
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Rules as WebAssembly components: loading, sandboxing, calling.
 
 pub mod breaker;
+pub mod guest_output;
 pub mod host_log;
 pub mod isolation;
 pub mod limits;

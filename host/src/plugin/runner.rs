@@ -99,7 +99,11 @@ impl WasmRule {
 
     /// Log messages the rule's rate limit dropped so far.
     pub fn suppressed_logs(&self) -> u64 {
-        self.store.data().log.suppressed()
+        self.store
+            .data()
+            .log
+            .lock()
+            .map_or(0, |log| log.suppressed())
     }
 }
 

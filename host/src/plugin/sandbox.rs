@@ -13,7 +13,11 @@ use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
+use std::sync::{Arc, Mutex};
+
+use super::guest_output::GuestOutput;
 use super::host_log::RuleLog;
+use crate::contract::Level;
 
 /// A clock stopped at zero.
 struct FrozenClock;
@@ -42,8 +46,9 @@ impl HostMonotonicClock for FrozenClock {
 pub struct RuleHost {
     wasi: WasiCtx,
     table: ResourceTable,
-    /// Where the rule's log messages go.
-    pub log: RuleLog,
+    /// Where the rule's log messages (and stdout/stderr lines) go, under
+    /// one rate limit.
+    pub log: Arc<Mutex<RuleLog>>,
     /// The memory cap, enforced as the store's resource limiter.
     pub limits: StoreLimits,
 }
@@ -52,7 +57,10 @@ impl RuleHost {
     /// A deny-all sandbox for the rule called `rule`, whose linear memory
     /// may not grow past `memory_bytes`.
     pub fn new(rule: &str, memory_bytes: u64) -> Self {
+        let log = Arc::new(Mutex::new(RuleLog::new(rule)));
         let wasi = WasiCtxBuilder::new()
+            .stdout(GuestOutput::new(log.clone(), Level::Info))
+            .stderr(GuestOutput::new(log.clone(), Level::Warn))
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
             .allow_ip_name_lookup(false)
@@ -62,7 +70,7 @@ impl RuleHost {
         Self {
             wasi,
             table: ResourceTable::new(),
-            log: RuleLog::new(rule),
+            log,
             limits: StoreLimitsBuilder::new()
                 .memory_size(usize::try_from(memory_bytes).unwrap_or(usize::MAX))
                 .trap_on_grow_failure(true)

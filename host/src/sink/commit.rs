@@ -205,6 +205,10 @@ fn build_rule(
             "quarantined_for_ms".to_owned(),
             commit.quarantined_for_ms.to_string(),
         ),
+        (
+            "last_load_error".to_owned(),
+            commit.last_load_error.unwrap_or_default().to_owned(),
+        ),
     ];
     for metric in &commit.spec.metrics {
         meta.push((format!("def:{}", metric.name), metric.signature()));

@@ -118,6 +118,17 @@ fn swapping_pvuv_under_load_loses_and_doubles_nothing() {
         std::thread::sleep(Duration::from_millis(150));
         if swap == 7 {
             install(&target, &version_a[..version_a.len() / 3]);
+            // The running version stays, and `weir status` says why the new one did not load.
+            wait_until("the load error in status", || {
+                let out = weir()
+                    .arg("status")
+                    .arg("--config")
+                    .arg(&config)
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout)
+                    .contains("last load error (previous version still running)")
+            });
         } else {
             install(
                 &target,

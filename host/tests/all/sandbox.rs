@@ -30,7 +30,7 @@ fn marked_log(dir: &std::path::Path, every: usize) -> (std::path::PathBuf, Vec<u
     (log, marked)
 }
 
-fn run_misbehaving(mode: &str, limits: &str) {
+fn run_misbehaving(mode: &str, limits: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let (log, marked) = marked_log(dir.path(), 400);
     let redis = RedisServer::start();
@@ -104,11 +104,37 @@ fn run_misbehaving(mode: &str, limits: &str) {
         Some(marked.len() as u64),
         "{stats}"
     );
+
+    // `weir status` shows it.
+    let status = weir()
+        .arg("status")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let report = String::from_utf8_lossy(&status.stdout);
+    let row = report
+        .lines()
+        .find(|line| line.starts_with("misbehave "))
+        .unwrap_or_default();
+    assert!(row.contains(&format!(" {} ", marked.len())), "{report}");
+    assert!(
+        report.lines().any(|line| line.starts_with("pvuv ")),
+        "{report}"
+    );
+    stderr.into_owned()
 }
 
 #[test]
 fn a_panicking_rule_costs_only_its_records() {
-    run_misbehaving("panic", "");
+    let stderr = run_misbehaving("panic", "");
+    // The guest's panic message reaches the host log, tagged with the rule.
+    let captured = stderr
+        .lines()
+        .find(|line| line.contains("marker found at offset"))
+        .unwrap_or_else(|| panic!("guest stderr not captured:\n{stderr}"));
+    assert!(captured.contains("rule=\"misbehave\""), "{captured}");
 }
 
 #[test]
