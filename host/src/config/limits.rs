@@ -20,6 +20,9 @@ pub struct LimitsConfig {
     pub max_updates_per_batch: usize,
     /// Largest `.wasm` file loaded, in bytes (`max_wasm_bytes`, 64 MiB).
     pub max_wasm_bytes: u64,
+    /// Longest time compiling one `.wasm` may take, in milliseconds
+    /// (`compile_timeout_ms`, 30,000); a slower file is refused.
+    pub compile_timeout_ms: u64,
     /// Optional deterministic CPU budget per call, in wasmtime fuel units
     /// (`fuel_per_call`, none).
     pub fuel_per_call: Option<u64>,
@@ -39,6 +42,7 @@ impl Default for LimitsConfig {
             memory_bytes: 256 * 1024 * 1024,
             max_updates_per_batch: 1_000_000,
             max_wasm_bytes: 64 * 1024 * 1024,
+            compile_timeout_ms: 30_000,
             fuel_per_call: None,
             trap_threshold: 5,
             trap_window_secs: 60,
@@ -55,6 +59,7 @@ pub(super) fn read_limits(mut t: TableReader<'_>) -> LimitsConfig {
     let max_updates_per_batch = t.optional::<usize>("max_updates_per_batch");
     let max_wasm_bytes = t.optional::<u64>("max_wasm_bytes");
     let fuel_per_call = t.optional::<u64>("fuel_per_call");
+    let compile_timeout_ms = t.optional::<u64>("compile_timeout_ms");
     let trap_threshold = t.optional::<u32>("trap_threshold");
     let trap_window_secs = t.optional::<u64>("trap_window_secs");
     let quarantine_secs = t.optional::<u64>("quarantine_secs");
@@ -77,6 +82,8 @@ pub(super) fn read_limits(mut t: TableReader<'_>) -> LimitsConfig {
             .unwrap_or(defaults.max_updates_per_batch),
         max_wasm_bytes: at_least(&t, "max_wasm_bytes", max_wasm_bytes, 1024)
             .unwrap_or(defaults.max_wasm_bytes),
+        compile_timeout_ms: at_least(&t, "compile_timeout_ms", compile_timeout_ms, 100)
+            .unwrap_or(defaults.compile_timeout_ms),
         fuel_per_call: at_least(&t, "fuel_per_call", fuel_per_call, 1),
         trap_threshold: at_least(&t, "trap_threshold", trap_threshold, 1)
             .unwrap_or(defaults.trap_threshold),

@@ -58,6 +58,7 @@
 //! memory_bytes = 268435456      # (256 MiB) largest linear memory of a rule
 //! max_updates_per_batch = 1000000 # (1,000,000) more is treated like a trap
 //! max_wasm_bytes = 67108864     # (64 MiB) largest .wasm file loaded
+//! compile_timeout_ms = 30000    # (30 s) longest compilation of one .wasm
 //! fuel_per_call = 1000000000    # (none) optional deterministic CPU budget per call
 //! trap_threshold = 5            # (5) traps within trap_window_secs that quarantine a rule
 //! trap_window_secs = 60         # (60)

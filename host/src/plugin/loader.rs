@@ -162,8 +162,9 @@ impl RuleLoader {
                 detail: format!("{error:#}"),
             }
         };
-        let component =
-            Component::new(&self.engine, bytes).map_err(link_error("cannot compile"))?;
+        let component = self
+            .compile(&path, bytes)?
+            .map_err(link_error("cannot compile"))?;
         self.check_contract(&path, &component)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(link_error(
             "cannot link (it imports something the host does not grant)",
@@ -203,6 +204,35 @@ impl RuleLoader {
             runner: WasmRule::new(recipe, store, world),
             spec,
             path,
+        })
+    }
+
+    /// Compiles in a helper thread and gives up after
+    /// `limits.compile_timeout_ms`, so a pathological file cannot hold up a
+    /// start or a reload (the abandoned compilation finishes in the
+    /// background and is dropped).
+    fn compile(&self, path: &Path, bytes: &[u8]) -> Result<wasmtime::Result<Component>, LoadError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let engine = self.engine.clone();
+        let owned = bytes.to_vec();
+        std::thread::Builder::new()
+            .name("weir-compile".into())
+            .spawn(move || {
+                let _ = tx.send(Component::new(&engine, &owned));
+            })
+            .map_err(|error| LoadError::Link {
+                path: path.to_owned(),
+                what: "cannot compile",
+                detail: error.to_string(),
+            })?;
+        let timeout = std::time::Duration::from_millis(self.limits.compile_timeout_ms);
+        rx.recv_timeout(timeout).map_err(|_| LoadError::Link {
+            path: path.to_owned(),
+            what: "cannot compile",
+            detail: format!(
+                "compiling took longer than limits.compile_timeout_ms = {}",
+                self.limits.compile_timeout_ms
+            ),
         })
     }
 
