@@ -32,14 +32,13 @@ pub fn start_epoch_ticker(engine: &Engine) {
 /// Arms the limits of one call: a fresh deadline (unless deadlines are off),
 /// and fuel if configured.
 pub fn arm(store: &mut Store<RuleHost>, limits: &LimitsConfig) {
-    if limits.call_timeout_ms == 0 {
-        return;
+    if limits.call_timeout_ms > 0 {
+        let ticks = limits
+            .call_timeout_ms
+            .div_ceil(EPOCH_TICK.as_millis() as u64)
+            .max(1);
+        store.set_epoch_deadline(ticks);
     }
-    let ticks = limits
-        .call_timeout_ms
-        .div_ceil(EPOCH_TICK.as_millis() as u64)
-        .max(1);
-    store.set_epoch_deadline(ticks);
     if let Some(fuel) = limits.fuel_per_call {
         // Fuel is only enabled in the engine when configured, so this cannot fail.
         let _ = store.set_fuel(fuel);

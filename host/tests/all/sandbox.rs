@@ -156,3 +156,8 @@ fn deep_recursion_is_a_trap_not_a_crash() {
 fn output_over_the_cap_is_a_trap() {
     run_misbehaving("flood", "max_updates_per_batch = 100000");
 }
+
+#[test]
+fn fuel_bounds_cpu_deterministically() {
+    run_misbehaving("loop", "call_timeout_ms = 0\nfuel_per_call = 200000000");
+}
