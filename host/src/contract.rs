@@ -19,7 +19,6 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 /// The interface a rule exports.
 pub const RULE_INTERFACE: &str = "weir:rule/rule@0.1.0";
 
-pub use self::exports::weir::rule::rule::Guest as RuleExports;
 pub use self::weir::rule::host::Level;
 pub use self::weir::rule::types::{
     Aggregation, Batch, BatchOutput, CumulativeWindow, HoppingWindow, Manifest, Measure, Metric,

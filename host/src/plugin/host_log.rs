@@ -33,11 +33,6 @@ impl RuleLog {
         }
     }
 
-    /// Names the rule once its manifest is known.
-    pub fn set_rule(&mut self, rule: &str) {
-        rule.clone_into(&mut self.rule);
-    }
-
     /// Messages dropped so far.
     pub fn suppressed(&self) -> u64 {
         self.suppressed
