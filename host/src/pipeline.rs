@@ -72,6 +72,16 @@ fn output_settings(config: &Config) -> OutputSettings {
 /// at a batch boundary.
 pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
     let loader = Arc::new(loader(config)?);
+    // Watch before the first load, so a file that lands while the rules
+    // load is not missed (at worst it is loaded twice).
+    let reloader = match Reloader::start(loader.clone(), &config.plugins.dir, config.rules.clone())
+    {
+        Ok(reloader) => Some(reloader),
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch the plugins folder; rules will not be reloaded");
+            None
+        }
+    };
     let registry = tokio::task::block_in_place(|| {
         RuleRegistry::load_dir(&loader, &config.plugins.dir, &config.rules)
     })?;
@@ -93,13 +103,6 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
     for rule in processor.registry.rules() {
         tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule loaded");
     }
-    let reloader = match Reloader::start(loader, &config.plugins.dir, config.rules.clone()) {
-        Ok(reloader) => Some(reloader),
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch the plugins folder; rules will not be reloaded");
-            None
-        }
-    };
     let mut pipeline = Pipeline {
         config,
         store,

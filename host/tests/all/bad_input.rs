@@ -29,14 +29,7 @@ interval_ms = 1
 "#,
     )
     .unwrap();
-    let output = weir()
-        .arg("check")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = stderr_of(&output);
+    let stderr = check_fails(&config);
     for key in [
         "source.path",
         "source.follow",
@@ -68,14 +61,7 @@ fn files_that_are_not_rules_are_refused_by_name() {
         &redis,
         "",
     );
-    let output = weir()
-        .arg("check")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = stderr_of(&output);
+    let stderr = check_fails(&config);
     assert!(
         stderr.contains("notes.wasm: not a weir rule: the file is not WebAssembly"),
         "{stderr}"
@@ -113,14 +99,7 @@ fn unknown_rule_config_is_reported() {
         &redis,
         "[rules.hive-audit]\nconfig = { utc_ofset_secs = 1 }\n",
     );
-    let output = weir()
-        .arg("check")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = stderr_of(&output);
+    let stderr = check_fails(&config);
     assert!(
         stderr.contains("rule `hive-audit` refused its config"),
         "{stderr}"
@@ -260,14 +239,7 @@ fn other_contract_versions_and_ungranted_imports_are_refused() {
         &redis,
         "",
     );
-    let output = weir()
-        .arg("check")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = stderr_of(&output);
+    let stderr = check_fails(&config);
     assert!(
         stderr.contains(
             "v2.wasm: exports weir:rule/rule@0.2.0, but this host supports weir:rule@0.1.0 only"

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -37,22 +36,39 @@ fn records_in(redis: &RedisServer, rule: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+/// Waits up to 30 s for `done`; on timeout, fails showing weir's log.
+fn wait_until(config: &Path, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() > deadline {
+            let log =
+                std::fs::read_to_string(config.with_file_name("weir.log")).unwrap_or_default();
+            panic!("timed out waiting for {what}; weir's log:\n{log}");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-fn stop(child: Child) -> String {
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
-    String::from_utf8_lossy(&output.stderr).into_owned()
+/// Starts `weir run` with its log in `<dir>/weir.log` (read by [`stop`], and
+/// shown when a wait times out).
+fn start(config: &Path) -> Running {
+    let log = std::fs::File::create(config.with_file_name("weir.log")).unwrap();
+    Running(Some(
+        weir()
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    ))
+}
+
+/// Stops weir with SIGTERM and returns its log.
+fn stop(weir: Running, config: &Path) -> String {
+    assert!(weir.terminate().success());
+    std::fs::read_to_string(config.with_file_name("weir.log")).unwrap()
 }
 
 #[test]
@@ -95,13 +111,7 @@ fn swapping_pvuv_under_load_loses_and_doubles_nothing() {
         &redis,
         "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 50\n",
     );
-    let child = weir()
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start(&config);
 
     let writer = {
         let log = log.clone();
@@ -114,12 +124,15 @@ fn swapping_pvuv_under_load_loses_and_doubles_nothing() {
             }
         })
     };
+    wait_until(&config, "the first records", || {
+        records_in(&redis, "pvuv") > 0
+    });
     for swap in 0..16 {
         std::thread::sleep(Duration::from_millis(150));
         if swap == 7 {
             install(&target, &version_a[..version_a.len() / 3]);
             // The running version stays, and `weir status` says why the new one did not load.
-            wait_until("the load error in status", || {
+            wait_until(&config, "the load error in status", || {
                 let out = weir()
                     .arg("status")
                     .arg("--config")
@@ -130,23 +143,34 @@ fn swapping_pvuv_under_load_loses_and_doubles_nothing() {
                     .contains("last load error (previous version still running)")
             });
         } else {
-            install(
-                &target,
-                if swap % 2 == 0 {
-                    &version_b
-                } else {
-                    &version_a
-                },
-            );
+            let bytes = if swap % 2 == 0 {
+                &version_b
+            } else {
+                &version_a
+            };
+            install(&target, bytes);
+            // Each swap lands before the next one is written.
+            let expected = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes));
+            wait_until(&config, "the new version", || {
+                let mut conn = redis.conn();
+                let hash: Option<String> = redis::cmd("HGET")
+                    .arg("weir:ckpt:default:rule:pvuv")
+                    .arg("version_hash")
+                    .query(&mut conn)
+                    .unwrap();
+                hash.as_deref() == Some(expected.as_str())
+            });
         }
     }
     writer.join().unwrap();
     let total = lines.len() as u64;
-    wait_until("every line", || records_in(&redis, "pvuv") >= total);
-    let stderr = stop(child);
+    wait_until(&config, "every line", || {
+        records_in(&redis, "pvuv") >= total
+    });
+    let stderr = stop(child, &config);
 
     let reloads = stderr.matches("rule reloaded").count();
-    assert!(reloads >= 8, "only {reloads} reloads:\n{stderr}");
+    assert!(reloads >= 14, "only {reloads} reloads:\n{stderr}");
     assert!(
         stderr.contains("rule failed to load; the running version (if any) stays"),
         "{stderr}"
@@ -220,14 +244,8 @@ fn a_sidecar_config_change_takes_effect_without_restart() {
         &redis,
         "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 20\n",
     );
-    let child = weir()
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("part 1", || {
+    let child = start(&config);
+    wait_until(&config, "part 1", || {
         records_in(&redis, "hive-audit") >= count(&part1)
     });
     let loaded_at = || -> String {
@@ -241,33 +259,26 @@ fn a_sidecar_config_change_takes_effect_without_restart() {
     let first = loaded_at();
     // The log's clock is an hour ahead of UTC from now on.
     std::fs::write(plugins.join("hive_audit.toml"), "utc_offset_secs = 3600\n").unwrap();
-    wait_until("the reload", || loaded_at() != first);
+    wait_until(&config, "the reload", || loaded_at() != first);
     let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     file.write_all(&std::fs::read(&part2).unwrap()).unwrap();
-    wait_until("part 2", || {
+    wait_until(&config, "part 2", || {
         records_in(&redis, "hive-audit") >= count(&part1) + count(&part2)
     });
-    let stderr = stop(child);
+    let stderr = stop(child, &config);
     assert!(stderr.contains("rule reloaded"), "{stderr}");
 
     // Part 2 (13:00-13:59 local) lands at 12:00-12:59 UTC, not at 13:00.
     let outputs = redis.outputs("hive-audit");
     let start = |key: &str| key.rsplit(':').next().unwrap().parse::<i64>().unwrap();
     let thirteen = 1_795_219_200 + 13 * 3600;
-    let shifted: u64 = outputs
-        .iter()
-        .filter(|(key, _)| {
-            key.contains(":by_table:") && (thirteen - 3600..thirteen).contains(&start(key))
-        })
-        .flat_map(|(_, fields)| fields.values())
-        .map(|v| v.parse::<u64>().unwrap())
-        .sum();
-    let expected: u64 = oracle("hive-audit", &part2, 10, 0)
-        .iter()
-        .filter(|(key, _)| key.contains(":by_table:"))
-        .flat_map(|(_, fields)| fields.values())
-        .map(|v| v.parse::<u64>().unwrap())
-        .sum();
+    let shifted_hour: Hashes = outputs
+        .clone()
+        .into_iter()
+        .filter(|(key, _)| (thirteen - 3600..thirteen).contains(&start(key)))
+        .collect();
+    let shifted = total(&shifted_hour, ":by_table:");
+    let expected = total(&oracle("hive-audit", &part2, 10, 0), ":by_table:");
     assert!(expected > 0);
     assert_eq!(shifted, expected, "part 2 counted in the shifted hour");
     assert!(

@@ -78,17 +78,8 @@ fn run_misbehaving(mode: &str, limits: &str) -> String {
         assert!(!fields["version"].is_empty());
     }
     // The misbehaving rule still counted the other lines.
-    let counted: u64 = redis
-        .outputs("misbehave")
-        .values()
-        .flat_map(|fields| fields.values())
-        .map(|v| v.parse::<u64>().unwrap())
-        .sum();
-    let pv: u64 = oracle("pvuv", &log, 10, 0)
-        .iter()
-        .filter(|(key, _)| key.starts_with("weir:pvuv:pv:60:"))
-        .map(|(_, fields)| fields["total"].parse::<u64>().unwrap())
-        .sum();
+    let counted = total(&redis.outputs("misbehave"), ":lines:60:");
+    let pv = total(&oracle("pvuv", &log, 10, 0), "weir:pvuv:pv:60:");
     assert!(
         counted + marked.len() as u64 >= pv - 5 && counted < pv,
         "{mode}: counted {counted}, pv {pv}"

@@ -80,13 +80,16 @@ fn follow_survives_rotation_and_truncation() {
         &redis,
         "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 20\n",
     );
-    let mut child = weir()
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let follower = Running(Some(
+        weir()
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
     let wait_for = |count: u64| {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut conn = redis.conn();
@@ -137,11 +140,7 @@ fn follow_survives_rotation_and_truncation() {
     std::fs::write(&log, p3b.concat()).unwrap();
     wait_for(3000);
     std::thread::sleep(Duration::from_millis(100));
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    assert!(child.wait().unwrap().success());
+    assert!(follower.terminate().success());
     assert_same(
         &redis.outputs("ip-count"),
         &oracle("ip-count", &all, 10, 0),

@@ -259,3 +259,58 @@ pub fn assert_same(got: &Hashes, expected: &Hashes, what: &str) {
         );
     }
 }
+
+/// Runs `weir check` on a config that must be refused; returns its stderr.
+pub fn check_fails(config: &Path) -> String {
+    let output = weir()
+        .arg("check")
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "weir check accepted {}",
+        config.display()
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+/// Adds up every value of the hashes whose key contains `part`.
+pub fn total(hashes: &Hashes, part: &str) -> u64 {
+    hashes
+        .iter()
+        .filter(|(key, _)| key.contains(part))
+        .flat_map(|(_, fields)| fields.values())
+        .map(|value| value.parse::<u64>().unwrap())
+        .sum()
+}
+
+/// A running `weir` that is killed if the test fails before stopping it, so
+/// a failed test never leaves a follower running (and holding CI's pipes).
+pub struct Running(pub Option<Child>);
+
+impl Running {
+    /// Stops weir with SIGTERM (a clean shutdown) and waits for it.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let child = self.0.as_mut().unwrap();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let status = child.wait().unwrap();
+        self.0 = None;
+        status
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
