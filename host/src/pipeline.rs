@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::config::Config;
+use crate::contract::Batch;
 use crate::plugin::reload::{ReloadEvent, Reloader};
 use crate::plugin::{ActiveRule, RuleLoader, RuleRegistry};
-use crate::processor::{DeadLetter, Processor};
+use crate::processor::{DeadLetter, Processor, RuleOutcome, apply_outcomes};
 use crate::sink::{OutputSettings, RedisStore, RuleCommit, StoreError, restore};
-use crate::source::Source;
+use crate::source::{Position, Source};
 use crate::state::RuleState;
 use crate::stats::{RuleStats, SourceStats};
 use crate::window::Alignment;
@@ -100,6 +101,7 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
         }
     }
     let source = Source::open(&config.source, position.as_ref())?;
+    let start_position = source.position();
     for rule in processor.registry.rules() {
         tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule loaded");
     }
@@ -112,6 +114,8 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
         catalog_written: false,
         load_errors: HashMap::new(),
         summary: RunSummary::default(),
+        pending: None,
+        applied_position: start_position,
     };
     pipeline.run(reloader.as_ref()).await
 }
@@ -147,6 +151,19 @@ struct Pipeline<'c> {
     /// The last load error of each rule file, until it loads.
     load_errors: HashMap<PathBuf, String>,
     summary: RunSummary,
+    /// A batch whose rule calls are done but whose outcomes are not yet in
+    /// the windows (see [`Pipeline::run`]).
+    pending: Option<Pending>,
+    /// Where a restart resumes: just past the last batch in the windows.
+    applied_position: Option<Position>,
+}
+
+/// A batch between the two halves of processing.
+struct Pending {
+    batch: Batch,
+    /// The source position just past the batch.
+    position: Option<Position>,
+    outcomes: Vec<RuleOutcome>,
 }
 
 impl Pipeline<'_> {
@@ -166,14 +183,14 @@ impl Pipeline<'_> {
                 ended = true;
                 break;
             };
-            // Rule calls are synchronous CPU work, and WASI's sync bindings
-            // must not run on an async worker: leave the async context.
-            tokio::task::block_in_place(|| self.processor.process(&batch));
+            let position = self.source.position();
+            self.process(batch, position)?;
             if last_checkpoint.elapsed() >= interval {
                 self.checkpoint().await?;
                 last_checkpoint = Instant::now();
             }
         }
+        self.finish_pending();
         if ended {
             self.processor.close_all();
         }
@@ -191,11 +208,51 @@ impl Pipeline<'_> {
         Ok(summary)
     }
 
+    /// Processes a batch in two overlapping halves: on a helper thread the
+    /// rules run over this batch, while this thread applies the previous
+    /// batch's outcomes to the windows. Outcomes are applied in batch order,
+    /// so results are those of processing batches one at a time; the
+    /// pipeline just uses both cores.
+    fn process(&mut self, batch: Batch, position: Option<Position>) -> anyhow::Result<()> {
+        let previous = self.pending.take();
+        let (mut calls, states) = self.processor.parts();
+        let applied = &mut self.applied_position;
+        // Rule calls are synchronous CPU work, and WASI's sync bindings must
+        // not run on an async worker: leave the async context.
+        let outcomes = tokio::task::block_in_place(|| {
+            std::thread::scope(|scope| {
+                let rules = scope.spawn(|| calls.run(&batch));
+                if let Some(previous) = previous {
+                    apply_outcomes(states, &previous.batch.records, previous.outcomes);
+                    *applied = previous.position;
+                }
+                rules.join()
+            })
+        })
+        .map_err(|_| anyhow::anyhow!("a rule call panicked in the host"))?;
+        self.pending = Some(Pending {
+            batch,
+            position,
+            outcomes,
+        });
+        Ok(())
+    }
+
+    /// Applies the pending batch, so the windows hold everything read.
+    fn finish_pending(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            let (_, states) = self.processor.parts();
+            apply_outcomes(states, &pending.batch.records, pending.outcomes);
+            self.applied_position = pending.position;
+        }
+    }
+
     /// Applies rule changes at a batch boundary: everything before is
     /// checkpointed first, so each record is processed by exactly one version.
     async fn apply_reloads(&mut self, events: Vec<ReloadEvent>) -> Result<(), StoreError> {
         let started = Instant::now();
         let count = events.len();
+        self.finish_pending();
         self.checkpoint().await?;
         let limits = &self.config.limits;
         for event in events {
@@ -264,8 +321,11 @@ impl Pipeline<'_> {
         self.store.forget_rule(&rule.spec.name).await
     }
 
-    /// Writes one checkpoint of every rule and the source position.
+    /// Writes one checkpoint of every rule and the source position (after
+    /// applying the pending batch, so the checkpoint covers every record
+    /// read and the dead letters gathered with them).
     async fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.finish_pending();
         let dead_letters = self.processor.take_dead_letters();
         let processor = &mut self.processor;
         let quarantine: Vec<u64> = (0..processor.states.len())
@@ -293,7 +353,7 @@ impl Pipeline<'_> {
                 )
             })
             .collect();
-        let position = self.source.position();
+        let position = self.applied_position.clone();
         let result =
             commit_with_retry(&mut self.store, position.as_ref(), &commits, &self.stop).await;
         drop(commits);

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use crate::config::LimitsConfig;
-use crate::contract::Batch;
+use crate::contract::{Batch, BatchOutput, RecordMeta};
 use crate::plugin::breaker::Breaker;
 use crate::plugin::isolation::run_isolated;
 use crate::plugin::{ActiveRule, RuleRegistry};
@@ -72,70 +72,23 @@ impl Processor {
 
     /// Runs one batch through every rule and applies what each produced.
     pub fn process(&mut self, batch: &Batch) {
-        if batch.records.is_empty() {
-            return;
-        }
-        let now = Instant::now();
-        let rules = self.registry.rules_mut().iter_mut();
-        for (((rule, state), breaker), dead) in rules
-            .zip(&mut self.states)
-            .zip(&mut self.breakers)
-            .zip(&mut self.dead_letters)
-        {
-            let name = rule.spec.name.as_str();
-            if breaker.is_open(now) {
-                state.stats.quarantined += batch.records.len() as u64;
-                continue;
-            }
-            let isolated = match run_isolated(rule.runner.as_mut(), batch) {
-                Ok(isolated) => isolated,
-                Err(error) => {
-                    state.stats.traps += 1;
-                    state.stats.quarantined += batch.records.len() as u64;
-                    let length = breaker.record_traps(u32::MAX, now);
-                    tracing::error!(rule = name, %error, quarantine = ?length, "cannot replace a failed instance; rule quarantined");
-                    continue;
-                }
-            };
-            state.stats.traps += u64::from(isolated.traps);
-            for (index, reason) in &isolated.trapped {
-                let Some(meta) = batch.records.get(*index as usize) else {
-                    continue;
-                };
-                let start = meta.payload.start as usize;
-                let len = (meta.payload.len as usize).min(DEAD_LETTER_PAYLOAD_BYTES);
-                tracing::warn!(rule = name, offset = meta.offset, reason = %first_line(reason), "record made the rule fail; dead-lettered");
-                dead.push(DeadLetter {
-                    reason: reason.clone(),
-                    source: batch
-                        .sources
-                        .get(meta.source as usize)
-                        .cloned()
-                        .unwrap_or_default(),
-                    partition: meta.partition,
-                    offset: meta.offset,
-                    version: rule.version_hash.clone(),
-                    payload: batch
-                        .data
-                        .get(start..start + len)
-                        .unwrap_or_default()
-                        .to_vec(),
-                });
-            }
-            state.stats.dead_lettered += isolated.trapped.len() as u64;
-            if !isolated.trapped.is_empty() {
-                if let Some(length) = breaker.record_traps(isolated.trapped.len() as u32, now) {
-                    tracing::error!(rule = name, quarantine = ?length, "rule keeps failing; quarantined, its records are skipped until then");
-                }
-            } else {
-                breaker.record_success();
-            }
-            for reject in isolated.output.rejects.iter().take(3) {
-                let offset = batch.records.get(reject.record as usize).map(|r| r.offset);
-                tracing::debug!(rule = name, offset, reason = %reject.reason, "record rejected");
-            }
-            state.apply(&batch.records, &isolated.output);
-        }
+        let (mut calls, states) = self.parts();
+        let outcomes = calls.run(batch);
+        apply_outcomes(states, &batch.records, outcomes);
+    }
+
+    /// The two halves of processing, which may run at the same time on
+    /// different batches: rule calls (this batch) and window updates (the
+    /// previous batch's outcomes).
+    pub fn parts(&mut self) -> (RuleCalls<'_>, &mut [RuleState]) {
+        (
+            RuleCalls {
+                registry: &mut self.registry,
+                breakers: &mut self.breakers,
+                dead_letters: &mut self.dead_letters,
+            },
+            &mut self.states,
+        )
     }
 
     /// Adds a rule with fresh state.
@@ -192,6 +145,118 @@ impl Processor {
     pub fn close_all(&mut self) {
         for state in &mut self.states {
             state.close_all();
+        }
+    }
+}
+
+/// What one rule made of one batch.
+#[derive(Debug, Default)]
+pub struct RuleOutcome {
+    /// The output to apply (`None`: the rule was skipped).
+    pub output: Option<BatchOutput>,
+    /// Failed calls.
+    pub traps: u64,
+    /// Records dead-lettered.
+    pub dead_lettered: u64,
+    /// Records skipped by quarantine.
+    pub quarantined: u64,
+}
+
+/// The rule-calling half of a [`Processor`].
+pub struct RuleCalls<'a> {
+    registry: &'a mut RuleRegistry,
+    breakers: &'a mut [Breaker],
+    dead_letters: &'a mut [Vec<DeadLetter>],
+}
+
+impl RuleCalls<'_> {
+    /// Runs one batch through every rule, isolating records that make a
+    /// rule fail; returns one outcome per rule, in rule order.
+    pub fn run(&mut self, batch: &Batch) -> Vec<RuleOutcome> {
+        let rules = self.registry.rules_mut().iter_mut();
+        if batch.records.is_empty() {
+            return rules.map(|_| RuleOutcome::default()).collect();
+        }
+        let now = Instant::now();
+        let mut outcomes = Vec::new();
+        for ((rule, breaker), dead) in rules
+            .zip(self.breakers.iter_mut())
+            .zip(self.dead_letters.iter_mut())
+        {
+            let name = rule.spec.name.as_str();
+            let mut outcome = RuleOutcome::default();
+            if breaker.is_open(now) {
+                outcome.quarantined = batch.records.len() as u64;
+                outcomes.push(outcome);
+                continue;
+            }
+            let isolated = match run_isolated(rule.runner.as_mut(), batch) {
+                Ok(isolated) => isolated,
+                Err(error) => {
+                    outcome.traps = 1;
+                    outcome.quarantined = batch.records.len() as u64;
+                    let length = breaker.record_traps(u32::MAX, now);
+                    tracing::error!(rule = name, %error, quarantine = ?length, "cannot replace a failed instance; rule quarantined");
+                    outcomes.push(outcome);
+                    continue;
+                }
+            };
+            outcome.traps = u64::from(isolated.traps);
+            for (index, reason) in &isolated.trapped {
+                let Some(meta) = batch.records.get(*index as usize) else {
+                    continue;
+                };
+                let start = meta.payload.start as usize;
+                let len = (meta.payload.len as usize).min(DEAD_LETTER_PAYLOAD_BYTES);
+                tracing::warn!(rule = name, offset = meta.offset, reason = %first_line(reason), "record made the rule fail; dead-lettered");
+                dead.push(DeadLetter {
+                    reason: reason.clone(),
+                    source: batch
+                        .sources
+                        .get(meta.source as usize)
+                        .cloned()
+                        .unwrap_or_default(),
+                    partition: meta.partition,
+                    offset: meta.offset,
+                    version: rule.version_hash.clone(),
+                    payload: batch
+                        .data
+                        .get(start..start + len)
+                        .unwrap_or_default()
+                        .to_vec(),
+                });
+            }
+            outcome.dead_lettered = isolated.trapped.len() as u64;
+            if !isolated.trapped.is_empty() {
+                if let Some(length) = breaker.record_traps(isolated.trapped.len() as u32, now) {
+                    tracing::error!(rule = name, quarantine = ?length, "rule keeps failing; quarantined, its records are skipped until then");
+                }
+            } else {
+                breaker.record_success();
+            }
+            for reject in isolated.output.rejects.iter().take(3) {
+                let offset = batch.records.get(reject.record as usize).map(|r| r.offset);
+                tracing::debug!(rule = name, offset, reason = %reject.reason, "record rejected");
+            }
+            outcome.output = Some(isolated.output);
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+}
+
+/// Applies one batch's outcomes to the rules' windows, in rule order.
+pub fn apply_outcomes(
+    states: &mut [RuleState],
+    records: &[RecordMeta],
+    outcomes: Vec<RuleOutcome>,
+) {
+    for (state, outcome) in states.iter_mut().zip(outcomes) {
+        state.stats.traps += outcome.traps;
+        state.stats.dead_lettered += outcome.dead_lettered;
+        state.stats.quarantined += outcome.quarantined;
+        if let Some(output) = outcome.output {
+            state.apply(records, &output);
         }
     }
 }
