@@ -509,6 +509,7 @@ fn native_rule<R: Rule + Send>() -> anyhow::Result<ActiveRule> {
                 .collect(),
             records: Vec::with_capacity(BATCH_RECORDS),
         }),
+        spare: None,
     })
 }
 

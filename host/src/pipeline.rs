@@ -221,7 +221,7 @@ impl Pipeline<'_> {
         // not run on an async worker: leave the async context.
         let outcomes = tokio::task::block_in_place(|| {
             std::thread::scope(|scope| {
-                let rules = scope.spawn(|| calls.run(&batch));
+                let rules = scope.spawn(|| calls.run_parallel(&batch));
                 if let Some(previous) = previous {
                     apply_outcomes(states, &previous.batch.records, previous.outcomes);
                     *applied = previous.position;

@@ -11,8 +11,9 @@ use std::time::Instant;
 use crate::config::LimitsConfig;
 use crate::contract::{Batch, BatchOutput, RecordMeta};
 use crate::plugin::breaker::Breaker;
-use crate::plugin::isolation::run_isolated;
+use crate::plugin::isolation::{Isolated, run_isolated};
 use crate::plugin::{ActiveRule, RuleRegistry};
+use crate::plugin::{CallError, RuleRunner};
 use crate::state::RuleState;
 use crate::window::Alignment;
 
@@ -170,9 +171,20 @@ pub struct RuleCalls<'a> {
 }
 
 impl RuleCalls<'_> {
-    /// Runs one batch through every rule, isolating records that make a
-    /// rule fail; returns one outcome per rule, in rule order.
+    /// Runs one batch through every rule on this thread, isolating records
+    /// that make a rule fail; returns one outcome per rule, in rule order.
     pub fn run(&mut self, batch: &Batch) -> Vec<RuleOutcome> {
+        self.run_with(batch, false)
+    }
+
+    /// Like [`RuleCalls::run`], but a large batch is split in two halves
+    /// that run side by side on two instances of each rule. Outputs are
+    /// joined in record order, so the outcome is the same.
+    pub fn run_parallel(&mut self, batch: &Batch) -> Vec<RuleOutcome> {
+        self.run_with(batch, true)
+    }
+
+    fn run_with(&mut self, batch: &Batch, parallel: bool) -> Vec<RuleOutcome> {
         let rules = self.registry.rules_mut().iter_mut();
         if batch.records.is_empty() {
             return rules.map(|_| RuleOutcome::default()).collect();
@@ -190,7 +202,7 @@ impl RuleCalls<'_> {
                 outcomes.push(outcome);
                 continue;
             }
-            let isolated = match run_isolated(rule.runner.as_mut(), batch) {
+            let isolated = match call(&mut rule.runner, &mut rule.spare, batch, parallel) {
                 Ok(isolated) => isolated,
                 Err(error) => {
                     outcome.traps = 1;
@@ -243,6 +255,67 @@ impl RuleCalls<'_> {
         }
         outcomes
     }
+}
+
+/// Smallest batch worth splitting across two instances.
+const MIN_SPLIT_RECORDS: usize = 256;
+
+/// Runs `batch` through `rule`, in two halves on two instances when asked
+/// and worthwhile.
+fn call(
+    runner: &mut Box<dyn RuleRunner>,
+    spare: &mut Option<Box<dyn RuleRunner>>,
+    batch: &Batch,
+    parallel: bool,
+) -> Result<Isolated, CallError> {
+    if !parallel || batch.records.len() < MIN_SPLIT_RECORDS {
+        return run_isolated(runner.as_mut(), batch);
+    }
+    if spare.is_none() {
+        *spare = runner.fork();
+    }
+    let Some(spare) = spare.as_mut() else {
+        return run_isolated(runner.as_mut(), batch);
+    };
+    let half = batch.records.len() / 2;
+    let part = |records: &[RecordMeta]| Batch {
+        sources: batch.sources.clone(),
+        data: batch.data.clone(),
+        records: records.to_vec(),
+    };
+    let (first, second) = (part(&batch.records[..half]), part(&batch.records[half..]));
+    let runner = runner.as_mut();
+    let (first, second) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| run_isolated(spare.as_mut(), &second));
+        (run_isolated(runner, &first), other.join())
+    });
+    let mut joined = first?;
+    let second = second.map_err(|_| CallError {
+        detail: "a rule call panicked in the host".to_owned(),
+    })??;
+    let shift = half as u32;
+    joined.traps += second.traps;
+    joined
+        .output
+        .updates
+        .extend(second.output.updates.into_iter().map(|mut update| {
+            update.record += shift;
+            update
+        }));
+    joined
+        .output
+        .rejects
+        .extend(second.output.rejects.into_iter().map(|mut reject| {
+            reject.record += shift;
+            reject
+        }));
+    joined.trapped.extend(
+        second
+            .trapped
+            .into_iter()
+            .map(|(index, reason)| (index + shift, reason)),
+    );
+    Ok(joined)
 }
 
 /// Applies one batch's outcomes to the rules' windows, in rule order.

@@ -20,6 +20,8 @@ pub struct ActiveRule {
     pub loaded_at_ms: u64,
     /// The instance batches go through.
     pub runner: Box<dyn RuleRunner>,
+    /// A second instance for the other half of large batches, made on first use.
+    pub spare: Option<Box<dyn RuleRunner>>,
 }
 
 impl From<LoadedRule> for ActiveRule {
@@ -32,6 +34,7 @@ impl From<LoadedRule> for ActiveRule {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |since| since.as_millis() as u64),
             runner: Box::new(loaded.runner),
+            spare: None,
         }
     }
 }

@@ -29,6 +29,13 @@ pub trait RuleRunner: Send {
     fn reset(&mut self) -> Result<(), CallError> {
         Ok(())
     }
+
+    /// A second, independent instance of the same rule, so halves of a
+    /// batch can run side by side (rules are pure functions of their
+    /// records); `None` if the runner cannot make one.
+    fn fork(&self) -> Option<Box<dyn RuleRunner>> {
+        None
+    }
 }
 
 /// What a fresh instance needs: the pre-instantiated component, the rule's
@@ -127,6 +134,16 @@ impl RuleRunner for WasmRule {
             });
         }
         Ok(output)
+    }
+
+    fn fork(&self) -> Option<Box<dyn RuleRunner>> {
+        match self.recipe.instantiate() {
+            Ok((store, world)) => Some(Box::new(WasmRule::new(self.recipe.clone(), store, world))),
+            Err(error) => {
+                tracing::warn!(rule = %self.recipe.name, %error, "cannot make a second instance; the rule runs on one");
+                None
+            }
+        }
     }
 
     fn reset(&mut self) -> Result<(), CallError> {
