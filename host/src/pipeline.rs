@@ -252,7 +252,6 @@ impl Pipeline<'_> {
     async fn apply_reloads(&mut self, events: Vec<ReloadEvent>) -> Result<(), StoreError> {
         let started = Instant::now();
         let count = events.len();
-        self.finish_pending();
         self.checkpoint().await?;
         let limits = &self.config.limits;
         for event in events {
@@ -262,6 +261,7 @@ impl Pipeline<'_> {
                     self.load_errors.insert(path, error);
                 }
                 ReloadEvent::Removed(path) => {
+                    self.load_errors.remove(&path);
                     if let Some(index) = self.processor.registry.position_by_path(&path) {
                         self.retire(index).await?;
                     }
