@@ -53,14 +53,7 @@ fn files_that_are_not_rules_are_refused_by_name() {
     // A truncated component.
     let pvuv = std::fs::read(plugins.join("pvuv.wasm")).unwrap();
     std::fs::write(plugins.join("truncated.wasm"), &pvuv[..pvuv.len() / 2]).unwrap();
-    let redis = RedisServer::start();
-    let config = write_config(
-        dir.path(),
-        &file_source(&dir.path().join("x.log"), false),
-        &plugins,
-        &redis,
-        "",
-    );
+    let config = check_config(dir.path(), &plugins, "");
     let stderr = check_fails(&config);
     assert!(
         stderr.contains("notes.wasm: not a weir rule: the file is not WebAssembly"),
@@ -91,12 +84,9 @@ fn files_that_are_not_rules_are_refused_by_name() {
 fn unknown_rule_config_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let plugins = plugins_dir(dir.path(), &["hive_audit"]);
-    let redis = RedisServer::start();
-    let config = write_config(
+    let config = check_config(
         dir.path(),
-        &file_source(&dir.path().join("x.log"), false),
         &plugins,
-        &redis,
         "[rules.hive-audit]\nconfig = { utc_ofset_secs = 1 }\n",
     );
     let stderr = check_fails(&config);
@@ -231,14 +221,7 @@ fn other_contract_versions_and_ungranted_imports_are_refused() {
         patch(&good, b"wasi:cli/environment@", b"wasi:cli/environmenx@"),
     )
     .unwrap();
-    let redis = RedisServer::start();
-    let config = write_config(
-        dir.path(),
-        &file_source(&dir.path().join("x.log"), false),
-        &plugins,
-        &redis,
-        "",
-    );
+    let config = check_config(dir.path(), &plugins, "");
     let stderr = check_fails(&config);
     assert!(
         stderr.contains(

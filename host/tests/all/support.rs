@@ -161,17 +161,20 @@ pub fn write_config(
     redis: &RedisServer,
     extra: &str,
 ) -> PathBuf {
+    write_config_for(dir, source, plugins, &redis.url(), extra)
+}
+
+/// A config for `weir check`, which reads neither the source nor Redis.
+pub fn check_config(dir: &Path, plugins: &Path, extra: &str) -> PathBuf {
+    let source = file_source(&dir.join("unused.log"), false);
+    write_config_for(dir, &source, plugins, "redis://127.0.0.1:1/0", extra)
+}
+
+fn write_config_for(dir: &Path, source: &str, plugins: &Path, url: &str, extra: &str) -> PathBuf {
     let path = dir.join("weir.toml");
     let text = format!(
-        r#"{source}
-[plugins]
-dir = "{plugins}"
-[redis]
-url = "{url}"
-{extra}
-"#,
+        "{source}\n[plugins]\ndir = \"{plugins}\"\n[redis]\nurl = \"{url}\"\n{extra}\n",
         plugins = plugins.display(),
-        url = redis.url(),
     );
     std::fs::write(&path, text).unwrap();
     path
