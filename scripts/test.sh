@@ -16,5 +16,11 @@ echo "== cargo fmt --all -- --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --workspace --all-targets --release -- -D warnings"
 cargo clippy --workspace --all-targets --release -- -D warnings
+# The Kafka tests run a real Kafka-compatible broker (tansu), built once and
+# cached (the first build takes ~10 minutes).
+echo "== scripts/install-tansu.sh"
+WEIR_TANSU="$(scripts/install-tansu.sh | tail -n 1)"
+export WEIR_TANSU
+echo "tansu: $WEIR_TANSU"
 echo "== cargo test --workspace --release $*"
 cargo test --workspace --release "$@"

@@ -42,6 +42,7 @@ use weir::contract::{self, Batch, BatchOutput, MetricUpdate};
 use weir::plugin::isolation::run_isolated;
 use weir::plugin::{ActiveRule, CallError, RuleLoader, RuleRegistry, RuleRunner, RuleSpec};
 use weir::processor::Processor;
+use weir::sink::CheckpointKeys;
 use weir::source::Source;
 use weir::state::distinct::DistinctSet;
 use weir::stats::RuleStats;
@@ -349,7 +350,12 @@ fn run_once(
         &LimitsConfig::default(),
     );
     let started = Instant::now();
-    let mut input = Source::open(source, None)?;
+    let mut input = Source::open(
+        source,
+        None,
+        "redis://127.0.0.1:1/0",
+        &CheckpointKeys::new("bench"),
+    )?;
     let mut batches = 0u64;
     let mut drains = 0u64;
     let mut changes = 0usize;
@@ -437,7 +443,12 @@ fn time_phases(
         &LimitsConfig::default(),
     );
     let mut phases = Phases::default();
-    let mut input = Source::open(source, None)?;
+    let mut input = Source::open(
+        source,
+        None,
+        "redis://127.0.0.1:1/0",
+        &CheckpointKeys::new("bench"),
+    )?;
     let mut batches = 0u64;
     runtime.block_on(async {
         loop {

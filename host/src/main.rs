@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use weir::cli::{Cli, Command, check, run, status};
+use weir::cli::produce::Lines;
+use weir::cli::{Cli, Command, check, produce, run, status};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -27,6 +28,25 @@ async fn main() -> ExitCode {
                 print!("{report}");
             }
         }),
+        Command::Produce {
+            brokers,
+            topic,
+            file,
+            generate,
+            lines,
+            rate,
+        } => {
+            let what = match (file, generate.as_deref()) {
+                (Some(file), _) => Lines::File(file),
+                (None, Some("audit")) => Lines::Audit(lines),
+                (None, _) => Lines::Access(lines),
+            };
+            tokio::task::block_in_place(|| produce::produce(&brokers, &topic, &what, rate)).map(
+                |sent| {
+                    tracing::info!(sent, topic = %topic, "produced");
+                },
+            )
+        }
         Command::Check { config } => check::check(&config).map(|report| {
             #[expect(
                 clippy::print_stdout,

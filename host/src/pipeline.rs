@@ -15,13 +15,11 @@ use crate::plugin::reload::{ReloadEvent, Reloader};
 use crate::plugin::{ActiveRule, RuleLoader, RuleRegistry};
 use crate::processor::{DeadLetter, Processor, RuleOutcome, apply_outcomes};
 use crate::sink::{OutputSettings, RedisStore, RuleCommit, StoreError, restore};
-use crate::source::{Position, Source};
+use crate::source::{FILE_POSITION_FIELD, Position, Source};
 use crate::state::RuleState;
 use crate::stats::{RuleStats, SourceStats};
 use crate::window::Alignment;
 
-/// The only partition of file and stdin sources.
-const PARTITION: u32 = 0;
 /// Longest wait between attempts to reach Redis.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -92,7 +90,7 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
     let mut store = connect(config, &stop).await?;
 
     let keys = store.keys().clone();
-    let position = restore::position(store.connection(), &keys, PARTITION).await?;
+    let position = restore::position(store.connection(), &keys, FILE_POSITION_FIELD).await?;
     for (rule, state) in processor.registry.rules().iter().zip(&mut processor.states) {
         let groups =
             restore::rule_state(store.connection(), &keys, &rule.spec, lateness_ms, state).await?;
@@ -100,8 +98,8 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
             tracing::info!(rule = %rule.spec.name, groups, "restored open windows from checkpoint");
         }
     }
-    let source = Source::open(&config.source, position.as_ref())?;
-    let start_position = source.position();
+    let source = Source::open(&config.source, position.as_ref(), &config.redis.url, &keys)?;
+    let start_position = source.positions();
     for rule in processor.registry.rules() {
         tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule loaded");
     }
@@ -155,14 +153,14 @@ struct Pipeline<'c> {
     /// the windows (see [`Pipeline::run`]).
     pending: Option<Pending>,
     /// Where a restart resumes: just past the last batch in the windows.
-    applied_position: Option<Position>,
+    applied_position: Vec<(String, Position)>,
 }
 
 /// A batch between the two halves of processing.
 struct Pending {
     batch: Batch,
-    /// The source position just past the batch.
-    position: Option<Position>,
+    /// The source positions just past the batch.
+    position: Vec<(String, Position)>,
     outcomes: Vec<RuleOutcome>,
 }
 
@@ -183,7 +181,7 @@ impl Pipeline<'_> {
                 ended = true;
                 break;
             };
-            let position = self.source.position();
+            let position = self.source.positions();
             self.process(batch, position)?;
             if last_checkpoint.elapsed() >= interval {
                 self.checkpoint().await?;
@@ -213,7 +211,7 @@ impl Pipeline<'_> {
     /// batch's outcomes to the windows. Outcomes are applied in batch order,
     /// so results are those of processing batches one at a time; the
     /// pipeline just uses both cores.
-    fn process(&mut self, batch: Batch, position: Option<Position>) -> anyhow::Result<()> {
+    fn process(&mut self, batch: Batch, position: Vec<(String, Position)>) -> anyhow::Result<()> {
         let previous = self.pending.take();
         let (mut calls, states) = self.processor.parts();
         let applied = &mut self.applied_position;
@@ -353,9 +351,8 @@ impl Pipeline<'_> {
                 )
             })
             .collect();
-        let position = self.applied_position.clone();
-        let result =
-            commit_with_retry(&mut self.store, position.as_ref(), &commits, &self.stop).await;
+        let positions = self.applied_position.clone();
+        let result = commit_with_retry(&mut self.store, &positions, &commits, &self.stop).await;
         drop(commits);
         result?;
         self.catalog_written = true;
@@ -364,7 +361,7 @@ impl Pipeline<'_> {
     }
 
     async fn commit(&mut self, commits: &[RuleCommit<'_>]) -> Result<(), StoreError> {
-        commit_with_retry(&mut self.store, None, commits, &self.stop).await
+        commit_with_retry(&mut self.store, &[], commits, &self.stop).await
     }
 }
 
@@ -394,7 +391,7 @@ fn rule_commit<'a>(
 /// (the pipeline reads nothing meanwhile, so nothing is lost).
 async fn commit_with_retry(
     store: &mut RedisStore,
-    position: Option<&crate::source::Position>,
+    positions: &[(String, Position)],
     commits: &[RuleCommit<'_>],
     stop: &AtomicBool,
 ) -> Result<(), StoreError> {
@@ -402,10 +399,7 @@ async fn commit_with_retry(
     let mut attempts = 0;
     loop {
         let started = Instant::now();
-        match store
-            .commit(position.map(|p| (PARTITION, p)), commits)
-            .await
-        {
+        match store.commit(positions, commits).await {
             Ok(size) => {
                 tracing::debug!(?size, took = ?started.elapsed(), "checkpoint written");
                 return Ok(());

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub mod check;
+pub mod produce;
 pub mod run;
 pub mod status;
 
@@ -41,6 +42,27 @@ pub enum Command {
         /// The pipeline's config file (TOML).
         #[arg(long, short, env = "WEIR_CONFIG")]
         config: PathBuf,
+    },
+    /// Send log lines to a Kafka topic (a file, or generated lines).
+    Produce {
+        /// Kafka bootstrap servers, e.g. `127.0.0.1:9092`.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        brokers: String,
+        /// The topic to send to.
+        #[arg(long)]
+        topic: String,
+        /// Send every line of this file.
+        #[arg(long, conflicts_with = "generate")]
+        file: Option<PathBuf>,
+        /// Send generated lines instead: `access` or `audit`.
+        #[arg(long, value_parser = ["access", "audit"])]
+        generate: Option<String>,
+        /// How many lines to generate.
+        #[arg(long, default_value_t = 10_000)]
+        lines: u64,
+        /// At most this many lines per second (0 = as fast as possible).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
     },
     /// Check a config file and every plugin without running anything.
     ///

@@ -81,7 +81,7 @@ pub struct CommitSize {
 pub fn build(
     keys: &CheckpointKeys,
     settings: &OutputSettings,
-    position: Option<(u32, &Position)>,
+    positions: &[(String, Position)],
     rules: &[RuleCommit<'_>],
 ) -> (Pipeline, CommitSize) {
     let mut pipe = redis::pipe();
@@ -90,9 +90,9 @@ pub fn build(
     for rule in rules {
         build_rule(&mut pipe, &mut size, keys, settings, rule);
     }
-    if let Some((partition, position)) = position {
+    for (field, position) in positions {
         let json = serde_json::to_string(position).unwrap_or_default();
-        pipe.hset(keys.source(), partition, json).ignore();
+        pipe.hset(keys.source(), field, json).ignore();
     }
     (pipe, size)
 }

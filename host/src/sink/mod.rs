@@ -73,10 +73,10 @@ impl RedisStore {
     /// Writes one checkpoint atomically.
     pub async fn commit(
         &mut self,
-        position: Option<(u32, &Position)>,
+        positions: &[(String, Position)],
         rules: &[RuleCommit<'_>],
     ) -> Result<CommitSize, StoreError> {
-        let (pipe, size) = commit::build(&self.keys, &self.settings, position, rules);
+        let (pipe, size) = commit::build(&self.keys, &self.settings, positions, rules);
         let () = pipe.query_async(&mut self.conn).await?;
         Ok(size)
     }

@@ -14,15 +14,15 @@ use crate::state::slot::SlotKind;
 use crate::stats::RuleStats;
 use crate::window::Watermark;
 
-/// Reads the source position of `partition`.
+/// Reads the source position in checkpoint field `field`.
 pub async fn position(
     conn: &mut impl ConnectionLike,
     keys: &CheckpointKeys,
-    partition: u32,
+    field: &str,
 ) -> Result<Option<Position>, StoreError> {
     let json: Option<String> = redis::cmd("HGET")
         .arg(keys.source())
-        .arg(partition)
+        .arg(field)
         .query_async(conn)
         .await?;
     match json {

@@ -5,6 +5,7 @@
 //! partition and offset, and can say where a restart should resume.
 
 mod file;
+pub mod kafka;
 mod lines;
 mod stdin;
 
@@ -13,12 +14,17 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use file::FileSource;
+pub use kafka::KafkaSource;
 pub use lines::{LineSplitter, Packed, empty_batch};
 pub use stdin::StdinSource;
 
 use crate::config::{SourceConfig, SourceKind};
 use crate::contract::Batch;
+use crate::sink::CheckpointKeys;
 use crate::stats::SourceStats;
+
+/// The checkpoint field of a file source's position.
+pub const FILE_POSITION_FIELD: &str = "0";
 
 /// A resumable position in one partition of a source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,9 +50,9 @@ pub enum SourceError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The source kind is not available in this build.
-    #[error("source kind {0} is not supported by `weir run` yet")]
-    Unsupported(&'static str),
+    /// The Kafka client could not be set up.
+    #[error("kafka: {0}")]
+    Kafka(String),
 }
 
 /// Any source.
@@ -55,11 +61,20 @@ pub enum Source {
     File(FileSource),
     /// Standard input.
     Stdin(StdinSource),
+    /// Kafka topics.
+    Kafka(Box<KafkaSource>),
 }
 
 impl Source {
-    /// Opens the configured source, resuming at `resume` where possible.
-    pub fn open(config: &SourceConfig, resume: Option<&Position>) -> Result<Self, SourceError> {
+    /// Opens the configured source, resuming at `resume` where possible (a
+    /// Kafka source reads its partitions' positions from the checkpoint in
+    /// Redis as partitions are assigned).
+    pub fn open(
+        config: &SourceConfig,
+        resume: Option<&Position>,
+        redis_url: &str,
+        keys: &CheckpointKeys,
+    ) -> Result<Self, SourceError> {
         match &config.kind {
             SourceKind::File {
                 path,
@@ -78,7 +93,13 @@ impl Source {
                 config.batch_records,
                 Duration::from_millis(200),
             ))),
-            SourceKind::Kafka(_) => Err(SourceError::Unsupported("kafka")),
+            SourceKind::Kafka(kafka) => Ok(Self::Kafka(Box::new(KafkaSource::open(
+                kafka,
+                redis_url,
+                keys.clone(),
+                config.max_record_bytes,
+                config.batch_records,
+            )?))),
         }
     }
 
@@ -87,14 +108,17 @@ impl Source {
         match self {
             Self::File(file) => file.next_batch().await,
             Self::Stdin(stdin) => stdin.next_batch().await,
+            Self::Kafka(kafka) => Ok(Some(tokio::task::block_in_place(|| kafka.next_batch()))),
         }
     }
 
-    /// Where a restart resumes, for sources that can resume.
-    pub fn position(&self) -> Option<Position> {
+    /// Where a restart resumes, as checkpoint fields: `0` for a file, one
+    /// `topic/partition` per Kafka partition read, none for stdin.
+    pub fn positions(&self) -> Vec<(String, Position)> {
         match self {
-            Self::File(file) => Some(file.position()),
-            Self::Stdin(_) => None,
+            Self::File(file) => vec![(FILE_POSITION_FIELD.to_owned(), file.position())],
+            Self::Stdin(_) => Vec::new(),
+            Self::Kafka(kafka) => kafka.positions(),
         }
     }
 
@@ -103,6 +127,7 @@ impl Source {
         match self {
             Self::File(file) => file.stats(),
             Self::Stdin(stdin) => stdin.stats(),
+            Self::Kafka(kafka) => kafka.stats(),
         }
     }
 }

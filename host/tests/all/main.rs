@@ -10,6 +10,7 @@
 mod bad_input;
 mod crash;
 mod exactness;
+mod kafka;
 mod reload;
 mod sandbox;
 mod sources;
