@@ -75,32 +75,6 @@ impl Drop for Broker {
     }
 }
 
-fn records_in(redis: &RedisServer, rule: &str) -> u64 {
-    let mut conn = redis.conn();
-    let stats: Option<String> = redis::cmd("HGET")
-        .arg(format!("weir:ckpt:default:rule:{rule}"))
-        .arg("stats")
-        .query(&mut conn)
-        .unwrap();
-    stats
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-        .and_then(|v| v["records_in"].as_u64())
-        .unwrap_or(0)
-}
-
-fn spawn_weir(config: &std::path::Path) -> Running {
-    Running(Some(
-        weir()
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    ))
-}
-
 /// Only the 60 s windows: cumulative day windows stay open on an endless
 /// source, so they publish only the steps that closed.
 fn minutes(hashes: Hashes) -> Hashes {
@@ -169,28 +143,24 @@ fn kafka_to_redis_is_exact() {
         &redis,
         "[windows]\nallowed_lateness_secs = 864000\n[checkpoint]\ninterval_ms = 20\n",
     );
-    let weir = spawn_weir(&config);
+    let weir = Running::spawn(&config, Stdio::null());
     let deadline = Instant::now() + Duration::from_secs(90);
-    while records_in(&redis, "pvuv") < lines {
+    while redis.records_in("pvuv") < lines {
         assert!(
             Instant::now() < deadline,
             "weir saw {} of {lines} records",
-            records_in(&redis, "pvuv")
+            redis.records_in("pvuv")
         );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(200));
     assert!(weir.terminate().success());
     // A restart resumes at the checkpointed offsets: nothing is read twice.
-    let again = spawn_weir(&config);
+    let again = Running::spawn(&config, Stdio::null());
     std::thread::sleep(Duration::from_secs(3));
     assert!(again.terminate().success());
 
-    assert_eq!(
-        records_in(&redis, "pvuv"),
-        lines,
-        "every record counted once"
-    );
+    assert_eq!(redis.records_in("pvuv"), lines, "every record counted once");
     assert_same(
         &minutes(redis.outputs("pvuv")),
         &minutes(oracle("pvuv", &log, 864_000, 0)),

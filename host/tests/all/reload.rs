@@ -23,19 +23,6 @@ fn other_version(component: &[u8]) -> Vec<u8> {
     bytes
 }
 
-fn records_in(redis: &RedisServer, rule: &str) -> u64 {
-    let mut conn = redis.conn();
-    let stats: Option<String> = redis::cmd("HGET")
-        .arg(format!("weir:ckpt:default:rule:{rule}"))
-        .arg("stats")
-        .query(&mut conn)
-        .unwrap();
-    stats
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-        .and_then(|v| v["records_in"].as_u64())
-        .unwrap_or(0)
-}
-
 /// Waits up to 30 s for `done`; on timeout, fails showing weir's log.
 fn wait_until(config: &Path, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -53,16 +40,7 @@ fn wait_until(config: &Path, what: &str, mut done: impl FnMut() -> bool) {
 /// shown when a wait times out).
 fn start(config: &Path) -> Running {
     let log = std::fs::File::create(config.with_file_name("weir.log")).unwrap();
-    Running(Some(
-        weir()
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    ))
+    Running::spawn(config, log)
 }
 
 /// Stops weir with SIGTERM and returns its log.
@@ -125,7 +103,7 @@ fn swapping_pvuv_under_load_loses_and_doubles_nothing() {
         })
     };
     wait_until(&config, "the first records", || {
-        records_in(&redis, "pvuv") > 0
+        redis.records_in("pvuv") > 0
     });
     for swap in 0..16 {
         std::thread::sleep(Duration::from_millis(150));
@@ -164,9 +142,7 @@ fn swapping_pvuv_under_load_loses_and_doubles_nothing() {
     }
     writer.join().unwrap();
     let total = lines.len() as u64;
-    wait_until(&config, "every line", || {
-        records_in(&redis, "pvuv") >= total
-    });
+    wait_until(&config, "every line", || redis.records_in("pvuv") >= total);
     let stderr = stop(child, &config);
 
     let reloads = stderr.matches("rule reloaded").count();
@@ -176,7 +152,7 @@ fn swapping_pvuv_under_load_loses_and_doubles_nothing() {
         "{stderr}"
     );
     assert_eq!(
-        records_in(&redis, "pvuv"),
+        redis.records_in("pvuv"),
         total,
         "every record processed by exactly one version"
     );
@@ -246,7 +222,7 @@ fn a_sidecar_config_change_takes_effect_without_restart() {
     );
     let child = start(&config);
     wait_until(&config, "part 1", || {
-        records_in(&redis, "hive-audit") >= count(&part1)
+        redis.records_in("hive-audit") >= count(&part1)
     });
     let loaded_at = || -> String {
         let mut conn = redis.conn();
@@ -263,7 +239,7 @@ fn a_sidecar_config_change_takes_effect_without_restart() {
     let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     file.write_all(&std::fs::read(&part2).unwrap()).unwrap();
     wait_until(&config, "part 2", || {
-        records_in(&redis, "hive-audit") >= count(&part1) + count(&part2)
+        redis.records_in("hive-audit") >= count(&part1) + count(&part2)
     });
     let stderr = stop(child, &config);
     assert!(stderr.contains("rule reloaded"), "{stderr}");

@@ -80,29 +80,11 @@ fn follow_survives_rotation_and_truncation() {
         &redis,
         "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 20\n",
     );
-    let follower = Running(Some(
-        weir()
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    ));
+    let follower = Running::spawn(&config, Stdio::null());
     let wait_for = |count: u64| {
         let deadline = Instant::now() + Duration::from_secs(20);
-        let mut conn = redis.conn();
         loop {
-            let stats: Option<String> = redis::cmd("HGET")
-                .arg("weir:ckpt:default:rule:ip-count")
-                .arg("stats")
-                .query(&mut conn)
-                .unwrap();
-            let seen = stats
-                .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-                .and_then(|v| v["records_in"].as_u64())
-                .unwrap_or(0);
+            let seen = redis.records_in("ip-count");
             if seen >= count {
                 return;
             }

@@ -126,6 +126,20 @@ impl RedisServer {
         self.client().get_connection().unwrap()
     }
 
+    /// Records `rule` has taken in, as of its last checkpoint (0 before one).
+    pub fn records_in(&self, rule: &str) -> u64 {
+        let mut conn = self.conn();
+        let stats: Option<String> = redis::cmd("HGET")
+            .arg(format!("weir:ckpt:default:rule:{rule}"))
+            .arg("stats")
+            .query(&mut conn)
+            .unwrap();
+        stats
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["records_in"].as_u64())
+            .unwrap_or(0)
+    }
+
     /// Every output hash of `rule` (index and catalog keys left out).
     pub fn outputs(&self, rule: &str) -> Hashes {
         let mut conn = self.conn();
@@ -296,6 +310,20 @@ pub fn total(hashes: &Hashes, part: &str) -> u64 {
 pub struct Running(pub Option<Child>);
 
 impl Running {
+    /// Starts `weir run --config <config>` in the background, its log going
+    /// to `stderr`.
+    pub fn spawn(config: &Path, stderr: impl Into<Stdio>) -> Self {
+        let child = weir()
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        Running(Some(child))
+    }
+
     /// Stops weir with SIGTERM (a clean shutdown) and waits for it.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let child = self.0.as_mut().unwrap();
