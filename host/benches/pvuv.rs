@@ -39,9 +39,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use weir::config::{LimitsConfig, SourceConfig, SourceKind};
 use weir::contract::{self, Batch, BatchOutput, MetricUpdate};
-use weir::plugin::isolation::run_isolated;
 use weir::plugin::{ActiveRule, CallError, RuleLoader, RuleRegistry, RuleRunner, RuleSpec};
-use weir::processor::Processor;
+use weir::processor::{Processor, apply_outcomes};
 use weir::sink::CheckpointKeys;
 use weir::source::Source;
 use weir::state::distinct::DistinctSet;
@@ -286,8 +285,8 @@ fn main() -> anyhow::Result<()> {
     println!("|-------------------------------------|---------|---------|---------------|");
     for (name, w, n) in [
         ("source: read + split into batches", pw.source, pn.source),
-        ("rule: run_isolated(runner, batch)", pw.rule, pn.rule),
-        ("windows: state.apply(output)", pw.apply, pn.apply),
+        ("rule: RuleCalls::run(batch)", pw.rule, pn.rule),
+        ("windows: apply_outcomes(...)", pw.apply, pn.apply),
         ("checkpoint: drain_changes + close", pw.drain, pn.drain),
     ] {
         println!(
@@ -327,6 +326,26 @@ impl Run {
     }
 }
 
+/// A processor over `registry` with the bench's window settings.
+fn processor(registry: RuleRegistry) -> Processor {
+    Processor::new(
+        registry,
+        Alignment::new(0),
+        LATENESS_MS,
+        &LimitsConfig::default(),
+    )
+}
+
+/// The bench's file source (no checkpoint: Redis is never contacted).
+fn open_source(source: &SourceConfig) -> anyhow::Result<Source> {
+    Ok(Source::open(
+        source,
+        None,
+        "redis://127.0.0.1:1/0",
+        &CheckpointKeys::new("bench"),
+    )?)
+}
+
 fn best(runs: &[Run]) -> anyhow::Result<Run> {
     runs.iter()
         .copied()
@@ -343,19 +362,9 @@ fn run_once(
     source: &SourceConfig,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<(Run, RuleRegistry)> {
-    let mut processor = Processor::new(
-        registry,
-        Alignment::new(0),
-        LATENESS_MS,
-        &LimitsConfig::default(),
-    );
+    let mut processor = processor(registry);
     let started = Instant::now();
-    let mut input = Source::open(
-        source,
-        None,
-        "redis://127.0.0.1:1/0",
-        &CheckpointKeys::new("bench"),
-    )?;
+    let mut input = open_source(source)?;
     let mut batches = 0u64;
     let mut drains = 0u64;
     let mut changes = 0usize;
@@ -427,28 +436,17 @@ impl Phases {
     }
 }
 
-/// Like [`run_once`], but does the two steps of `Processor::process` itself
-/// (the rule call through `run_isolated`, then applying its output to the
-/// windows; no circuit breaker, no dead letters) so that each phase can be
-/// timed on its own.
+/// Like [`run_once`], but runs the two halves of `Processor::process` (the
+/// rule calls, then applying their outcomes to the windows) one at a time,
+/// so that each phase can be timed on its own.
 fn time_phases(
     registry: RuleRegistry,
     source: &SourceConfig,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<(Phases, RuleRegistry)> {
-    let mut processor = Processor::new(
-        registry,
-        Alignment::new(0),
-        LATENESS_MS,
-        &LimitsConfig::default(),
-    );
+    let mut processor = processor(registry);
     let mut phases = Phases::default();
-    let mut input = Source::open(
-        source,
-        None,
-        "redis://127.0.0.1:1/0",
-        &CheckpointKeys::new("bench"),
-    )?;
+    let mut input = open_source(source)?;
     let mut batches = 0u64;
     runtime.block_on(async {
         loop {
@@ -458,20 +456,12 @@ fn time_phases(
             };
             let t1 = Instant::now();
             phases.source += t1 - t0;
-            for (rule, state) in processor
-                .registry
-                .rules_mut()
-                .iter_mut()
-                .zip(&mut processor.states)
-            {
-                let t1 = Instant::now();
-                let output = run_isolated(rule.runner.as_mut(), &batch)?.output;
-                let t2 = Instant::now();
-                state.apply(&batch.records, &output);
-                let t3 = Instant::now();
-                phases.rule += t2 - t1;
-                phases.apply += t3 - t2;
-            }
+            let (mut calls, states) = processor.parts();
+            let outcomes = calls.run(&batch);
+            let t2 = Instant::now();
+            apply_outcomes(states, &batch.records, outcomes);
+            phases.rule += t2 - t1;
+            phases.apply += t2.elapsed();
             batches += 1;
             if batches.is_multiple_of(DRAIN_EVERY_BATCHES) {
                 let t = Instant::now();
