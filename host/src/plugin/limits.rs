@@ -29,6 +29,15 @@ pub fn start_epoch_ticker(engine: &Engine) {
     }
 }
 
+/// A store for one instance of rule `rule`: deny-all sandbox, memory cap
+/// as its resource limiter, first call's limits armed.
+pub fn new_store(engine: &Engine, rule: &str, limits: &LimitsConfig) -> Store<RuleHost> {
+    let mut store = Store::new(engine, RuleHost::new(rule, limits.memory_bytes));
+    store.limiter(|host| &mut host.limits);
+    arm(&mut store, limits);
+    store
+}
+
 /// Arms the limits of one call: a fresh deadline (unless deadlines are off),
 /// and fuel if configured.
 pub fn arm(store: &mut Store<RuleHost>, limits: &LimitsConfig) {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, OptLevel, Store};
+use wasmtime::{Config, Engine, OptLevel};
 
 use super::limits;
 use super::runner::{InstanceRecipe, InstantiateError, WasmRule};
@@ -170,9 +170,7 @@ impl RuleLoader {
             "cannot link (it imports something the host does not grant)",
         ))?;
         let pre = RuleWorldPre::new(instance_pre).map_err(link_error("cannot link"))?;
-        let mut store = Store::new(&self.engine, RuleHost::new("?", self.limits.memory_bytes));
-        store.limiter(|host| &mut host.limits);
-        limits::arm(&mut store, &self.limits);
+        let mut store = limits::new_store(&self.engine, "?", &self.limits);
         let world = pre
             .instantiate(&mut store)
             .map_err(link_error("cannot instantiate"))?;

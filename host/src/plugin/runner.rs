@@ -56,12 +56,7 @@ pub struct InstanceRecipe {
 impl InstanceRecipe {
     /// Instantiates and initializes a fresh instance.
     pub fn instantiate(&self) -> Result<(Store<RuleHost>, RuleWorld), InstantiateError> {
-        let mut store = Store::new(
-            &self.engine,
-            RuleHost::new(&self.name, self.limits.memory_bytes),
-        );
-        store.limiter(|host| &mut host.limits);
-        limits::arm(&mut store, &self.limits);
+        let mut store = limits::new_store(&self.engine, &self.name, &self.limits);
         let world = self
             .pre
             .instantiate(&mut store)
