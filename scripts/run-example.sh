@@ -1,14 +1,39 @@
 #!/usr/bin/env bash
-# The quick-start demo: builds weir and the example rules, runs the example
-# pipeline (examples/weir.toml: the sample access log into the local Redis,
-# db 0) and prints what it wrote.
-#   scripts/run-example.sh
-# Needs a Redis on 127.0.0.1:6379; starts one (no persistence) if none answers.
-# Deletes every `weir:*` key in db 0 first so each run starts from scratch.
+# The quick-start demo: builds weir and the example rules, runs an example
+# pipeline into the local Redis (db 0) and prints what it wrote.
+#   scripts/run-example.sh          Kafka → weir → Redis (examples/weir-kafka.toml)
+#   scripts/run-example.sh --file   the access log file → weir → Redis (examples/weir.toml)
+#
+# Kafka mode installs the Kafka-compatible broker tansu if it is missing
+# (scripts/install-tansu.sh: built once, about 10 minutes, cached in
+# ~/.cache/weir), starts a private broker (in-memory storage) on
+# 127.0.0.1:19092 (or a free port if that one is taken), creates the topic
+# `access` with 3 partitions, sends examples/data/access.log to it with
+# `weir produce`, runs `weir run` in the background until `weir status`
+# shows every line processed, stops it with SIGTERM and stops the broker.
+# WEIR_EXAMPLE_TIMEOUT_SECS (default 120) bounds the wait.
+#
+# Needs a Redis on 127.0.0.1:6379; starts one (no persistence) if none answers
+# and leaves it running. Deletes every `weir:*` key in db 0 first so each run
+# starts from scratch.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+
+MODE="kafka"
+case "${1:-}" in
+    "" | --kafka) ;;
+    --file) MODE="file" ;;
+    -h | --help)
+        sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "run-example: unknown argument $1 (use --file for the file pipeline, or nothing)" >&2
+        exit 2
+        ;;
+esac
 
 scripts/setup.sh
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
@@ -18,6 +43,12 @@ fi
 echo "== building weir and the example rules"
 cargo build --release -p weir
 scripts/build-plugins.sh plugins-dir
+WEIR="$ROOT/target/release/weir"
+
+if [ "$MODE" = kafka ]; then
+    echo "== tansu (Kafka-compatible broker)"
+    TANSU="$(scripts/install-tansu.sh | tail -n1)"
+fi
 
 CLI=(redis-cli -h 127.0.0.1 -p 6379 -n 0)
 
@@ -46,8 +77,123 @@ if [ "$old" -gt 0 ]; then
 fi
 echo "deleted $old old weir:* keys from db 0"
 
-echo "== target/release/weir run --config examples/weir.toml"
-target/release/weir run --config examples/weir.toml
+# ---- the file pipeline -----------------------------------------------------------
+
+if [ "$MODE" = file ]; then
+    echo "== target/release/weir run --config examples/weir.toml"
+    "$WEIR" run --config examples/weir.toml
+fi
+
+# ---- the Kafka pipeline ----------------------------------------------------------
+
+# Prints the smallest `records` count of the rules in `weir status --config
+# $1` (0 before the first checkpoint). A rule's row is its name, its version
+# (two words), then seven counters, records first, then its state.
+records_done() {
+    "$WEIR" status --config "$1" 2>/dev/null | awk '
+        NR > 1 && /^[^ ]/ {
+            for (i = 2; i + 6 <= NF; i++) {
+                run = 1
+                for (j = i; j <= i + 6; j++) if ($j !~ /^[0-9]+$/) run = 0
+                if (run && (i + 7 > NF || $(i + 7) !~ /^[0-9]+$/)) break
+            }
+            if (run) { rows++; if (min == "" || $i + 0 < min) min = $i + 0 }
+        }
+        END { print (rows ? min : 0) }'
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if [ "$MODE" = kafka ]; then
+    WORK="$ROOT/target/run-example"
+    mkdir -p "$WORK"
+    CONFIG=examples/weir-kafka.toml
+    PORT=19092
+    if port_open "$PORT"; then
+        PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+        CONFIG="$WORK/weir-kafka.toml"
+        sed "s/127\.0\.0\.1:19092/127.0.0.1:$PORT/" examples/weir-kafka.toml >"$CONFIG"
+        echo "port 19092 is taken: using $PORT and $CONFIG"
+    fi
+    BROKER="127.0.0.1:$PORT"
+
+    BROKER_PID=""
+    WEIR_PID=""
+    cleanup() {
+        if [ -n "$WEIR_PID" ]; then
+            kill -TERM "$WEIR_PID" 2>/dev/null || true
+            wait "$WEIR_PID" 2>/dev/null || true
+        fi
+        if [ -n "$BROKER_PID" ]; then
+            kill -TERM "$BROKER_PID" 2>/dev/null || true
+            wait "$BROKER_PID" 2>/dev/null || true
+        fi
+    }
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+
+    echo "== tansu broker on $BROKER (in-memory storage; log $WORK/tansu.log)"
+    "$TANSU" broker --listener-url "tcp://$BROKER" --advertised-listener-url "tcp://$BROKER" \
+        --storage-engine memory://tansu/ >"$WORK/tansu.log" 2>&1 &
+    BROKER_PID=$!
+    for _ in $(seq 1 100); do
+        port_open "$PORT" && break
+        kill -0 "$BROKER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! port_open "$PORT"; then
+        echo "run-example: tansu did not start on $BROKER; see $WORK/tansu.log" >&2
+        exit 1
+    fi
+    "$TANSU" topic create access --partitions 3 --broker "tcp://$BROKER" >/dev/null
+    echo "created topic access (3 partitions)"
+
+    LINES="$(awk 'END { print NR }' examples/data/access.log)"
+    echo "== target/release/weir produce --brokers $BROKER --topic access --file examples/data/access.log"
+    "$WEIR" produce --brokers "$BROKER" --topic access --file examples/data/access.log
+    echo "sent $LINES lines"
+
+    echo "== target/release/weir run --config $CONFIG (in the background; log $WORK/weir.log)"
+    "$WEIR" run --config "$CONFIG" 2>"$WORK/weir.log" &
+    WEIR_PID=$!
+    TIMEOUT="${WEIR_EXAMPLE_TIMEOUT_SECS:-120}"
+    started="$SECONDS"
+    done_records=0
+    while [ "$done_records" -lt "$LINES" ]; do
+        if ! kill -0 "$WEIR_PID" 2>/dev/null; then
+            wait "$WEIR_PID" || true
+            WEIR_PID=""
+            echo "run-example: weir run exited early; last lines of $WORK/weir.log:" >&2
+            tail -n 20 "$WORK/weir.log" >&2
+            exit 1
+        fi
+        if [ $((SECONDS - started)) -ge "$TIMEOUT" ]; then
+            echo "run-example: after $TIMEOUT s weir has processed $done_records of $LINES lines" >&2
+            echo "(weir status --config $CONFIG; last lines of $WORK/weir.log):" >&2
+            "$WEIR" status --config "$CONFIG" >&2 || true
+            tail -n 20 "$WORK/weir.log" >&2
+            exit 1
+        fi
+        sleep 0.5
+        done_records="$(records_done "$CONFIG")"
+    done
+    echo "weir processed all $LINES lines in about $((SECONDS - started)) s; stopping it (SIGTERM)"
+    kill -TERM "$WEIR_PID"
+    if ! wait "$WEIR_PID"; then
+        WEIR_PID=""
+        echo "run-example: weir run failed on stop; last lines of $WORK/weir.log:" >&2
+        tail -n 20 "$WORK/weir.log" >&2
+        exit 1
+    fi
+    WEIR_PID=""
+    grep -h -E 'input done|rule totals' "$WORK/weir.log" | sed 's/\x1b\[[0-9;]*m//g' || true
+    cleanup
+    BROKER_PID=""
+    echo "stopped the broker"
+    echo
+    echo "== target/release/weir status --config $CONFIG"
+    "$WEIR" status --config "$CONFIG"
+fi
 
 # ---- summary ------------------------------------------------------------------
 
@@ -80,24 +226,34 @@ echo
 echo "== pvuv per minute (index weir:pvuv:pv:60:windows)"
 printf '%-18s %-7s %-16s %s\n' "minute (UTC)" "(+8)" "pv" "uv"
 minutes=0
+pv_sum=0
 while IFS= read -r key; do
     [ -n "$key" ] || continue
     t="${key##*:}"
     printf '%-18s %-7s %-16s %s\n' "$(utc "$t")" "$(local8 "$t")" \
         "$(fields "$key")" "$(fields "${key/:pv:/:uv:}")"
     minutes=$((minutes + 1))
+    pv_sum=$((pv_sum + $("${CLI[@]}" HGET "$key" total)))
 done < <(window_keys weir:pvuv:pv:60)
-echo "($minutes minutes)"
+echo "($minutes minutes; pv of all minutes added up: $pv_sum)"
 
 echo
 echo "== pvuv per day (day windows start at local midnight, UTC+8)"
+days=0
 for metric in pv uv; do
     while IFS= read -r key; do
         [ -n "$key" ] || continue
         t="${key##*:}"
         printf '%-32s day from %s UTC: %s\n' "$key" "$(utc "$t")" "$(fields "$key")"
+        days=$((days + 1))
     done < <("${CLI[@]}" --scan --pattern "weir:pvuv:$metric:86400:*" | grep -E ':[0-9]+$' | sort || true)
 done
+if [ "$days" -eq 0 ]; then
+    echo "  (none published yet: a day window publishes \"today so far\" each time the watermark"
+    echo "   passes a minute, i.e. once records an allowed lateness newer arrive. A file run closes"
+    echo "   every window at its end; a Kafka topic never ends, so this replay of old lines leaves"
+    echo "   the day open. With live input it updates every minute.)"
+fi
 
 echo
 last="$(window_keys weir:ip-count:requests:60 | tail -n1)"
