@@ -40,7 +40,7 @@ use anyhow::{Context, bail, ensure};
 use weir::config::{LimitsConfig, SourceConfig, SourceKind};
 use weir::contract::{self, Batch, BatchOutput, MetricUpdate};
 use weir::plugin::{ActiveRule, CallError, RuleLoader, RuleRegistry, RuleRunner, RuleSpec};
-use weir::processor::{Processor, apply_outcomes};
+use weir::processor::Processor;
 use weir::sink::CheckpointKeys;
 use weir::source::Source;
 use weir::state::distinct::DistinctSet;
@@ -286,7 +286,7 @@ fn main() -> anyhow::Result<()> {
     for (name, w, n) in [
         ("source: read + split into batches", pw.source, pn.source),
         ("rule: RuleCalls::run(batch)", pw.rule, pn.rule),
-        ("windows: apply_outcomes(...)", pw.apply, pn.apply),
+        ("windows: Lanes::apply(...)", pw.apply, pn.apply),
         ("checkpoint: drain_changes + close", pw.drain, pn.drain),
     ] {
         println!(
@@ -333,6 +333,7 @@ fn processor(registry: RuleRegistry) -> Processor {
         Alignment::new(0),
         LATENESS_MS,
         &LimitsConfig::default(),
+        false,
     )
 }
 
@@ -387,8 +388,9 @@ fn run_once(
         elapsed,
         lines: input.stats().records,
         stats: processor
-            .states
-            .first()
+            .lanes
+            .rule_states(0)
+            .next()
             .map(|state| state.stats)
             .unwrap_or_default(),
         drains,
@@ -400,8 +402,9 @@ fn run_once(
 /// Drains every rule's checkpoint changes; returns the number of changed slots.
 fn drain(processor: &mut Processor) -> usize {
     processor
-        .states
+        .lanes
         .iter_mut()
+        .flat_map(|(_, states)| states.iter_mut())
         .map(|state| {
             state
                 .drain_changes()
@@ -456,10 +459,10 @@ fn time_phases(
             };
             let t1 = Instant::now();
             phases.source += t1 - t0;
-            let (mut calls, states) = processor.parts();
+            let (mut calls, lanes) = processor.parts();
             let outcomes = calls.run(&batch);
             let t2 = Instant::now();
-            apply_outcomes(states, &batch.records, outcomes);
+            lanes.apply(&batch, outcomes);
             phases.rule += t2 - t1;
             phases.apply += t2.elapsed();
             batches += 1;

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod contract;
+pub mod lanes;
 pub mod pipeline;
 pub mod plugin;
 pub mod processor;

@@ -1,7 +1,7 @@
 //! A running pipeline: source → rules → windows → Redis, with checkpoints
 //! and hot reload of rules at batch boundaries.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,19 +9,29 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::config::Config;
+use crate::config::{Config, SourceKind};
 use crate::contract::Batch;
+use crate::lanes::SINGLE_LANE;
 use crate::plugin::reload::{ReloadEvent, Reloader};
 use crate::plugin::{ActiveRule, RuleLoader, RuleRegistry};
-use crate::processor::{DeadLetter, Processor, RuleOutcome, apply_outcomes};
-use crate::sink::{OutputSettings, RedisStore, RuleCommit, StoreError, restore};
-use crate::source::{FILE_POSITION_FIELD, Position, Source};
+use crate::processor::{DeadLetter, Processor, RuleOutcome};
+use crate::sink::{
+    CheckpointKeys, Fence, LaneCommit, OutputSettings, RedisStore, RuleCommit, StoreError, restore,
+};
+use crate::source::kafka::Assignment;
+use crate::source::{Position, Rebalance, Source};
 use crate::state::RuleState;
 use crate::stats::{RuleStats, SourceStats};
 use crate::window::Alignment;
 
 /// Longest wait between attempts to reach Redis.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long flushing revoked partitions may take: well under librdkafka's
+/// default session timeout (45 s), so the group never waits on us. A flush
+/// that does not make it is dropped; the next owner replays from the last
+/// checkpoint, which stays exact.
+const REVOKE_FLUSH_BOUND: Duration = Duration::from_secs(5);
 
 /// What a run did.
 #[derive(Debug, Clone, Default)]
@@ -66,9 +76,10 @@ fn output_settings(config: &Config) -> OutputSettings {
 ///
 /// On start, window state and the source position are restored from the
 /// checkpoint in Redis, so a restart (even after `kill -9`) continues
-/// exactly where the last checkpoint left off. While running, rule files
-/// added to, changed in or removed from the plugins folder are swapped in
-/// at a batch boundary.
+/// exactly where the last checkpoint left off; a Kafka source restores each
+/// partition's lane when the partition is assigned. While running, rule
+/// files added to, changed in or removed from the plugins folder are swapped
+/// in at a batch boundary.
 pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
     let loader = Arc::new(loader(config)?);
     // Watch before the first load, so a file that lands while the rules
@@ -86,35 +97,47 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
     })?;
     let align = Alignment::new(config.windows.day_offset_secs);
     let lateness_ms = config.windows.allowed_lateness_ms();
-    let mut processor = Processor::new(registry, align, lateness_ms, &config.limits);
-    let mut store = connect(config, &stop).await?;
-
+    let partitioned = Source::is_partitioned(&config.source);
+    let processor = Processor::new(registry, align, lateness_ms, &config.limits, partitioned);
+    let store = connect(config, &stop).await?;
     let keys = store.keys().clone();
-    let position = restore::position(store.connection(), &keys, FILE_POSITION_FIELD).await?;
-    for (rule, state) in processor.registry.rules().iter().zip(&mut processor.states) {
-        let groups =
-            restore::rule_state(store.connection(), &keys, &rule.spec, lateness_ms, state).await?;
-        if groups > 0 {
-            tracing::info!(rule = %rule.spec.name, groups, "restored open windows from checkpoint");
+    let idle_after = match &config.source.kind {
+        SourceKind::Kafka(kafka) if kafka.idle_partition_ms > 0 => {
+            Some(Duration::from_millis(kafka.idle_partition_ms))
         }
-    }
-    let source = Source::open(&config.source, position.as_ref(), &config.redis.url, &keys)?;
-    let start_position = source.positions();
-    for rule in processor.registry.rules() {
-        tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule loaded");
-    }
+        _ => None,
+    };
     let mut pipeline = Pipeline {
         config,
         store,
         processor,
-        source,
+        source: None,
         stop,
         catalog_written: false,
         load_errors: HashMap::new(),
         summary: RunSummary::default(),
         pending: None,
-        applied_position: start_position,
+        positions: BTreeMap::new(),
+        fences: BTreeMap::new(),
+        parked: BTreeMap::new(),
+        last_seen: HashMap::new(),
+        idle_after,
     };
+    let resume = if partitioned {
+        None
+    } else {
+        pipeline.restore_lane(SINGLE_LANE).await?;
+        pipeline.positions.get(SINGLE_LANE).cloned()
+    };
+    pipeline.source = Some(Source::open(
+        &config.source,
+        resume.as_ref(),
+        &config.redis.url,
+        &keys,
+    )?);
+    for rule in pipeline.processor.registry.rules() {
+        tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule loaded");
+    }
     pipeline.run(reloader.as_ref()).await
 }
 
@@ -143,7 +166,8 @@ struct Pipeline<'c> {
     config: &'c Config,
     store: RedisStore,
     processor: Processor,
-    source: Source,
+    /// Opened once the starting position is known.
+    source: Option<Source>,
     stop: Arc<AtomicBool>,
     catalog_written: bool,
     /// The last load error of each rule file, until it loads.
@@ -152,19 +176,46 @@ struct Pipeline<'c> {
     /// A batch whose rule calls are done but whose outcomes are not yet in
     /// the windows (see [`Pipeline::run`]).
     pending: Option<Pending>,
-    /// Where a restart resumes: just past the last batch in the windows.
-    applied_position: Vec<(String, Position)>,
+    /// Per lane: where a restart resumes, just past the last batch in its
+    /// windows.
+    positions: BTreeMap<String, Position>,
+    /// Partitioned sources: the lanes owned, with their ownership tokens.
+    fences: BTreeMap<String, u64>,
+    /// Lanes flushed on revoke and kept in memory in case they come back:
+    /// token, state and position.
+    parked: BTreeMap<String, Parked>,
+    /// When each lane last had records (idle partitions).
+    last_seen: HashMap<String, Instant>,
+    /// A lane without records this long stops holding the watermark back.
+    idle_after: Option<Duration>,
+}
+
+/// A lane flushed on revoke.
+struct Parked {
+    token: u64,
+    states: Vec<RuleState>,
+    position: Option<Position>,
 }
 
 /// A batch between the two halves of processing.
 struct Pending {
     batch: Batch,
     /// The source positions just past the batch.
-    position: Vec<(String, Position)>,
+    positions: Vec<(String, Position)>,
     outcomes: Vec<RuleOutcome>,
 }
 
 impl Pipeline<'_> {
+    fn source(&mut self) -> &mut Source {
+        self.source
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("the source is opened before the pipeline runs"))
+    }
+
+    fn partitioned(&self) -> bool {
+        self.processor.lanes.is_partitioned()
+    }
+
     async fn run(&mut self, reloader: Option<&Reloader>) -> anyhow::Result<RunSummary> {
         let interval = Duration::from_millis(self.config.checkpoint.interval_ms);
         let mut last_checkpoint = Instant::now();
@@ -177,12 +228,19 @@ impl Pipeline<'_> {
                 self.apply_reloads(events).await?;
                 last_checkpoint = Instant::now();
             }
-            let Some(batch) = self.source.next_batch().await? else {
+            let Some(step) = self.source().next_step().await? else {
                 ended = true;
                 break;
             };
-            let position = self.source.positions();
-            self.process(batch, position)?;
+            let positions = self.source().positions();
+            let mut batch = step.batch;
+            if self.partitioned() {
+                self.keep_owned(&mut batch);
+            }
+            self.process(batch, positions)?;
+            if !step.rebalances.is_empty() {
+                self.rebalance(step.rebalances).await?;
+            }
             if last_checkpoint.elapsed() >= interval {
                 self.checkpoint().await?;
                 last_checkpoint = Instant::now();
@@ -194,16 +252,46 @@ impl Pipeline<'_> {
         }
         self.checkpoint().await?;
         let mut summary = std::mem::take(&mut self.summary);
-        summary.source = self.source.stats();
-        summary.rules = self
-            .processor
-            .registry
-            .rules()
+        summary.source = self.source().stats();
+        let rules = self.processor.registry.rules();
+        summary.rules = rules
             .iter()
-            .zip(&self.processor.states)
-            .map(|(rule, state)| (rule.spec.name.clone(), state.stats))
+            .enumerate()
+            .map(|(index, rule)| {
+                let mut total = crate::stats::RuleStats::default();
+                for state in self.processor.lanes.rule_states(index) {
+                    total.add(&state.stats);
+                }
+                (rule.spec.name.clone(), total)
+            })
             .collect();
         Ok(summary)
+    }
+
+    /// Drops the records of partitions this instance does not own (any
+    /// still arriving after it was fenced out), and notes which lanes had
+    /// records.
+    fn keep_owned(&mut self, batch: &mut Batch) {
+        let now = Instant::now();
+        let mut owned: Vec<(u32, u32, bool)> = Vec::new();
+        let lanes = &self.processor.lanes;
+        let fences = &self.fences;
+        let last_seen = &mut self.last_seen;
+        batch.records.retain(|record| {
+            let key = (record.source, record.partition);
+            if let Some(&(_, _, own)) = owned.iter().find(|(s, p, _)| (*s, *p) == key) {
+                return own;
+            }
+            let lane = lanes.lane_of(&batch.sources, record);
+            let own = fences.contains_key(&lane);
+            if own {
+                last_seen.insert(lane, now);
+            } else {
+                tracing::debug!(%lane, "records of a partition this instance does not own; skipped");
+            }
+            owned.push((key.0, key.1, own));
+            own
+        });
     }
 
     /// Processes a batch in two overlapping halves: on a helper thread the
@@ -211,38 +299,181 @@ impl Pipeline<'_> {
     /// batch's outcomes to the windows. Outcomes are applied in batch order,
     /// so results are those of processing batches one at a time; the
     /// pipeline just uses both cores.
-    fn process(&mut self, batch: Batch, position: Vec<(String, Position)>) -> anyhow::Result<()> {
+    fn process(&mut self, batch: Batch, positions: Vec<(String, Position)>) -> anyhow::Result<()> {
         let previous = self.pending.take();
-        let (mut calls, states) = self.processor.parts();
-        let applied = &mut self.applied_position;
-        // Rule calls are synchronous CPU work, and WASI's sync bindings must
-        // not run on an async worker: leave the async context.
+        let (mut calls, lanes) = self.processor.parts();
         let outcomes = tokio::task::block_in_place(|| {
             std::thread::scope(|scope| {
                 let rules = scope.spawn(|| calls.run_parallel(&batch));
-                if let Some(previous) = previous {
-                    apply_outcomes(states, &previous.batch.records, previous.outcomes);
-                    *applied = previous.position;
-                }
-                rules.join()
+                let applied = previous.map(|previous| {
+                    lanes.apply(&previous.batch, previous.outcomes);
+                    previous.positions
+                });
+                (rules.join(), applied)
             })
-        })
-        .map_err(|_| anyhow::anyhow!("a rule call panicked in the host"))?;
+        });
+        let (outcomes, applied) = outcomes;
+        if let Some(applied) = applied {
+            self.note_positions(applied);
+        }
+        let outcomes = outcomes.map_err(|_| anyhow::anyhow!("a rule call panicked in the host"))?;
         self.pending = Some(Pending {
             batch,
-            position,
+            positions,
             outcomes,
         });
         Ok(())
     }
 
+    /// Records where the lanes now resume (owned lanes only).
+    fn note_positions(&mut self, positions: Vec<(String, Position)>) {
+        let partitioned = self.partitioned();
+        for (lane, position) in positions {
+            if !partitioned || self.fences.contains_key(&lane) {
+                self.positions.insert(lane, position);
+            }
+        }
+    }
+
     /// Applies the pending batch, so the windows hold everything read.
     fn finish_pending(&mut self) {
         if let Some(pending) = self.pending.take() {
-            let (_, states) = self.processor.parts();
-            apply_outcomes(states, &pending.batch.records, pending.outcomes);
-            self.applied_position = pending.position;
+            let (_, lanes) = self.processor.parts();
+            lanes.apply(&pending.batch, pending.outcomes);
+            self.note_positions(pending.positions);
         }
+    }
+
+    /// Reads a lane's state and position from its checkpoint.
+    async fn restore_lane(&mut self, lane: &str) -> Result<(), StoreError> {
+        let keys = self.lane_keys(lane);
+        let lateness_ms = self.config.windows.allowed_lateness_ms();
+        let mut states = self.processor.lanes.empty_states();
+        for (rule, state) in self.processor.registry.rules().iter().zip(&mut states) {
+            let groups = restore::rule_state(
+                self.store.connection(),
+                &keys,
+                &rule.spec,
+                lateness_ms,
+                state,
+            )
+            .await?;
+            if groups > 0 {
+                tracing::info!(rule = %rule.spec.name, lane, groups, "restored open windows from checkpoint");
+            }
+        }
+        self.processor.lanes.insert(lane.to_owned(), states);
+        match restore::position(self.store.connection(), &keys, lane).await? {
+            Some(position) => {
+                self.positions.insert(lane.to_owned(), position);
+            }
+            None => {
+                self.positions.remove(lane);
+            }
+        }
+        Ok(())
+    }
+
+    /// The checkpoint keys of a lane.
+    fn lane_keys(&self, lane: &str) -> CheckpointKeys {
+        if self.partitioned() {
+            self.store.keys().lane(lane)
+        } else {
+            self.store.keys().clone()
+        }
+    }
+
+    /// Follows changes of the partitions owned: revoked ones are flushed
+    /// (within [`REVOKE_FLUSH_BOUND`]) and parked, lost ones dropped
+    /// unwritten, assigned ones restored from their checkpoint (or taken
+    /// back from the parked ones if nobody owned them in between).
+    async fn rebalance(&mut self, events: Vec<Rebalance>) -> Result<(), StoreError> {
+        for event in events {
+            match event {
+                Rebalance::Revoked(lanes) => {
+                    self.finish_pending();
+                    let flushed = self.checkpoint_within(Some(REVOKE_FLUSH_BOUND)).await?;
+                    for lane in lanes {
+                        let Some(token) = self.fences.remove(&lane) else {
+                            continue;
+                        };
+                        let states = self.processor.lanes.remove(&lane);
+                        let position = self.positions.remove(&lane);
+                        if let (true, Some(states)) = (flushed, states) {
+                            if let Some(kafka) = self.source().kafka() {
+                                kafka.park(&lane, token);
+                            }
+                            self.parked.insert(
+                                lane,
+                                Parked {
+                                    token,
+                                    states,
+                                    position,
+                                },
+                            );
+                        } else {
+                            tracing::warn!(%lane, "revoked partition not flushed in time; the next owner replays it from the last checkpoint");
+                        }
+                    }
+                }
+                Rebalance::Lost(lanes) => {
+                    self.finish_pending();
+                    for lane in lanes {
+                        tracing::warn!(%lane, "partition lost; its state since the last checkpoint is dropped unwritten");
+                        self.drop_lane(&lane);
+                    }
+                }
+                Rebalance::Assigned(taken) => {
+                    self.finish_pending();
+                    let parked = std::mem::take(&mut self.parked);
+                    for Assignment { lane, token, kept } in taken {
+                        self.take_lane(&lane, token, kept, &parked).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts owning a lane under `token`.
+    async fn take_lane(
+        &mut self,
+        lane: &str,
+        token: u64,
+        kept: bool,
+        parked: &BTreeMap<String, Parked>,
+    ) -> Result<(), StoreError> {
+        self.drop_lane(lane);
+        match parked.get(lane) {
+            Some(held) if kept && held.token == token => {
+                self.processor
+                    .lanes
+                    .insert(lane.to_owned(), held.states.clone());
+                if let Some(position) = &held.position {
+                    self.positions.insert(lane.to_owned(), position.clone());
+                }
+                tracing::info!(lane, token, "partition back; its state was kept in memory");
+            }
+            _ => {
+                self.restore_lane(lane).await?;
+                tracing::info!(
+                    lane,
+                    token,
+                    "partition taken; state restored from its checkpoint"
+                );
+            }
+        }
+        self.fences.insert(lane.to_owned(), token);
+        self.last_seen.insert(lane.to_owned(), Instant::now());
+        Ok(())
+    }
+
+    /// Forgets a lane without writing it.
+    fn drop_lane(&mut self, lane: &str) {
+        self.fences.remove(lane);
+        self.processor.lanes.remove(lane);
+        self.positions.remove(lane);
+        self.last_seen.remove(lane);
     }
 
     /// Applies rule changes at a batch boundary: everything before is
@@ -309,59 +540,250 @@ impl Pipeline<'_> {
     /// Removes rule `index`: its open windows are closed and flushed to
     /// Redis, and its checkpoint state is dropped.
     async fn retire(&mut self, index: usize) -> Result<(), StoreError> {
-        let Some((rule, mut state, dead_letters)) = self.processor.remove_rule(index) else {
+        let Some(removed) = self.processor.remove_rule(index) else {
             return Ok(());
         };
+        let rule = &removed.rule;
         tracing::info!(rule = %rule.spec.name, "rule removed; flushing its open windows");
-        state.close_all();
-        let commit = rule_commit(&rule, &mut state, dead_letters, true, None, None);
-        self.commit(&[commit]).await?;
-        self.store.forget_rule(&rule.spec.name).await
-    }
-
-    /// Writes one checkpoint of every rule and the source position (after
-    /// applying the pending batch, so the checkpoint covers every record
-    /// read and the dead letters gathered with them).
-    async fn checkpoint(&mut self) -> Result<(), StoreError> {
-        self.finish_pending();
-        let dead_letters = self.processor.take_dead_letters();
-        let processor = &mut self.processor;
-        let quarantine: Vec<u64> = (0..processor.states.len())
-            .map(|index| {
-                processor
-                    .quarantine_remaining(index)
-                    .map_or(0, |left| left.as_millis() as u64)
-            })
-            .collect();
-        let rules = processor.registry.rules();
-        let commits: Vec<RuleCommit<'_>> = rules
-            .iter()
-            .zip(processor.states.iter_mut())
-            .zip(dead_letters)
-            .zip(quarantine)
-            .map(|(((rule, state), dead), quarantined)| {
-                let error = self.load_errors.get(&rule.path).map(String::as_str);
-                rule_commit(
-                    rule,
-                    state,
-                    dead,
-                    !self.catalog_written,
-                    error,
-                    Some(quarantined),
-                )
-            })
-            .collect();
-        let positions = self.applied_position.clone();
-        let result = commit_with_retry(&mut self.store, &positions, &commits, &self.stop).await;
-        drop(commits);
-        result?;
-        self.catalog_written = true;
-        self.summary.checkpoints += 1;
+        let mut dead_letters = Some(removed.dead_letters);
+        let mut states = removed.states;
+        let mut lanes = Vec::new();
+        let mut lane_names = Vec::new();
+        for (lane, state) in &mut states {
+            state.close_all();
+            let commit = rule_commit(
+                rule,
+                state,
+                dead_letters.take().unwrap_or_default(),
+                true,
+                None,
+                None,
+            );
+            lanes.push(self.lane_commit(lane, vec![commit], false));
+            lane_names.push(lane.clone());
+        }
+        let fences = self.fences_of(&lane_names);
+        let result =
+            commit_with_retry(&mut self.store, &lanes, &fences, &self.stop, None, None).await;
+        drop(lanes);
+        match result {
+            Ok(_) | Err(StoreError::Fenced(_)) => {}
+            Err(error) => return Err(error),
+        }
+        let keys: Vec<CheckpointKeys> = lane_names.iter().map(|l| self.lane_keys(l)).collect();
+        for keys in keys {
+            self.store.forget_rule(&keys, &rule.spec.name).await?;
+        }
         Ok(())
     }
 
-    async fn commit(&mut self, commits: &[RuleCommit<'_>]) -> Result<(), StoreError> {
-        commit_with_retry(&mut self.store, &[], commits, &self.stop).await
+    /// One lane's part of a checkpoint.
+    fn lane_commit<'a>(
+        &self,
+        lane: &str,
+        rules: Vec<RuleCommit<'a>>,
+        with_position: bool,
+    ) -> LaneCommit<'a> {
+        let partitioned = self.partitioned();
+        let positions = match self.positions.get(lane) {
+            Some(position) if with_position => vec![(lane.to_owned(), position.clone())],
+            _ => Vec::new(),
+        };
+        LaneCommit {
+            keys: self.lane_keys(lane),
+            merge_as: partitioned.then(|| lane.to_owned()),
+            positions,
+            rules,
+        }
+    }
+
+    fn fences_of(&self, lanes: &[String]) -> Vec<Fence> {
+        lanes
+            .iter()
+            .filter_map(|lane| {
+                let token = *self.fences.get(lane)?;
+                Some(Fence {
+                    lane: lane.clone(),
+                    token,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes one checkpoint, retrying until it is written.
+    async fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.checkpoint_within(None).await.map(|_| ())
+    }
+
+    /// Writes one checkpoint of every lane and rule, with the source
+    /// positions (after applying the pending batch, so the checkpoint
+    /// covers every record read and the dead letters gathered with them).
+    /// Lanes another instance took over are dropped unwritten. With a
+    /// `bound`, gives up after that long; returns whether it was written.
+    async fn checkpoint_within(&mut self, bound: Option<Duration>) -> Result<bool, StoreError> {
+        self.finish_pending();
+        self.release_idle_lanes();
+        let deadline = bound.map(|bound| Instant::now() + bound);
+        let mut dead_letters = Some(self.processor.take_dead_letters());
+        loop {
+            let processor = &mut self.processor;
+            let quarantine: Vec<u64> = (0..processor.registry.rules().len())
+                .map(|index| {
+                    processor
+                        .quarantine_remaining(index)
+                        .map_or(0, |left| left.as_millis() as u64)
+                })
+                .collect();
+            let partitioned = processor.lanes.is_partitioned();
+            let rules = processor.registry.rules();
+            let mut lane_names = Vec::new();
+            let mut commits = Vec::new();
+            for (lane, states) in processor.lanes.iter_mut() {
+                let mut dead = dead_letters.take().unwrap_or_default().into_iter();
+                let rule_commits: Vec<RuleCommit<'_>> = rules
+                    .iter()
+                    .zip(states.iter_mut())
+                    .zip(&quarantine)
+                    .map(|((rule, state), quarantined)| {
+                        let error = self.load_errors.get(&rule.path).map(String::as_str);
+                        rule_commit(
+                            rule,
+                            state,
+                            dead.next().unwrap_or_default(),
+                            !self.catalog_written,
+                            error,
+                            Some(*quarantined),
+                        )
+                    })
+                    .collect();
+                let positions = match self.positions.get(lane) {
+                    Some(position) => vec![(lane.to_owned(), position.clone())],
+                    None => Vec::new(),
+                };
+                let keys = if partitioned {
+                    self.store.keys().lane(lane)
+                } else {
+                    self.store.keys().clone()
+                };
+                commits.push(LaneCommit {
+                    keys,
+                    merge_as: partitioned.then(|| lane.to_owned()),
+                    positions,
+                    rules: rule_commits,
+                });
+                lane_names.push(lane.to_owned());
+            }
+            if commits.is_empty() {
+                return Ok(true);
+            }
+            let fences: Vec<Fence> = lane_names
+                .iter()
+                .filter_map(|lane| {
+                    Some(Fence {
+                        lane: lane.clone(),
+                        token: *self.fences.get(lane)?,
+                    })
+                })
+                .collect();
+            let mut kafka = self.source.as_mut().and_then(Source::kafka);
+            let result = commit_with_retry(
+                &mut self.store,
+                &commits,
+                &fences,
+                &self.stop,
+                deadline,
+                kafka.as_deref_mut(),
+            )
+            .await;
+            let written: Vec<(String, u64)> = commits
+                .iter()
+                .flat_map(|c| c.positions.iter().map(|(l, p)| (l.clone(), p.offset)))
+                .collect();
+            drop(commits);
+            if let Some(kafka) = kafka {
+                kafka.resume();
+            }
+            match result {
+                Ok(true) => {
+                    if let Some(kafka) = self.source.as_mut().and_then(Source::kafka) {
+                        kafka.commit_offsets(&written);
+                    }
+                    self.catalog_written = true;
+                    self.summary.checkpoints += 1;
+                    return Ok(true);
+                }
+                Ok(false) => return Ok(false),
+                Err(StoreError::Fenced(lost)) => {
+                    for lane in &lost {
+                        tracing::error!(%lane, "another instance took this partition; dropping it unwritten");
+                        self.drop_lane(lane);
+                    }
+                    self.rewind_lanes().await?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// After a checkpoint that was refused (fenced), the changes it
+    /// drained from the lanes still owned are not in Redis: reload those
+    /// lanes from their checkpoint and read their partitions again from
+    /// the checkpointed offsets.
+    async fn rewind_lanes(&mut self) -> Result<(), StoreError> {
+        let lanes: Vec<String> = self.fences.keys().cloned().collect();
+        for lane in lanes {
+            self.restore_lane(&lane).await?;
+            let offset = self.positions.get(&lane).map(|p| p.offset);
+            if let Some(kafka) = self.source().kafka() {
+                kafka.rewind(&lane, offset);
+            }
+            tracing::warn!(%lane, ?offset, "partition reloaded from its checkpoint after a refused write");
+        }
+        Ok(())
+    }
+
+    /// Raises the watermark of lanes without records for `idle_after` to
+    /// the lowest watermark of the active lanes, so a quiet partition does
+    /// not hold every window open.
+    fn release_idle_lanes(&mut self) {
+        let Some(idle_after) = self.idle_after else {
+            return;
+        };
+        let now = Instant::now();
+        let idle: Vec<String> = self
+            .last_seen
+            .iter()
+            .filter(|(_, seen)| now.duration_since(**seen) >= idle_after)
+            .map(|(lane, _)| lane.clone())
+            .collect();
+        if idle.is_empty() {
+            return;
+        }
+        let rules = self.processor.registry.rules().len();
+        for rule in 0..rules {
+            let active_min = self
+                .processor
+                .lanes
+                .iter()
+                .filter(|(lane, _)| !idle.iter().any(|i| i == lane))
+                .filter_map(|(_, states)| states.get(rule))
+                .filter(|state| state.watermark.max_event_ms().is_some())
+                .map(|state| state.watermark.current())
+                .min();
+            let Some(watermark) = active_min else {
+                continue;
+            };
+            for (lane, states) in self.processor.lanes.iter_mut() {
+                if let Some(state) = states.get_mut(rule)
+                    && idle.iter().any(|i| i == lane)
+                    && state.watermark.current() < watermark
+                {
+                    tracing::debug!(lane, watermark, "idle partition's watermark raised");
+                    state.watermark.raise_to(watermark);
+                    state.advance();
+                }
+            }
+        }
     }
 }
 
@@ -387,30 +809,54 @@ fn rule_commit<'a>(
     }
 }
 
-/// Writes one checkpoint, retrying with backoff while Redis is unavailable
-/// (the pipeline reads nothing meanwhile, so nothing is lost).
+/// Writes one checkpoint, retrying with backoff while Redis is unavailable.
+/// The pipeline reads nothing meanwhile (a Kafka source pauses fetching and
+/// keeps serving its group), so memory stays bounded and nothing is lost.
+/// Returns `Ok(false)` if `deadline` passed first.
 async fn commit_with_retry(
     store: &mut RedisStore,
-    positions: &[(String, Position)],
-    commits: &[RuleCommit<'_>],
+    lanes: &[LaneCommit<'_>],
+    fences: &[Fence],
     stop: &AtomicBool,
-) -> Result<(), StoreError> {
+    deadline: Option<Instant>,
+    mut kafka: Option<&mut crate::source::KafkaSource>,
+) -> Result<bool, StoreError> {
     let mut backoff = Duration::from_millis(100);
     let mut attempts = 0;
+    let first_failure = Instant::now();
     loop {
         let started = Instant::now();
-        match store.commit(positions, commits).await {
+        match store.commit(lanes, fences).await {
             Ok(size) => {
+                if attempts > 0 {
+                    tracing::warn!(attempts, down_for = ?first_failure.elapsed(), "Redis is back; checkpoint written, input resumes");
+                }
                 tracing::debug!(?size, took = ?started.elapsed(), "checkpoint written");
-                return Ok(());
+                return Ok(true);
             }
+            Err(error @ StoreError::Fenced(_)) => return Err(error),
             Err(error) => {
                 attempts += 1;
                 if stop.load(Ordering::Relaxed) && attempts >= 3 {
                     return Err(error);
                 }
-                tracing::warn!(%error, retry_in = ?backoff, "checkpoint failed; pausing input and retrying");
-                tokio::time::sleep(backoff).await;
+                if deadline.is_some_and(|deadline| Instant::now() + backoff > deadline) {
+                    tracing::warn!(%error, "checkpoint failed and time is up");
+                    return Ok(false);
+                }
+                tracing::warn!(%error, attempts, retry_in = ?backoff, "checkpoint failed; input paused, retrying");
+                match kafka.as_deref_mut() {
+                    Some(kafka) => {
+                        // Stay in the group: keep serving it while waiting.
+                        kafka.pause();
+                        let until = Instant::now() + backoff;
+                        while Instant::now() < until {
+                            tokio::task::block_in_place(|| kafka.keep_alive());
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                    None => tokio::time::sleep(backoff).await,
+                }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }

@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use crate::config::LimitsConfig;
 use crate::contract::{Batch, BatchOutput, RecordMeta};
+use crate::lanes::Lanes;
 use crate::plugin::breaker::Breaker;
 use crate::plugin::isolation::{Isolated, run_isolated};
 use crate::plugin::{ActiveRule, RuleRegistry};
 use crate::plugin::{CallError, RuleRunner};
-use crate::state::RuleState;
 use crate::window::Alignment;
 
 /// Payload bytes kept in a dead letter.
@@ -41,62 +41,57 @@ pub struct DeadLetter {
 pub struct Processor {
     /// The rules.
     pub registry: RuleRegistry,
-    /// One state per rule, in registry order.
-    pub states: Vec<RuleState>,
+    /// Window state per lane (input partition), one per rule in registry order.
+    pub lanes: Lanes,
     breakers: Vec<Breaker>,
     dead_letters: Vec<Vec<DeadLetter>>,
-    align: Alignment,
-    lateness_ms: i64,
 }
 
 impl Processor {
-    /// Fresh state for every rule.
+    /// Fresh state for every rule; `partitioned`: keep a lane per input
+    /// partition (see [`crate::lanes`]).
     pub fn new(
         registry: RuleRegistry,
         align: Alignment,
         lateness_ms: i64,
         limits: &LimitsConfig,
+        partitioned: bool,
     ) -> Self {
         let rules = registry.rules();
+        let specs = rules.iter().map(|rule| rule.spec.clone()).collect();
         Self {
-            states: rules
-                .iter()
-                .map(|rule| RuleState::new(&rule.spec, align, lateness_ms))
-                .collect(),
+            lanes: Lanes::new(specs, align, lateness_ms, partitioned),
             breakers: rules.iter().map(|_| Breaker::new(limits)).collect(),
             dead_letters: rules.iter().map(|_| Vec::new()).collect(),
             registry,
-            align,
-            lateness_ms,
         }
     }
 
     /// Runs one batch through every rule and applies what each produced.
     pub fn process(&mut self, batch: &Batch) {
-        let (mut calls, states) = self.parts();
+        let (mut calls, lanes) = self.parts();
         let outcomes = calls.run(batch);
-        apply_outcomes(states, &batch.records, outcomes);
+        lanes.apply(batch, outcomes);
     }
 
     /// The two halves of processing, which may run at the same time on
     /// different batches: rule calls (this batch) and window updates (the
     /// previous batch's outcomes).
-    pub fn parts(&mut self) -> (RuleCalls<'_>, &mut [RuleState]) {
+    pub fn parts(&mut self) -> (RuleCalls<'_>, &mut Lanes) {
         (
             RuleCalls {
                 registry: &mut self.registry,
                 breakers: &mut self.breakers,
                 dead_letters: &mut self.dead_letters,
             },
-            &mut self.states,
+            &mut self.lanes,
         )
     }
 
     /// Adds a rule with fresh state.
     pub fn add_rule(&mut self, rule: ActiveRule, limits: &LimitsConfig) {
-        let state = RuleState::new(&rule.spec, self.align, self.lateness_ms);
+        self.lanes.push_rule(rule.spec.clone());
         self.registry.push(rule);
-        self.states.push(state);
         self.breakers.push(Breaker::new(limits));
         self.dead_letters.push(Vec::new());
     }
@@ -104,32 +99,26 @@ impl Processor {
     /// Swaps the rule in slot `index` for a new version of it (same name),
     /// keeping the state of unchanged metrics.
     pub fn replace_rule(&mut self, index: usize, rule: ActiveRule, limits: &LimitsConfig) {
-        let Some(state) = self.states.get_mut(index) else {
+        if index >= self.registry.rules().len() {
             return;
-        };
-        let old = std::mem::replace(
-            state,
-            RuleState::new(&rule.spec, self.align, self.lateness_ms),
-        );
-        *state = old.migrate(&rule.spec);
+        }
+        self.lanes.replace_rule(index, rule.spec.clone());
         if let Some(breaker) = self.breakers.get_mut(index) {
             *breaker = Breaker::new(limits);
         }
         self.registry.replace(index, rule);
     }
 
-    /// Takes rule `index` out, with its state (to flush) and dead letters.
-    pub fn remove_rule(
-        &mut self,
-        index: usize,
-    ) -> Option<(ActiveRule, RuleState, Vec<DeadLetter>)> {
+    /// Takes rule `index` out, with each lane's state of it (to flush) and
+    /// its dead letters.
+    pub fn remove_rule(&mut self, index: usize) -> Option<RemovedRule> {
         let rule = self.registry.remove(index)?;
         self.breakers.remove(index);
-        Some((
+        Some(RemovedRule {
             rule,
-            self.states.remove(index),
-            self.dead_letters.remove(index),
-        ))
+            states: self.lanes.remove_rule(index),
+            dead_letters: self.dead_letters.remove(index),
+        })
     }
 
     /// Takes the dead letters gathered since the last call, per rule.
@@ -144,10 +133,18 @@ impl Processor {
 
     /// The input ended: close every window of every rule.
     pub fn close_all(&mut self) {
-        for state in &mut self.states {
-            state.close_all();
-        }
+        self.lanes.close_all();
     }
+}
+
+/// A rule taken out of a [`Processor`].
+pub struct RemovedRule {
+    /// The rule.
+    pub rule: ActiveRule,
+    /// Its state in each lane.
+    pub states: Vec<(String, crate::state::RuleState)>,
+    /// Records it failed on since the last checkpoint.
+    pub dead_letters: Vec<DeadLetter>,
 }
 
 /// What one rule made of one batch.
@@ -316,22 +313,6 @@ fn call(
             .map(|(index, reason)| (index + shift, reason)),
     );
     Ok(joined)
-}
-
-/// Applies one batch's outcomes to the rules' windows, in rule order.
-pub fn apply_outcomes(
-    states: &mut [RuleState],
-    records: &[RecordMeta],
-    outcomes: Vec<RuleOutcome>,
-) {
-    for (state, outcome) in states.iter_mut().zip(outcomes) {
-        state.stats.traps += outcome.traps;
-        state.stats.dead_lettered += outcome.dead_lettered;
-        state.stats.quarantined += outcome.quarantined;
-        if let Some(output) = outcome.output {
-            state.apply(records, &output);
-        }
-    }
 }
 
 fn first_line(text: &str) -> &str {

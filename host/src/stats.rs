@@ -28,6 +28,21 @@ pub struct RuleStats {
     pub quarantined: u64,
 }
 
+impl RuleStats {
+    /// Adds another lane's counters.
+    pub fn add(&mut self, other: &Self) {
+        self.records_in += other.records_in;
+        self.rejected += other.rejected;
+        self.updates += other.updates;
+        self.late += other.late;
+        self.no_event_time += other.no_event_time;
+        self.invalid_updates += other.invalid_updates;
+        self.traps += other.traps;
+        self.dead_lettered += other.dead_lettered;
+        self.quarantined += other.quarantined;
+    }
+}
+
 /// What happened at the source.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceStats {
@@ -37,4 +52,6 @@ pub struct SourceStats {
     pub bytes: u64,
     /// Records skipped for being longer than `source.max_record_bytes`.
     pub oversized: u64,
+    /// Kafka messages delivered again at an offset already read; skipped.
+    pub duplicates: u64,
 }

@@ -34,6 +34,7 @@
 //! brokers = "127.0.0.1:9092"    # required: bootstrap servers
 //! topics = ["access"]           # required, non-empty
 //! group = "weir"                # required: consumer group id
+//! idle_partition_ms = 60000     # (60000) a partition quiet this long stops holding the watermark back; 0 = never
 //! [source.librdkafka]           # (empty) raw librdkafka properties; numbers and booleans become strings
 //! "fetch.min.bytes" = 1
 //!
@@ -170,9 +171,17 @@ pub struct KafkaSourceConfig {
     pub topics: Vec<String>,
     /// Consumer group id (`group`).
     pub group: String,
+    /// A partition without records for this many milliseconds stops holding
+    /// the watermark back (`idle_partition_ms`; 0 = never).
+    pub idle_partition_ms: u64,
     /// Raw librdkafka client properties (`[source.librdkafka]`); numbers and
     /// booleans in the file are turned into strings.
     pub librdkafka: BTreeMap<String, String>,
+}
+
+impl KafkaSourceConfig {
+    /// Default of `idle_partition_ms`: one minute.
+    pub const DEFAULT_IDLE_PARTITION_MS: u64 = 60_000;
 }
 
 /// The `[plugins]` section.
@@ -577,6 +586,7 @@ fn read_source(mut t: TableReader<'_>) -> SourceRead {
     let topics = topics.and_then(|topics| check_topics(&t, "topics", topics));
     let group: Option<String> = kind_field(&mut t, "group", kafka(true));
     let group = non_empty(&t, "group", group);
+    let idle_partition_ms: Option<u64> = kind_field(&mut t, "idle_partition_ms", kafka(false));
     let librdkafka = match kafka(false) {
         Need::Forbidden(kind, owner) => {
             t.forbidden("librdkafka", not_for_kind(kind, owner));
@@ -601,6 +611,8 @@ fn read_source(mut t: TableReader<'_>) -> SourceRead {
                     brokers,
                     topics,
                     group,
+                    idle_partition_ms: idle_partition_ms
+                        .unwrap_or(KafkaSourceConfig::DEFAULT_IDLE_PARTITION_MS),
                     librdkafka,
                 }))
             }

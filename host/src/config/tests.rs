@@ -167,7 +167,7 @@ interval_ms = "often"
             r#"source.follow: not allowed when source.kind = "stdin" (only with "file")"#,
             "source.batch_records: must be in 1..=1000000 (found 0)",
             "source.colour: unknown key (expected one of: kind, path, follow, \
-             max_record_bytes, batch_records, poll_interval_ms, brokers, topics, group, \
+             max_record_bytes, batch_records, poll_interval_ms, brokers, topics, group, idle_partition_ms, \
              librdkafka)",
             "plugins.dir: missing required key",
             "redis.url: missing required key",
@@ -437,6 +437,7 @@ fn kafka_source_parses() {
             brokers: "127.0.0.1:9092,127.0.0.1:9093".to_owned(),
             topics: vec!["access".to_owned(), "audit".to_owned()],
             group: "weir".to_owned(),
+            idle_partition_ms: KafkaSourceConfig::DEFAULT_IDLE_PARTITION_MS,
             librdkafka: BTreeMap::from([
                 ("client.id".to_owned(), "weir-1".to_owned()),
                 ("enable.partition.eof".to_owned(), "false".to_owned()),

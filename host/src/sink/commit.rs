@@ -7,13 +7,18 @@
 //! and for distinct sets only the member hashes added since the previous
 //! checkpoint (APPEND), so a checkpoint costs what changed, not the size of
 //! the state.
+//!
+//! A partitioned (Kafka) source checkpoints each partition's lane under its
+//! own keys, and merges the lanes' output values in Redis (see [`merge`]).
 
 use std::collections::BTreeMap;
 
 use redis::Pipeline;
 
+use super::merge;
+
 use super::keys::{self, CheckpointKeys};
-use crate::plugin::spec::RuleSpec;
+use crate::plugin::spec::{Aggregation, RuleSpec};
 use crate::processor::DeadLetter;
 use crate::source::Position;
 use crate::state::{MetricChanges, RuleState};
@@ -64,6 +69,19 @@ pub struct RuleCommit<'a> {
     pub write_catalog: bool,
 }
 
+/// One lane's part of a checkpoint: its rules' state and its position.
+pub struct LaneCommit<'a> {
+    /// Where the lane's checkpoint lives.
+    pub keys: CheckpointKeys,
+    /// `Some(lane)` for a partition of a partitioned source: its output
+    /// values are partials, merged with the other lanes' (see [`merge`]).
+    pub merge_as: Option<String>,
+    /// Source positions to record (field, position).
+    pub positions: Vec<(String, Position)>,
+    /// Each rule's state in this lane.
+    pub rules: Vec<RuleCommit<'a>>,
+}
+
 /// Counts of what a checkpoint wrote, for logs and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CommitSize {
@@ -77,22 +95,23 @@ pub struct CommitSize {
     pub closed_slots: usize,
 }
 
-/// Builds the commands of one checkpoint into an atomic pipeline.
-pub fn build(
-    keys: &CheckpointKeys,
-    settings: &OutputSettings,
-    positions: &[(String, Position)],
-    rules: &[RuleCommit<'_>],
-) -> (Pipeline, CommitSize) {
+/// Builds the commands of one checkpoint (every lane) into an atomic
+/// pipeline.
+pub fn build(settings: &OutputSettings, lanes: &[LaneCommit<'_>]) -> (Pipeline, CommitSize) {
     let mut pipe = redis::pipe();
     pipe.atomic();
     let mut size = CommitSize::default();
-    for rule in rules {
-        build_rule(&mut pipe, &mut size, keys, settings, rule);
-    }
-    for (field, position) in positions {
-        let json = serde_json::to_string(position).unwrap_or_default();
-        pipe.hset(keys.source(), field, json).ignore();
+    for lane in lanes {
+        for rule in &lane.rules {
+            build_rule(&mut pipe, &mut size, lane, settings, rule);
+        }
+        for (field, position) in &lane.positions {
+            let json = serde_json::to_string(position).unwrap_or_default();
+            pipe.hset(lane.keys.source(), field, json).ignore();
+        }
+        if let Some(name) = &lane.merge_as {
+            pipe.sadd(lane.keys.lanes(), name).ignore();
+        }
     }
     (pipe, size)
 }
@@ -100,10 +119,11 @@ pub fn build(
 fn build_rule(
     pipe: &mut Pipeline,
     size: &mut CommitSize,
-    keys: &CheckpointKeys,
+    lane: &LaneCommit<'_>,
     settings: &OutputSettings,
     commit: &RuleCommit<'_>,
 ) {
+    let keys = &lane.keys;
     let rule = commit.spec.name.as_str();
     for changes in &commit.changes {
         let (Some(metric), Some(metric_state)) = (
@@ -132,7 +152,28 @@ fn build_rule(
                     .filter_map(|group| Some((group.key.as_str(), group.output.as_deref()?)))
                     .collect();
                 size.output_fields += fields.len();
-                pipe.hset_multiple(&key, &fields).ignore();
+                match &lane.merge_as {
+                    None => {
+                        pipe.hset_multiple(&key, &fields).ignore();
+                    }
+                    Some(name) => {
+                        let merge_ttl = if ttl > 0 {
+                            ttl
+                        } else {
+                            merge::DEFAULT_TTL_SECS
+                        };
+                        let merge = merge::Merge {
+                            keys,
+                            lane: name,
+                            output_key: &key,
+                            ttl_secs: merge_ttl,
+                        };
+                        match metric.aggregation {
+                            Aggregation::Distinct => merge.distinct(pipe, &slot.groups),
+                            other => merge.numbers(pipe, other, &fields),
+                        }
+                    }
+                }
                 if ttl > 0 {
                     pipe.expire(&key, ttl as i64).ignore();
                 }

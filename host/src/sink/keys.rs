@@ -38,6 +38,51 @@ impl CheckpointKeys {
         }
     }
 
+    /// The keys of one lane (a Kafka partition) of a partitioned source:
+    /// its own source position, rule state and slots, under
+    /// `weir:ckpt:{namespace}:lane:{topic}/{partition}`.
+    pub fn lane(&self, lane: &str) -> Self {
+        Self {
+            prefix: format!("{}:lane:{lane}", self.base()),
+        }
+    }
+
+    /// The pipeline-wide prefix (a lane's keys share it).
+    fn base(&self) -> &str {
+        self.prefix
+            .split_once(":lane:")
+            .map_or(self.prefix.as_str(), |(base, _)| base)
+    }
+
+    /// Set: the lanes that ever checkpointed (for `weir status`).
+    pub fn lanes(&self) -> String {
+        format!("{}:lanes", self.base())
+    }
+
+    /// String: a lane's ownership token; taking a partition increments it,
+    /// and a checkpoint writes only if the token is still the one it took.
+    pub fn fence(&self, lane: &str) -> String {
+        format!("{}:fence:{lane}", self.base())
+    }
+
+    /// Set: the partial-value hashes of one output window, one per lane
+    /// (see [`CheckpointKeys::partials`]).
+    pub fn partial_lanes(&self, output_key: &str) -> String {
+        format!("{}:parts:{output_key}", self.base())
+    }
+
+    /// Hash: one lane's values (group → value) of one output window, merged
+    /// across lanes into the output hash.
+    pub fn partials(&self, output_key: &str, lane: &str) -> String {
+        format!("{}:part:{output_key}:{lane}", self.base())
+    }
+
+    /// Set: the member hashes of one group of one output window, from every
+    /// lane; the output value is its size.
+    pub fn union(&self, output_key: &str, group: &str) -> String {
+        format!("{}:union:{output_key}:{group}", self.base())
+    }
+
     /// Hash: partition → JSON source position.
     pub fn source(&self) -> String {
         format!("{}:source", self.prefix)

@@ -2,14 +2,13 @@
 
 pub mod commit;
 pub mod keys;
+pub mod merge;
 pub mod restore;
 
 use redis::aio::MultiplexedConnection;
 
-pub use commit::{CommitSize, OutputSettings, RuleCommit};
+pub use commit::{CommitSize, LaneCommit, OutputSettings, RuleCommit};
 pub use keys::CheckpointKeys;
-
-use crate::source::Position;
 
 /// A Redis operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +19,19 @@ pub enum StoreError {
     /// A checkpoint value could not be read back.
     #[error("checkpoint data is damaged: {0}")]
     Corrupt(String),
+    /// Another instance took these lanes (partitions) since this one did:
+    /// nothing was written, and this instance must drop them.
+    #[error("partitions taken over by another instance: {}", .0.join(", "))]
+    Fenced(Vec<String>),
+}
+
+/// A lane's ownership token, as taken when its partition was assigned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The lane.
+    pub lane: String,
+    /// The token taken.
+    pub token: u64,
 }
 
 /// The Redis connection a pipeline checkpoints through.
@@ -58,26 +70,70 @@ impl RedisStore {
 
     /// Drops a removed rule's checkpoint bookkeeping (its windows were
     /// flushed and their state deleted by the last commit).
-    pub async fn forget_rule(&mut self, rule: &str) -> Result<(), StoreError> {
+    pub async fn forget_rule(
+        &mut self,
+        keys: &CheckpointKeys,
+        rule: &str,
+    ) -> Result<(), StoreError> {
         let () = redis::pipe()
             .atomic()
-            .del(self.keys.rule(rule))
+            .del(keys.rule(rule))
             .ignore()
-            .del(self.keys.slots(rule))
+            .del(keys.slots(rule))
             .ignore()
             .query_async(&mut self.conn)
             .await?;
         Ok(())
     }
 
-    /// Writes one checkpoint atomically.
+    /// Writes one checkpoint atomically: every lane, or nothing if one of
+    /// `fences` is no longer held (then [`StoreError::Fenced`] names the
+    /// lanes lost). The tokens are checked under WATCH, so a partition
+    /// taken over between the check and the write aborts the write too.
     pub async fn commit(
         &mut self,
-        positions: &[(String, Position)],
-        rules: &[RuleCommit<'_>],
+        lanes: &[LaneCommit<'_>],
+        fences: &[Fence],
     ) -> Result<CommitSize, StoreError> {
-        let (pipe, size) = commit::build(&self.keys, &self.settings, positions, rules);
-        let () = pipe.query_async(&mut self.conn).await?;
-        Ok(size)
+        let (pipe, size) = commit::build(&self.settings, lanes);
+        if fences.is_empty() {
+            let () = pipe.query_async(&mut self.conn).await?;
+            return Ok(size);
+        }
+        let fence_keys: Vec<String> = fences.iter().map(|f| self.keys.fence(&f.lane)).collect();
+        loop {
+            let () = redis::cmd("WATCH")
+                .arg(&fence_keys)
+                .query_async(&mut self.conn)
+                .await?;
+            let held: Vec<Option<u64>> = redis::cmd("MGET")
+                .arg(&fence_keys)
+                .query_async(&mut self.conn)
+                .await?;
+            let lost: Vec<String> = fences
+                .iter()
+                .zip(&held)
+                .filter(|(fence, held)| **held != Some(fence.token))
+                .map(|(fence, _)| fence.lane.clone())
+                .collect();
+            if !lost.is_empty() {
+                let () = redis::cmd("UNWATCH").query_async(&mut self.conn).await?;
+                return Err(StoreError::Fenced(lost));
+            }
+            let reply: redis::Value = pipe.query_async(&mut self.conn).await?;
+            if !matches!(reply, redis::Value::Nil) {
+                return Ok(size);
+            }
+            // A token changed between the check and EXEC: check again.
+        }
+    }
+
+    /// Takes the ownership token of a lane: increments it, so writes under
+    /// any earlier token are refused from now on.
+    pub async fn take_fence(&mut self, lane: &str) -> Result<u64, StoreError> {
+        Ok(redis::cmd("INCR")
+            .arg(self.keys.fence(lane))
+            .query_async(&mut self.conn)
+            .await?)
     }
 }

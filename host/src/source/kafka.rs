@@ -1,67 +1,159 @@
 //! Reading Kafka topics as a member of a consumer group.
 //!
-//! Redis, not Kafka, holds the positions: when partitions are assigned, each
-//! one starts at the offset the last checkpoint recorded for it (or at its
-//! beginning), so a restart neither skips nor repeats a record that made it
-//! into a checkpoint.
+//! Redis, not Kafka, holds the positions. When partitions are assigned,
+//! each one's ownership token (fence) is taken and it starts at the offset
+//! its lane's last checkpoint recorded (or at its beginning), so a restart
+//! or a rebalance neither skips nor repeats a record that made it into a
+//! checkpoint, and an instance that lost a partition can no longer write
+//! its state. Rebalances are handed to the pipeline as [`Rebalance`] events
+//! between batches: a batch never spans one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::message::Message;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::{Position, SourceError};
 use crate::config::KafkaSourceConfig;
 use crate::contract::{Batch, RecordMeta, Span};
+use crate::lanes::partition_lane;
 use crate::sink::CheckpointKeys;
 use crate::stats::SourceStats;
 
 /// Longest a batch waits for more records before it is handed out.
 const BATCH_WAIT: Duration = Duration::from_millis(100);
 
-/// The checkpoint field of a Kafka partition's position.
-pub fn position_field(topic: &str, partition: i32) -> String {
-    format!("{topic}/{partition}")
+/// Longest wait between attempts to reach Redis while taking partitions.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A change of the partitions this instance owns, in the order it happened
+/// relative to the batches around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rebalance {
+    /// Partitions taken, each with the token it was taken under.
+    Assigned(Vec<Assignment>),
+    /// Partitions given up in an orderly way: flush them, then drop them.
+    Revoked(Vec<String>),
+    /// Partitions lost (the group moved on without us): drop them without
+    /// writing, another instance may already own them.
+    Lost(Vec<String>),
 }
 
-/// Seeks newly assigned partitions to their checkpointed offsets.
+/// One partition taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The lane (`topic/partition`).
+    pub lane: String,
+    /// The ownership token taken.
+    pub token: u64,
+    /// Whether the state this instance still holds for it (parked after a
+    /// flushed revoke) is current: nobody took the partition in between.
+    pub kept: bool,
+}
+
+/// Takes partitions as they are assigned (inside `poll`, on the pipeline's
+/// thread) and records what happened for the pipeline.
 struct AssignContext {
     redis: Mutex<Option<redis::Connection>>,
     redis_url: String,
     keys: CheckpointKeys,
+    /// Lanes flushed on revoke whose state is still in memory, with their
+    /// token.
+    parked: Mutex<HashMap<String, u64>>,
+    events: Mutex<Vec<Rebalance>>,
 }
 
 impl AssignContext {
-    /// The checkpointed next offset of a partition, read at assignment time
-    /// (another instance may have moved it since this one started).
-    fn resume_offset(&self, topic: &str, partition: i32) -> Offset {
-        let Ok(mut guard) = self.redis.lock() else {
-            return Offset::Beginning;
-        };
-        if guard.is_none() {
-            *guard = redis::Client::open(self.redis_url.as_str())
-                .and_then(|client| client.get_connection())
-                .map_err(|error| tracing::error!(%error, "cannot read checkpointed Kafka offsets"))
-                .ok();
-        }
-        let Some(conn) = guard.as_mut() else {
-            return Offset::Beginning;
-        };
-        let json: Option<String> = redis::cmd("HGET")
-            .arg(self.keys.source())
-            .arg(position_field(topic, partition))
-            .query(conn)
-            .unwrap_or(None);
-        match json.and_then(|json| serde_json::from_str::<Position>(&json).ok()) {
-            Some(position) => Offset::Offset(position.offset as i64),
-            None => Offset::Beginning,
+    /// Runs `op` on the Redis connection, reconnecting and retrying with
+    /// backoff until it works: owning a partition without its fence and
+    /// position would be unsafe, and nothing else can happen meanwhile.
+    fn with_redis<T>(
+        &self,
+        what: &str,
+        op: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> T {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let result = match self.redis.lock() {
+                Ok(mut guard) => {
+                    if guard.is_none() {
+                        *guard = redis::Client::open(self.redis_url.as_str())
+                            .and_then(|client| client.get_connection())
+                            .map_err(|error| tracing::warn!(%error, "cannot reach Redis"))
+                            .ok();
+                    }
+                    match guard.as_mut().map(&op) {
+                        Some(Ok(value)) => return value,
+                        Some(Err(error)) => {
+                            *guard = None;
+                            Some(error.to_string())
+                        }
+                        None => None,
+                    }
+                }
+                Err(_) => None,
+            };
+            tracing::warn!(what, error = ?result, retry_in = ?backoff, "cannot take an assigned partition while Redis is unavailable; retrying");
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
+
+    /// Takes a lane: its token (kept if still parked under the current
+    /// token, else a new one) and the offset to start at.
+    fn take(&self, lane: &str) -> (Assignment, Offset) {
+        let fence = self.keys.fence(lane);
+        let parked = self.parked.lock().ok().and_then(|mut p| p.remove(lane));
+        let held: Option<u64> = match parked {
+            Some(_) => self.with_redis("read a partition's token", |conn| {
+                redis::cmd("GET").arg(&fence).query(conn)
+            }),
+            None => None,
+        };
+        let assignment = match (parked, held) {
+            (Some(token), Some(held)) if token == held => Assignment {
+                lane: lane.to_owned(),
+                token,
+                kept: true,
+            },
+            _ => Assignment {
+                lane: lane.to_owned(),
+                token: self.with_redis("take a partition's token", |conn| {
+                    redis::cmd("INCR").arg(&fence).query(conn)
+                }),
+                kept: false,
+            },
+        };
+        let json: Option<String> = self.with_redis("read a partition's position", |conn| {
+            redis::cmd("HGET")
+                .arg(self.keys.lane(lane).source())
+                .arg(lane)
+                .query(conn)
+        });
+        let offset = match json.and_then(|json| serde_json::from_str::<Position>(&json).ok()) {
+            Some(position) => Offset::Offset(position.offset as i64),
+            None => Offset::Beginning,
+        };
+        (assignment, offset)
+    }
+
+    fn push_event(&self, event: Rebalance) {
+        if let Ok(mut events) = self.events.lock() {
+            events.push(event);
+        }
+    }
+}
+
+fn lanes_of(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|elem| (elem.topic().to_owned(), elem.partition()))
+        .collect()
 }
 
 impl ClientContext for AssignContext {}
@@ -75,25 +167,38 @@ impl ConsumerContext for AssignContext {
     ) {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let partitions: Vec<(String, i32)> = tpl
-                    .elements()
-                    .iter()
-                    .map(|elem| (elem.topic().to_owned(), elem.partition()))
-                    .collect();
-                for (topic, partition) in &partitions {
-                    let offset = self.resume_offset(topic, *partition);
-                    tracing::info!(topic, partition, ?offset, "partition assigned");
-                    let _ = tpl.set_partition_offset(topic, *partition, offset);
+                let mut taken = Vec::new();
+                for (topic, partition) in lanes_of(tpl) {
+                    let lane = partition_lane(&topic, partition as u32);
+                    let (assignment, offset) = self.take(&lane);
+                    tracing::info!(%lane, token = assignment.token, kept = assignment.kept, ?offset, "partition assigned");
+                    let _ = tpl.set_partition_offset(&topic, partition, offset);
+                    taken.push(assignment);
+                }
+                // Parked lanes not given back are someone else's now.
+                if let Ok(mut parked) = self.parked.lock() {
+                    parked.clear();
                 }
                 if let Err(error) = consumer.assign(tpl) {
                     tracing::error!(%error, "cannot take the assigned partitions");
                 }
+                self.push_event(Rebalance::Assigned(taken));
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                tracing::info!(partitions = tpl.count(), "partitions revoked");
+                let lanes: Vec<String> = lanes_of(tpl)
+                    .iter()
+                    .map(|(topic, partition)| partition_lane(topic, *partition as u32))
+                    .collect();
+                let lost = consumer.assignment_lost();
+                tracing::info!(partitions = lanes.len(), lost, "partitions revoked");
                 if let Err(error) = consumer.unassign() {
                     tracing::error!(%error, "cannot release the revoked partitions");
                 }
+                self.push_event(if lost {
+                    Rebalance::Lost(lanes)
+                } else {
+                    Rebalance::Revoked(lanes)
+                });
             }
             other => tracing::error!(?other, "rebalance error"),
         }
@@ -103,12 +208,31 @@ impl ConsumerContext for AssignContext {
 /// A Kafka consumer producing batches.
 pub struct KafkaSource {
     consumer: BaseConsumer<AssignContext>,
-    topics: Vec<String>,
-    /// Next offset of every partition read so far.
-    next: BTreeMap<(String, i32), u64>,
+    intake: Intake,
+    /// Messages polled after a rebalance, for the next batch.
+    carry: VecDeque<OwnedMessage>,
+    /// Whether fetching is paused (Redis unavailable).
+    paused: bool,
     batch_records: usize,
+}
+
+/// Turns messages into batch records.
+struct Intake {
+    topics: Vec<String>,
+    /// Next offset of every owned partition handed out so far; records
+    /// before it are duplicates.
+    next: BTreeMap<String, u64>,
     max_record_bytes: usize,
     stats: SourceStats,
+}
+
+/// One step of a Kafka source: the records read, then whatever rebalances
+/// happened after them.
+pub struct KafkaStep {
+    /// The records (possibly none).
+    pub batch: Batch,
+    /// Rebalances after the batch's records, in order.
+    pub rebalances: Vec<Rebalance>,
 }
 
 impl KafkaSource {
@@ -128,12 +252,15 @@ impl KafkaSource {
             .set("bootstrap.servers", &config.brokers)
             .set("group.id", &config.group)
             .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
             .set("auto.offset.reset", "earliest");
         let context = AssignContext {
             redis: Mutex::new(None),
             redis_url: redis_url.to_owned(),
             keys,
+            parked: Mutex::new(HashMap::new()),
+            events: Mutex::new(Vec::new()),
         };
         let kafka = |error: rdkafka::error::KafkaError| SourceError::Kafka(error.to_string());
         let consumer: BaseConsumer<AssignContext> =
@@ -142,23 +269,30 @@ impl KafkaSource {
         consumer.subscribe(&topics).map_err(kafka)?;
         Ok(Self {
             consumer,
-            topics: config.topics.clone(),
-            next: BTreeMap::new(),
+            intake: Intake {
+                topics: config.topics.clone(),
+                next: BTreeMap::new(),
+                max_record_bytes,
+                stats: SourceStats::default(),
+            },
+            carry: VecDeque::new(),
+            paused: false,
             batch_records,
-            max_record_bytes,
-            stats: SourceStats::default(),
         })
     }
 
     /// The next batch: whatever arrived within a short wait (possibly
-    /// nothing). A Kafka source never ends; broker errors are logged and
-    /// retried by librdkafka.
-    pub fn next_batch(&mut self) -> Batch {
+    /// nothing), ended early by a rebalance. A Kafka source never ends;
+    /// broker errors are logged and retried by librdkafka.
+    pub fn next_batch(&mut self) -> KafkaStep {
         let mut batch = Batch {
-            sources: self.topics.clone(),
+            sources: self.intake.topics.clone(),
             data: Vec::new(),
             records: Vec::with_capacity(self.batch_records),
         };
+        while let Some(message) = self.carry.pop_front() {
+            self.intake.push(&mut batch, &message);
+        }
         let started = Instant::now();
         while batch.records.len() < self.batch_records {
             let Some(left) = BATCH_WAIT.checked_sub(started.elapsed()) else {
@@ -169,79 +303,88 @@ impl KafkaSource {
             } else {
                 Duration::ZERO
             };
-            let Some(message) = self.consumer.poll(wait) else {
+            let polled = self.consumer.poll(wait);
+            let rebalanced = self.has_rebalances();
+            let Some(message) = polled else {
+                if rebalanced {
+                    break;
+                }
                 if batch.records.is_empty() {
                     continue;
                 }
                 break;
             };
-            let message = match message {
-                Ok(message) => message,
+            match message {
+                Ok(message) if rebalanced => {
+                    // Polled after the rebalance: it belongs to the next batch.
+                    self.carry.push_back(message.detach());
+                    break;
+                }
+                Ok(message) => self.intake.push(&mut batch, &message),
                 Err(error) => {
                     tracing::warn!(%error, "Kafka consumer error; retrying");
-                    continue;
+                    if rebalanced {
+                        break;
+                    }
                 }
-            };
-            let topic = message.topic();
-            let partition = message.partition();
-            let offset = message.offset().max(0) as u64;
-            self.next.insert((topic.to_owned(), partition), offset + 1);
-            let payload = message.payload().unwrap_or_default();
-            self.stats.bytes += payload.len() as u64;
-            if payload.len() > self.max_record_bytes {
-                self.stats.oversized += 1;
-                tracing::warn!(
-                    topic,
-                    partition,
-                    offset,
-                    len = payload.len(),
-                    "message is longer than source.max_record_bytes; skipped"
-                );
-                continue;
             }
-            let source = match self.topics.iter().position(|t| t == topic) {
-                Some(index) => index,
-                None => {
-                    self.topics.push(topic.to_owned());
-                    batch.sources.push(topic.to_owned());
-                    self.topics.len() - 1
-                }
-            };
-            let payload_span = Span {
-                start: batch.data.len() as u32,
-                len: payload.len() as u32,
-            };
-            batch.data.extend_from_slice(payload);
-            let key = message.key().map(|key| {
-                let span = Span {
-                    start: batch.data.len() as u32,
-                    len: key.len() as u32,
-                };
-                batch.data.extend_from_slice(key);
-                span
-            });
-            batch.records.push(RecordMeta {
-                payload: payload_span,
-                key,
-                source: source as u32,
-                partition: partition as u32,
-                offset,
-                timestamp_ms: message.timestamp().to_millis(),
-            });
-            self.stats.records += 1;
         }
-        batch
+        let rebalances = self.take_rebalances();
+        for event in &rebalances {
+            self.track(event);
+        }
+        KafkaStep { batch, rebalances }
     }
 
-    /// The next offset of every partition read, as checkpoint fields.
+    fn has_rebalances(&self) -> bool {
+        self.consumer
+            .context()
+            .events
+            .lock()
+            .is_ok_and(|events| !events.is_empty())
+    }
+
+    fn take_rebalances(&self) -> Vec<Rebalance> {
+        self.consumer
+            .context()
+            .events
+            .lock()
+            .map(|mut events| std::mem::take(&mut *events))
+            .unwrap_or_default()
+    }
+
+    /// Keeps the partitions' next offsets in step with the assignment.
+    fn track(&mut self, event: &Rebalance) {
+        match event {
+            Rebalance::Assigned(taken) => {
+                // The seek decided where each starts: accept any offset
+                // until records arrive.
+                for assignment in taken {
+                    self.intake.next.remove(&assignment.lane);
+                }
+            }
+            Rebalance::Revoked(lanes) | Rebalance::Lost(lanes) => {
+                for lane in lanes {
+                    self.intake.next.remove(lane);
+                }
+                self.carry.retain(|message| {
+                    !lanes.contains(&partition_lane(message.topic(), message.partition() as u32))
+                });
+            }
+        }
+    }
+
+    /// The next offset of every owned partition read, as checkpoint fields
+    /// (the lane name).
     pub fn positions(&self) -> Vec<(String, Position)> {
-        self.next
+        self.intake
+            .next
             .iter()
-            .map(|((topic, partition), &offset)| {
+            .map(|(lane, &offset)| {
                 (
-                    position_field(topic, *partition),
+                    lane.clone(),
                     Position {
-                        identity: format!("kafka:{topic}/{partition}"),
+                        identity: format!("kafka:{lane}"),
                         head_len: 0,
                         head_hash: 0,
                         offset,
@@ -251,8 +394,165 @@ impl KafkaSource {
             .collect()
     }
 
+    /// Remembers that a revoked lane was flushed under `token` and its
+    /// state is kept in memory, in case the partition comes straight back.
+    pub fn park(&self, lane: &str, token: u64) {
+        if let Ok(mut parked) = self.consumer.context().parked.lock() {
+            parked.insert(lane.to_owned(), token);
+        }
+    }
+
+    /// Stops fetching every assigned partition while staying in the group
+    /// (Redis is unavailable); [`KafkaSource::keep_alive`] keeps serving
+    /// the group until [`KafkaSource::resume`].
+    pub fn pause(&mut self) {
+        if self.paused {
+            return;
+        }
+        match self.consumer.assignment() {
+            Ok(assigned) => match self.consumer.pause(&assigned) {
+                Ok(()) => {
+                    self.paused = true;
+                    tracing::warn!(
+                        partitions = assigned.count(),
+                        "paused fetching until Redis is back"
+                    );
+                }
+                Err(error) => tracing::warn!(%error, "cannot pause fetching"),
+            },
+            Err(error) => tracing::warn!(%error, "cannot read the assignment"),
+        }
+    }
+
+    /// Serves the consumer group (heartbeats are automatic; rebalances are
+    /// served here) while paused; anything fetched is kept for later.
+    pub fn keep_alive(&mut self) {
+        if let Some(Ok(message)) = self.consumer.poll(Duration::ZERO) {
+            self.carry.push_back(message.detach());
+        }
+    }
+
+    /// Resumes fetching after [`KafkaSource::pause`].
+    pub fn resume(&mut self) {
+        if !self.paused {
+            return;
+        }
+        self.paused = false;
+        match self.consumer.assignment() {
+            Ok(assigned) => {
+                if let Err(error) = self.consumer.resume(&assigned) {
+                    tracing::warn!(%error, "cannot resume fetching");
+                } else {
+                    tracing::info!("Redis is back; fetching resumed");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read the assignment"),
+        }
+    }
+
+    /// Commits checkpointed offsets to Kafka, for lag monitoring only:
+    /// positions are read back from Redis, never from these.
+    pub fn commit_offsets(&self, positions: &[(String, u64)]) {
+        let mut tpl = TopicPartitionList::new();
+        for (lane, offset) in positions {
+            let Some((topic, partition)) = lane.rsplit_once('/') else {
+                continue;
+            };
+            let Ok(partition) = partition.parse::<i32>() else {
+                continue;
+            };
+            let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(*offset as i64));
+        }
+        if tpl.count() > 0
+            && let Err(error) = self.consumer.commit(&tpl, CommitMode::Async)
+        {
+            tracing::debug!(%error, "cannot commit offsets to Kafka (lag monitoring only)");
+        }
+    }
+
+    /// Reads a partition again from `offset` (its beginning if `None`):
+    /// its lane was reloaded from an older checkpoint.
+    pub fn rewind(&mut self, lane: &str, offset: Option<u64>) {
+        let Some((topic, partition)) = lane.rsplit_once('/') else {
+            return;
+        };
+        let Ok(partition) = partition.parse::<i32>() else {
+            return;
+        };
+        self.intake.next.remove(lane);
+        self.carry
+            .retain(|message| partition_lane(message.topic(), message.partition() as u32) != lane);
+        let offset = offset.map_or(Offset::Beginning, |offset| Offset::Offset(offset as i64));
+        if let Err(error) = self
+            .consumer
+            .seek(topic, partition, offset, Duration::from_secs(5))
+        {
+            tracing::error!(%error, lane, "cannot seek back a partition");
+        }
+    }
+
     /// Source counters.
     pub fn stats(&self) -> SourceStats {
-        self.stats
+        self.intake.stats
+    }
+}
+
+impl Intake {
+    /// Adds one message to a batch, unless it is a duplicate (an offset
+    /// already handed out) or too long.
+    fn push(&mut self, batch: &mut Batch, message: &impl Message) {
+        let topic = message.topic();
+        let partition = message.partition();
+        let offset = message.offset().max(0) as u64;
+        let lane = partition_lane(topic, partition as u32);
+        if self.next.get(&lane).is_some_and(|&next| offset < next) {
+            self.stats.duplicates += 1;
+            return;
+        }
+        self.next.insert(lane, offset + 1);
+        let payload = message.payload().unwrap_or_default();
+        self.stats.bytes += payload.len() as u64;
+        if payload.len() > self.max_record_bytes {
+            self.stats.oversized += 1;
+            tracing::warn!(
+                topic,
+                partition,
+                offset,
+                len = payload.len(),
+                max = self.max_record_bytes,
+                "message is longer than source.max_record_bytes; skipped"
+            );
+            return;
+        }
+        let source = match self.topics.iter().position(|t| t == topic) {
+            Some(index) => index,
+            None => {
+                self.topics.push(topic.to_owned());
+                batch.sources.push(topic.to_owned());
+                self.topics.len() - 1
+            }
+        };
+        let payload_span = Span {
+            start: batch.data.len() as u32,
+            len: payload.len() as u32,
+        };
+        batch.data.extend_from_slice(payload);
+        let key = message.key().map(|key| {
+            let span = Span {
+                start: batch.data.len() as u32,
+                len: key.len() as u32,
+            };
+            batch.data.extend_from_slice(key);
+            span
+        });
+        batch.records.push(RecordMeta {
+            payload: payload_span,
+            key,
+            source: source as u32,
+            partition: partition as u32,
+            offset,
+            timestamp_ms: message.timestamp().to_millis(),
+        });
+        self.stats.records += 1;
     }
 }

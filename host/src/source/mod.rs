@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use file::FileSource;
-pub use kafka::KafkaSource;
+pub use kafka::{KafkaSource, Rebalance};
 pub use lines::{LineSplitter, Packed, empty_batch};
 pub use stdin::StdinSource;
 
@@ -24,7 +24,15 @@ use crate::sink::CheckpointKeys;
 use crate::stats::SourceStats;
 
 /// The checkpoint field of a file source's position.
-pub const FILE_POSITION_FIELD: &str = "0";
+pub const FILE_POSITION_FIELD: &str = crate::lanes::SINGLE_LANE;
+
+/// What a source hands out at a time.
+pub struct Step {
+    /// Records read.
+    pub batch: Batch,
+    /// Changes of the partitions owned, after the batch's records.
+    pub rebalances: Vec<Rebalance>,
+}
 
 /// A resumable position in one partition of a source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,11 +113,41 @@ impl Source {
 
     /// The next batch, `None` at the end of a finite input.
     pub async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+        Ok(self.next_step().await?.map(|step| step.batch))
+    }
+
+    /// The next batch and the rebalances after it; `None` at the end of a
+    /// finite input.
+    pub async fn next_step(&mut self) -> Result<Option<Step>, SourceError> {
+        let batch = match self {
+            Self::File(file) => file.next_batch().await?,
+            Self::Stdin(stdin) => stdin.next_batch().await?,
+            Self::Kafka(kafka) => {
+                let step = tokio::task::block_in_place(|| kafka.next_batch());
+                return Ok(Some(Step {
+                    batch: step.batch,
+                    rebalances: step.rebalances,
+                }));
+            }
+        };
+        Ok(batch.map(|batch| Step {
+            batch,
+            rebalances: Vec::new(),
+        }))
+    }
+
+    /// The Kafka source, if this is one.
+    pub fn kafka(&mut self) -> Option<&mut KafkaSource> {
         match self {
-            Self::File(file) => file.next_batch().await,
-            Self::Stdin(stdin) => stdin.next_batch().await,
-            Self::Kafka(kafka) => Ok(Some(tokio::task::block_in_place(|| kafka.next_batch()))),
+            Self::Kafka(kafka) => Some(kafka),
+            _ => None,
         }
+    }
+
+    /// Whether records are split into partitions that may move between
+    /// instances (Kafka).
+    pub fn is_partitioned(config: &SourceConfig) -> bool {
+        matches!(config.kind, SourceKind::Kafka(_))
     }
 
     /// Where a restart resumes, as checkpoint fields: `0` for a file, one

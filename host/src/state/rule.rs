@@ -2,7 +2,7 @@
 
 use super::aggregate::{Contribution, Mismatch};
 use super::windows::{MetricWindows, SlotChange};
-use crate::contract::{BatchOutput, Measure, RecordMeta};
+use crate::contract::{BatchOutput, Measure, MetricUpdate, RecordMeta};
 use crate::plugin::spec::{Aggregation, RuleSpec};
 use crate::stats::RuleStats;
 use crate::window::{Alignment, Watermark};
@@ -106,50 +106,57 @@ impl RuleState {
         self.stats.records_in += records.len() as u64;
         self.stats.rejected += output.rejects.len() as u64;
         for update in &output.updates {
-            let Some(metric) = self.metrics.get_mut(update.metric as usize) else {
-                self.stats.invalid_updates += 1;
-                continue;
-            };
-            let time_ms = update.event_time_ms.or_else(|| {
-                records
-                    .get(update.record as usize)
-                    .and_then(|record| record.timestamp_ms)
-            });
-            let Some(time_ms) = time_ms else {
-                self.stats.no_event_time += 1;
-                continue;
-            };
-            let contribution = match (&update.measure, metric.aggregation) {
-                (_, Aggregation::Count) => Contribution::One,
-                (Measure::Number(x), Aggregation::Sum | Aggregation::Min | Aggregation::Max)
-                    if x.is_finite() =>
-                {
-                    Contribution::Number(*x)
-                }
-                (Measure::Member(member), Aggregation::Distinct | Aggregation::ApproxDistinct) => {
-                    Contribution::member(member)
-                }
-                _ => {
-                    self.stats.invalid_updates += 1;
-                    continue;
-                }
-            };
-            self.stats.updates += 1;
-            for windows in &mut metric.windows {
-                match windows.add(
-                    self.align,
-                    &self.watermark,
-                    &update.key,
-                    contribution,
-                    time_ms,
-                ) {
-                    Ok(late) => self.stats.late += late,
-                    Err(Mismatch) => self.stats.invalid_updates += 1,
-                }
-            }
-            self.watermark.observe(time_ms);
+            self.apply_update(records, update);
         }
         self.advance();
+    }
+
+    /// Applies one update (of a batch whose records are `records`) to the
+    /// windows it falls in. The caller counts the records and calls
+    /// [`RuleState::advance`] at the end of the batch.
+    pub fn apply_update(&mut self, records: &[RecordMeta], update: &MetricUpdate) {
+        let Some(metric) = self.metrics.get_mut(update.metric as usize) else {
+            self.stats.invalid_updates += 1;
+            return;
+        };
+        let time_ms = update.event_time_ms.or_else(|| {
+            records
+                .get(update.record as usize)
+                .and_then(|record| record.timestamp_ms)
+        });
+        let Some(time_ms) = time_ms else {
+            self.stats.no_event_time += 1;
+            return;
+        };
+        let contribution = match (&update.measure, metric.aggregation) {
+            (_, Aggregation::Count) => Contribution::One,
+            (Measure::Number(x), Aggregation::Sum | Aggregation::Min | Aggregation::Max)
+                if x.is_finite() =>
+            {
+                Contribution::Number(*x)
+            }
+            (Measure::Member(member), Aggregation::Distinct | Aggregation::ApproxDistinct) => {
+                Contribution::member(member)
+            }
+            _ => {
+                self.stats.invalid_updates += 1;
+                return;
+            }
+        };
+        self.stats.updates += 1;
+        for windows in &mut metric.windows {
+            match windows.add(
+                self.align,
+                &self.watermark,
+                &update.key,
+                contribution,
+                time_ms,
+            ) {
+                Ok(late) => self.stats.late += late,
+                Err(Mismatch) => self.stats.invalid_updates += 1,
+            }
+        }
+        self.watermark.observe(time_ms);
     }
 
     /// Closes every window the watermark has passed.
@@ -190,7 +197,7 @@ impl RuleState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::{self, MetricUpdate};
+    use crate::contract;
 
     fn pvuv() -> RuleSpec {
         let manifest = contract::Manifest {

@@ -198,7 +198,11 @@ fn slot_groups(slot: &mut Slot, kind: SlotKind, closed: bool) -> Vec<GroupChange
     let mut groups = Vec::new();
     slot.drain_dirty(|key, agg| {
         let new_members = match agg {
-            Aggregate::Distinct(set) if !closed => codec::encode_hashes(&set.take_new_hashes()),
+            // A closed output slot still hands out its last new members: a
+            // partitioned source merges them into the cross-lane union.
+            Aggregate::Distinct(set) if !closed || kind.is_output() => {
+                codec::encode_hashes(&set.take_new_hashes())
+            }
             Aggregate::Distinct(set) => {
                 set.track_new(false);
                 Vec::new()

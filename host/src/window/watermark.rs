@@ -52,6 +52,14 @@ impl Watermark {
         self.max_event_ms = Some(self.max_event_ms.map_or(event_ms, |max| max.max(event_ms)));
     }
 
+    /// Moves the watermark up to at least `watermark_ms` (a quiet
+    /// partition catching up with the others); never moves it back.
+    pub fn raise_to(&mut self, watermark_ms: i64) {
+        if watermark_ms > self.current() {
+            self.max_event_ms = Some(watermark_ms.saturating_add(self.lateness_ms));
+        }
+    }
+
     /// Closes every window: the input has ended.
     pub fn close_all(&mut self) {
         self.closed_all = true;

@@ -129,15 +129,31 @@ impl RedisServer {
     /// Records `rule` has taken in, as of its last checkpoint (0 before one).
     pub fn records_in(&self, rule: &str) -> u64 {
         let mut conn = self.conn();
-        let stats: Option<String> = redis::cmd("HGET")
-            .arg(format!("weir:ckpt:default:rule:{rule}"))
-            .arg("stats")
+        // A Kafka pipeline checkpoints each partition's lane on its own.
+        let lanes: Vec<String> = redis::cmd("SMEMBERS")
+            .arg("weir:ckpt:default:lanes")
             .query(&mut conn)
             .unwrap();
-        stats
-            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-            .and_then(|v| v["records_in"].as_u64())
-            .unwrap_or(0)
+        let mut prefixes = vec!["weir:ckpt:default".to_owned()];
+        prefixes.extend(
+            lanes
+                .iter()
+                .map(|lane| format!("weir:ckpt:default:lane:{lane}")),
+        );
+        prefixes
+            .iter()
+            .map(|prefix| {
+                let stats: Option<String> = redis::cmd("HGET")
+                    .arg(format!("{prefix}:rule:{rule}"))
+                    .arg("stats")
+                    .query(&mut conn)
+                    .unwrap();
+                stats
+                    .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+                    .and_then(|v| v["records_in"].as_u64())
+                    .unwrap_or(0)
+            })
+            .sum()
     }
 
     /// Every output hash of `rule` (index and catalog keys left out).
