@@ -9,6 +9,9 @@
 # run is kept; default 3), BENCH_CHECKPOINT_MS (weir's checkpoint interval,
 # default 1000), BENCH_LIBRDKAFKA (librdkafka properties for both consumers,
 # space-separated KEY=VALUE, default none: e.g. "fetch.wait.max.ms=10"),
+# BENCH_TIMEOUT_SECS (longest wait for one weir run, default 300),
+# BENCH_WEIR (a weir binary to measure instead of building
+# target/release/weir, e.g. a copy built at another commit),
 # BENCH_DIR (default <repo>/target/bench-kafka).
 #
 # Starts a private tansu broker (tansu 0.6.0, in-memory storage; installed by
@@ -21,7 +24,7 @@
 # Timing: both consumers are timed by this script from starting the process
 # until all N messages are counted. kafka_count exits by itself at N. weir
 # never exits on its own (a Kafka source is endless): the script polls
-# `weir status` every 50 ms until every rule's `records` is N, then stops it
+# `weir status` every 100 ms until every rule's `records` is N, then stops it
 # with SIGTERM. weir's time thus includes compiling the rules and up to one
 # checkpoint interval before its counters reach Redis. The "after start-up"
 # columns start at the first message (kafka_count) and at the partition
@@ -38,6 +41,7 @@ fi
 LINES="${BENCH_LINES:-1000000}"
 RUNS="${BENCH_RUNS:-3}"
 CHECKPOINT_MS="${BENCH_CHECKPOINT_MS:-1000}"
+TIMEOUT_SECS="${BENCH_TIMEOUT_SECS:-300}"
 read -r -a PROPERTIES <<<"${BENCH_LIBRDKAFKA:-}"
 COUNT_SET=()
 LIBRDKAFKA_TOML=""
@@ -67,14 +71,20 @@ fmt_rate() { python3 -c "print(f'{$1 / $2:,.0f}')"; }
 say "machine"
 echo "cpus: $(nproc); cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "repository: $(git describe --always --dirty 2>/dev/null || echo '?')"
 echo "librdkafka properties of both consumers: ${BENCH_LIBRDKAFKA:-(defaults)}"
 
 # ---- builds ------------------------------------------------------------------------
 say "building weir, kafka_count and the pvuv + ip-count components"
-cargo build --release -p weir
-cargo build --release -p weir --example kafka_count
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-WEIR="$TARGET_DIR/release/weir"
+if [ -n "${BENCH_WEIR:-}" ]; then
+    WEIR="$(cd "$(dirname "$BENCH_WEIR")" && pwd)/$(basename "$BENCH_WEIR")"
+    echo "measuring $WEIR (BENCH_WEIR)"
+else
+    cargo build --release -p weir
+    WEIR="$TARGET_DIR/release/weir"
+fi
+cargo build --release -p weir --example kafka_count
 COUNT="$TARGET_DIR/release/examples/kafka_count"
 scripts/build-plugins.sh "$DIR/plugins" >/dev/null
 find "$DIR/plugins" -name '*.wasm' ! -name pvuv.wasm ! -name ip_count.wasm -delete
@@ -163,7 +173,7 @@ EOF
 
 # Smallest `records` over the rules in `weir status` (see run-example.sh).
 records_done() {
-    "$WEIR" status --config "$DIR/weir-kafka-bench.toml" 2>/dev/null | awk '
+    { "$WEIR" status --config "$DIR/weir-kafka-bench.toml" 2>/dev/null || true; } | awk '
         NR > 1 && /^[^ ]/ {
             for (i = 2; i + 6 <= NF; i++) {
                 run = 1
@@ -227,11 +237,12 @@ for round in $(seq 1 "$RUNS"); do
             tail -n 20 "$DIR/weir-run.log" >&2
             exit 1
         fi
-        if python3 -c "import sys; sys.exit(not $EPOCHREALTIME - $start > 600)"; then
-            echo "bench-kafka: weir processed $done_records of $LINES lines in 600 s" >&2
+        if [ "${EPOCHREALTIME%.*}" -gt "$((${start%.*} + TIMEOUT_SECS))" ]; then
+            echo "bench-kafka: weir processed $done_records of $LINES lines in $TIMEOUT_SECS s; last lines of $DIR/weir-run.log:" >&2
+            tail -n 10 "$DIR/weir-run.log" >&2
             exit 1
         fi
-        sleep 0.05
+        sleep 0.1
         done_records="$(records_done)"
     done
     end="$EPOCHREALTIME"
