@@ -426,7 +426,10 @@ impl Pipeline<'_> {
                 Rebalance::Assigned(taken) => {
                     self.finish_pending();
                     let parked = std::mem::take(&mut self.parked);
-                    for Assignment { lane, token, kept } in taken {
+                    for Assignment {
+                        lane, token, kept, ..
+                    } in taken
+                    {
                         self.take_lane(&lane, token, kept, &parked).await?;
                     }
                 }
@@ -858,6 +861,9 @@ async fn commit_with_retry(
                     None => tokio::time::sleep(backoff).await,
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
+                if let Err(error) = store.reconnect().await {
+                    tracing::debug!(%error, "Redis still unavailable");
+                }
             }
         }
     }

@@ -36,6 +36,7 @@ pub struct Fence {
 
 /// The Redis connection a pipeline checkpoints through.
 pub struct RedisStore {
+    client: redis::Client,
     conn: MultiplexedConnection,
     keys: CheckpointKeys,
     /// Output settings.
@@ -52,10 +53,18 @@ impl RedisStore {
         let client = redis::Client::open(url)?;
         let conn = client.get_multiplexed_async_connection().await?;
         Ok(Self {
+            client,
             conn,
             keys: CheckpointKeys::new(namespace),
             settings,
         })
+    }
+
+    /// Opens a new connection after a failure (a restarted Redis does not
+    /// answer on the old one).
+    pub async fn reconnect(&mut self) -> Result<(), StoreError> {
+        self.conn = self.client.get_multiplexed_async_connection().await?;
+        Ok(())
     }
 
     /// The checkpoint key names.

@@ -54,6 +54,8 @@ pub struct Assignment {
     /// Whether the state this instance still holds for it (parked after a
     /// flushed revoke) is current: nobody took the partition in between.
     pub kept: bool,
+    /// The checkpointed offset it starts at (`None`: its beginning).
+    pub start: Option<u64>,
 }
 
 /// Takes partitions as they are assigned (inside `poll`, on the pipeline's
@@ -120,6 +122,7 @@ impl AssignContext {
                 lane: lane.to_owned(),
                 token,
                 kept: true,
+                start: None,
             },
             _ => Assignment {
                 lane: lane.to_owned(),
@@ -127,18 +130,22 @@ impl AssignContext {
                     redis::cmd("INCR").arg(&fence).query(conn)
                 }),
                 kept: false,
+                start: None,
             },
         };
+        let mut assignment = assignment;
         let json: Option<String> = self.with_redis("read a partition's position", |conn| {
             redis::cmd("HGET")
                 .arg(self.keys.lane(lane).source())
                 .arg(lane)
                 .query(conn)
         });
-        let offset = match json.and_then(|json| serde_json::from_str::<Position>(&json).ok()) {
-            Some(position) => Offset::Offset(position.offset as i64),
-            None => Offset::Beginning,
-        };
+        assignment.start = json
+            .and_then(|json| serde_json::from_str::<Position>(&json).ok())
+            .map(|position| position.offset);
+        let offset = assignment
+            .start
+            .map_or(Offset::Beginning, |offset| Offset::Offset(offset as i64));
         (assignment, offset)
     }
 
@@ -222,6 +229,10 @@ struct Intake {
     /// Next offset of every owned partition handed out so far; records
     /// before it are duplicates.
     next: BTreeMap<String, u64>,
+    /// Partitions just started at a checkpointed offset, until their first
+    /// record shows the start was honoured: the offset and how far back the
+    /// last re-seek went (see [`Intake::push`]).
+    starting: HashMap<String, Starting>,
     max_record_bytes: usize,
     stats: SourceStats,
 }
@@ -272,6 +283,7 @@ impl KafkaSource {
             intake: Intake {
                 topics: config.topics.clone(),
                 next: BTreeMap::new(),
+                starting: HashMap::new(),
                 max_record_bytes,
                 stats: SourceStats::default(),
             },
@@ -291,7 +303,8 @@ impl KafkaSource {
             records: Vec::with_capacity(self.batch_records),
         };
         while let Some(message) = self.carry.pop_front() {
-            self.intake.push(&mut batch, &message);
+            let pushed = self.intake.push(&mut batch, &message);
+            self.follow(pushed);
         }
         let started = Instant::now();
         while batch.records.len() < self.batch_records {
@@ -320,7 +333,10 @@ impl KafkaSource {
                     self.carry.push_back(message.detach());
                     break;
                 }
-                Ok(message) => self.intake.push(&mut batch, &message),
+                Ok(message) => {
+                    let pushed = self.intake.push(&mut batch, &message);
+                    self.follow(pushed);
+                }
                 Err(error) => {
                     tracing::warn!(%error, "Kafka consumer error; retrying");
                     if rebalanced {
@@ -329,11 +345,82 @@ impl KafkaSource {
                 }
             }
         }
+        if !self.intake.starting.is_empty() {
+            self.check_silent_starts();
+        }
         let rebalances = self.take_rebalances();
         for event in &rebalances {
             self.track(event);
         }
         KafkaStep { batch, rebalances }
+    }
+
+    /// Seeks back when [`Intake::push`] asks to.
+    fn follow(&self, pushed: Pushed) {
+        if let Pushed::SeekBack { lane, offset } = pushed {
+            self.seek(&lane, Offset::Offset(offset as i64));
+        }
+    }
+
+    fn seek(&self, lane: &str, offset: Offset) {
+        let Some((topic, partition)) = lane.rsplit_once('/') else {
+            return;
+        };
+        let Ok(partition) = partition.parse::<i32>() else {
+            return;
+        };
+        if let Err(error) = self
+            .consumer
+            .seek(topic, partition, offset, Duration::from_secs(5))
+        {
+            tracing::error!(%error, lane, "cannot seek a partition");
+        }
+    }
+
+    /// Partitions started at a checkpointed offset that have delivered
+    /// nothing for a while although the topic holds records past the start
+    /// (the broker skipped the rest of the partition): seek further back.
+    fn check_silent_starts(&mut self) {
+        let silent: Vec<String> = self
+            .intake
+            .starting
+            .iter()
+            .filter(|(_, s)| s.since.elapsed() >= SILENT_START)
+            .map(|(lane, _)| lane.clone())
+            .collect();
+        for lane in silent {
+            let Some((topic, partition)) = lane.rsplit_once('/') else {
+                continue;
+            };
+            let Ok(partition) = partition.parse::<i32>() else {
+                continue;
+            };
+            let high = self
+                .consumer
+                .fetch_watermarks(topic, partition, Duration::from_secs(1))
+                .map(|(_, high)| high.max(0) as u64);
+            tracing::debug!(%lane, ?high, "partition silent since its start; checked the topic's end");
+            let Some(starting) = self.intake.starting.get_mut(&lane) else {
+                continue;
+            };
+            starting.since = Instant::now();
+            let Ok(high) = high else {
+                continue;
+            };
+            // Caught up (high watermark = start): nothing is missing. A
+            // high watermark below the start means the broker reports
+            // something other than the end (tansu 0.6 reports an offset
+            // inside its last batch): treat it like one above.
+            let seek_to = if high == starting.start {
+                None
+            } else {
+                starting.further_back()
+            };
+            if let Some(seek_to) = seek_to {
+                tracing::debug!(%lane, start = starting.start, high, seek_to, "nothing read past the start although the topic has more; seeking back");
+                self.seek(&lane, Offset::Offset(seek_to as i64));
+            }
+        }
     }
 
     fn has_rebalances(&self) -> bool {
@@ -361,11 +448,22 @@ impl KafkaSource {
                 // until records arrive.
                 for assignment in taken {
                     self.intake.next.remove(&assignment.lane);
+                    match assignment.start {
+                        Some(offset) => {
+                            self.intake
+                                .starting
+                                .insert(assignment.lane.clone(), Starting::at(offset));
+                        }
+                        None => {
+                            self.intake.starting.remove(&assignment.lane);
+                        }
+                    }
                 }
             }
             Rebalance::Revoked(lanes) | Rebalance::Lost(lanes) => {
                 for lane in lanes {
                     self.intake.next.remove(lane);
+                    self.intake.starting.remove(lane);
                 }
                 self.carry.retain(|message| {
                     !lanes.contains(&partition_lane(message.topic(), message.partition() as u32))
@@ -473,21 +571,20 @@ impl KafkaSource {
     /// Reads a partition again from `offset` (its beginning if `None`):
     /// its lane was reloaded from an older checkpoint.
     pub fn rewind(&mut self, lane: &str, offset: Option<u64>) {
-        let Some((topic, partition)) = lane.rsplit_once('/') else {
-            return;
-        };
-        let Ok(partition) = partition.parse::<i32>() else {
-            return;
-        };
         self.intake.next.remove(lane);
         self.carry
             .retain(|message| partition_lane(message.topic(), message.partition() as u32) != lane);
-        let offset = offset.map_or(Offset::Beginning, |offset| Offset::Offset(offset as i64));
-        if let Err(error) = self
-            .consumer
-            .seek(topic, partition, offset, Duration::from_secs(5))
-        {
-            tracing::error!(%error, lane, "cannot seek back a partition");
+        match offset {
+            Some(offset) => {
+                self.intake
+                    .starting
+                    .insert(lane.to_owned(), Starting::at(offset));
+                self.seek(lane, Offset::Offset(offset as i64));
+            }
+            None => {
+                self.intake.starting.remove(lane);
+                self.seek(lane, Offset::Beginning);
+            }
         }
     }
 
@@ -500,14 +597,43 @@ impl KafkaSource {
 impl Intake {
     /// Adds one message to a batch, unless it is a duplicate (an offset
     /// already handed out) or too long.
-    fn push(&mut self, batch: &mut Batch, message: &impl Message) {
+    ///
+    /// The first record after a start at a checkpointed offset must be at
+    /// or before it. A broker may answer a fetch from the middle of a
+    /// record batch with the *next* batch (tansu 0.6 does), which would
+    /// skip records: then this asks to seek further back, ever further,
+    /// and records before the start are skipped as duplicates.
+    fn push(&mut self, batch: &mut Batch, message: &impl Message) -> Pushed {
         let topic = message.topic();
         let partition = message.partition();
         let offset = message.offset().max(0) as u64;
         let lane = partition_lane(topic, partition as u32);
-        if self.next.get(&lane).is_some_and(|&next| offset < next) {
-            self.stats.duplicates += 1;
-            return;
+        if let Some(starting) = self.starting.get_mut(&lane) {
+            let start = starting.start;
+            if offset > start
+                && let Some(seek_to) = starting.further_back()
+            {
+                tracing::debug!(%lane, start, got = offset, seek_to, "the broker skipped past the start; seeking further back");
+                return Pushed::SeekBack {
+                    lane,
+                    offset: seek_to,
+                };
+            }
+            if offset > start {
+                tracing::warn!(%lane, start, got = offset, "records before this offset are no longer in the topic");
+            }
+            self.starting.remove(&lane);
+            self.next.insert(lane.clone(), start);
+        }
+        match self.next.get(&lane) {
+            Some(&next) if offset < next => {
+                self.stats.duplicates += 1;
+                return Pushed::Skipped;
+            }
+            Some(_) => {}
+            None => {
+                tracing::debug!(%lane, offset, "first record of the partition since it was assigned")
+            }
         }
         self.next.insert(lane, offset + 1);
         let payload = message.payload().unwrap_or_default();
@@ -522,7 +648,7 @@ impl Intake {
                 max = self.max_record_bytes,
                 "message is longer than source.max_record_bytes; skipped"
             );
-            return;
+            return Pushed::Skipped;
         }
         let source = match self.topics.iter().position(|t| t == topic) {
             Some(index) => index,
@@ -554,5 +680,56 @@ impl Intake {
             timestamp_ms: message.timestamp().to_millis(),
         });
         self.stats.records += 1;
+        Pushed::Added
     }
+}
+
+/// How long a partition started at a checkpointed offset may stay silent
+/// before the topic's end is checked.
+const SILENT_START: Duration = Duration::from_millis(500);
+
+/// A partition started at a checkpointed offset, until its first record.
+struct Starting {
+    /// The offset it must resume at.
+    start: u64,
+    /// How far before `start` the last seek went.
+    back: u64,
+    /// When it was last (re)started.
+    since: Instant,
+}
+
+impl Starting {
+    fn at(start: u64) -> Self {
+        Self {
+            start,
+            back: 0,
+            since: Instant::now(),
+        }
+    }
+
+    /// The next offset to seek to, further back than the last (`None` once
+    /// the partition's beginning was tried).
+    fn further_back(&mut self) -> Option<u64> {
+        if self.back >= self.start {
+            return None;
+        }
+        self.back = (self.back * 4).max(256).min(self.start);
+        self.since = Instant::now();
+        Some(self.start - self.back)
+    }
+}
+
+/// What became of a message.
+enum Pushed {
+    /// It is in the batch.
+    Added,
+    /// Skipped (duplicate or too long).
+    Skipped,
+    /// The partition must be read again from `offset`.
+    SeekBack {
+        /// The lane.
+        lane: String,
+        /// Where to seek to.
+        offset: u64,
+    },
 }

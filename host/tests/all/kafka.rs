@@ -84,91 +84,339 @@ fn minutes(hashes: Hashes) -> Hashes {
         .collect()
 }
 
+/// A generated access log, a broker with a 3-partition topic, a Redis and
+/// a weir config consuming the topic with pvuv and ip-count.
+struct Case {
+    dir: tempfile::TempDir,
+    log: std::path::PathBuf,
+    lines: u64,
+    broker: Broker,
+    redis: RedisServer,
+    config: std::path::PathBuf,
+}
+
+impl Case {
+    fn new(seed: &str, lines: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        generate(
+            &log,
+            &[
+                "--seed",
+                seed,
+                "--lines",
+                lines,
+                "--very-late-frac",
+                "0",
+                "--malformed-frac",
+                "0.01",
+            ],
+        );
+        let lines = std::fs::read(&log)
+            .unwrap()
+            .split_inclusive(|&b| b == b'\n')
+            .count() as u64;
+        let broker = Broker::start();
+        let redis = RedisServer::start();
+        let plugins = plugins_dir(dir.path(), &["pvuv", "ip_count"]);
+        // Partitions interleave in time, so lateness covers the whole log:
+        // the result must then be every line, whatever the interleaving.
+        let config = write_config(
+            dir.path(),
+            &format!(
+                "[source]\nkind = \"kafka\"\nbrokers = \"{}\"\ntopics = [\"access\"]\ngroup = \"weir-test\"\nbatch_records = 512\n\
+                 [source.librdkafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
+                broker.brokers()
+            ),
+            &plugins,
+            &redis,
+            "[windows]\nallowed_lateness_secs = 864000\n[checkpoint]\ninterval_ms = 20\n",
+        );
+        Case {
+            dir,
+            log,
+            lines,
+            broker,
+            redis,
+            config,
+        }
+    }
+
+    /// Sends the log to the topic; `rate` lines per second (0: at once).
+    fn produce(&self, rate: u32) -> std::process::Child {
+        weir()
+            .args([
+                "produce",
+                "--brokers",
+                &self.broker.brokers(),
+                "--topic",
+                "access",
+                "--rate",
+                &rate.to_string(),
+                "--file",
+            ])
+            .arg(&self.log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// A running instance, its log in `name`.log in the case's folder.
+    fn instance(&self, name: &str) -> Running {
+        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
+        Running::spawn(&self.config, log)
+    }
+
+    /// Waits until instance `name` logs `text`.
+    fn wait_log(&self, name: &str, text: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.instance_log(name).contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "{name} never logged {text:?}; logs:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The tail of every instance's log, for failure messages.
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "log") && path != self.log {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+                out.push_str(&format!("== {}\n{tail}\n", path.display()));
+            }
+        }
+        out
+    }
+
+    fn instance_log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// Waits until the checkpoints count every line (or fails after `limit`).
+    fn wait_all(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.redis.records_in("pvuv") < self.lines {
+            assert!(
+                Instant::now() < deadline,
+                "weir saw {} of {} records; logs:\n{}",
+                self.redis.records_in("pvuv"),
+                self.lines,
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every record counted once, and the values equal the oracle's.
+    fn assert_exact(&self, what: &str) {
+        assert_eq!(
+            self.redis.records_in("pvuv"),
+            self.lines,
+            "{what}: every record counted once"
+        );
+        assert_eq!(
+            self.redis.records_in("ip-count"),
+            self.lines,
+            "{what}: every record counted once by ip-count"
+        );
+        assert_same(
+            &minutes(self.redis.outputs("pvuv")),
+            &minutes(oracle("pvuv", &self.log, 864_000, 0)),
+            &format!("pvuv, {what}"),
+        );
+        assert_same(
+            &self.redis.outputs("ip-count"),
+            &oracle("ip-count", &self.log, 864_000, 0),
+            &format!("ip-count, {what}"),
+        );
+    }
+}
+
+fn kill_9(mut instance: Running) {
+    if let Some(mut child) = instance.0.take() {
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+    }
+}
+
 /// A generated log produced to a 3-partition topic with `weir produce`;
 /// weir consumes it, is stopped, and restarted on the same group: the
 /// per-minute pv, uv and per-IP counts equal the oracle's, and every record
 /// is counted once.
 #[test]
 fn kafka_to_redis_is_exact() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    generate(
-        &log,
-        &[
-            "--seed",
-            "41",
-            "--lines",
-            "150000",
-            "--very-late-frac",
-            "0",
-            "--malformed-frac",
-            "0.01",
-        ],
-    );
-    let lines = std::fs::read(&log)
-        .unwrap()
-        .split_inclusive(|&b| b == b'\n')
-        .count() as u64;
-    let broker = Broker::start();
-    let produced = weir()
-        .args([
-            "produce",
-            "--brokers",
-            &broker.brokers(),
-            "--topic",
-            "access",
-            "--file",
-        ])
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(
-        produced.status.success(),
-        "{}",
-        String::from_utf8_lossy(&produced.stderr)
-    );
-
-    let redis = RedisServer::start();
-    let plugins = plugins_dir(dir.path(), &["pvuv", "ip_count"]);
-    // Partitions interleave in time, so lateness covers the whole log: the
-    // result must then be every line, whatever the interleaving.
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "[source]\nkind = \"kafka\"\nbrokers = \"{}\"\ntopics = [\"access\"]\ngroup = \"weir-test\"\nbatch_records = 512\n\
-             [source.librdkafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
-            broker.brokers()
-        ),
-        &plugins,
-        &redis,
-        "[windows]\nallowed_lateness_secs = 864000\n[checkpoint]\ninterval_ms = 20\n",
-    );
-    let weir = Running::spawn(&config, Stdio::null());
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while redis.records_in("pvuv") < lines {
-        assert!(
-            Instant::now() < deadline,
-            "weir saw {} of {lines} records",
-            redis.records_in("pvuv")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let case = Case::new("41", "150000");
+    assert!(case.produce(0).wait().unwrap().success());
+    let weir = case.instance("a");
+    case.wait_all(Duration::from_secs(90));
     std::thread::sleep(Duration::from_millis(200));
     assert!(weir.terminate().success());
     // A restart resumes at the checkpointed offsets: nothing is read twice.
-    let again = Running::spawn(&config, Stdio::null());
+    let again = case.instance("b");
     std::thread::sleep(Duration::from_secs(3));
     assert!(again.terminate().success());
+    case.assert_exact("stop and restart");
+}
 
-    assert_eq!(redis.records_in("pvuv"), lines, "every record counted once");
-    assert_same(
-        &minutes(redis.outputs("pvuv")),
-        &minutes(oracle("pvuv", &log, 864_000, 0)),
-        "pvuv from Kafka",
+/// `kill -9` mid-stream three times while records flow, restarting each
+/// time: the result is the uninterrupted one.
+#[test]
+fn kafka_kill_9_several_times() {
+    let case = Case::new("43", "150000");
+    let mut producer = case.produce(25_000);
+    let mut kills = 0;
+    for round in 0..3 {
+        let name = format!("run{round}");
+        let weir = case.instance(&name);
+        // Kill it once it owns partitions and has read some of them.
+        case.wait_log(&name, "partition taken", Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(800));
+        if case.redis.records_in("pvuv") < case.lines {
+            kills += 1;
+        }
+        kill_9(weir);
+    }
+    assert!(
+        kills >= 2,
+        "the input was done before two kills: proves nothing"
     );
-    assert_same(
-        &redis.outputs("ip-count"),
-        &oracle("ip-count", &log, 864_000, 0),
-        "ip-count from Kafka",
+    assert!(producer.wait().unwrap().success());
+    let last = case.instance("last");
+    case.wait_all(Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(last.terminate().success());
+    case.assert_exact("after three kill -9");
+}
+
+/// Two instances share the partitions; a third joins, one is killed with
+/// `kill -9` and another added, all while records flow: the values are
+/// exact and every record is counted once across instances.
+#[test]
+fn kafka_scale_out_with_kill_and_join() {
+    let case = Case::new("47", "200000");
+    let mut producer = case.produce(20_000);
+    let limit = Duration::from_secs(60);
+    let a = case.instance("a");
+    let b = case.instance("b");
+    case.wait_log("a", "partition taken", limit);
+    case.wait_log("b", "partition taken", limit);
+    let c = case.instance("c");
+    case.wait_log("c", "partition taken", limit);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        case.redis.records_in("pvuv") < case.lines,
+        "the input was done before the kill: proves nothing"
     );
+    kill_9(b);
+    let d = case.instance("d");
+    assert!(producer.wait().unwrap().success());
+    case.wait_all(Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(300));
+    for instance in [a, c, d] {
+        assert!(instance.terminate().success());
+    }
+    let lanes: Vec<String> = redis::cmd("SMEMBERS")
+        .arg("weir:ckpt:default:lanes")
+        .query(&mut case.redis.conn())
+        .unwrap();
+    assert_eq!(
+        lanes.len(),
+        3,
+        "one checkpoint lane per partition: {lanes:?}"
+    );
+    let taken: usize = ["a", "c", "d"]
+        .iter()
+        .map(|name| case.instance_log(name).matches("partition taken").count())
+        .sum();
+    assert!(
+        taken > 3,
+        "partitions moved between instances ({taken} takes)"
+    );
+    case.assert_exact("scale-out with a kill and joins");
+}
+
+/// A zombie: after another owner takes a partition (its fence moves on),
+/// the instance that held it can no longer write that partition's state,
+/// while it keeps checkpointing its other partitions.
+#[test]
+fn kafka_zombie_cannot_overwrite() {
+    let case = Case::new("53", "60000");
+    let mut producer = case.produce(10_000);
+    let weir = case.instance("zombie");
+    let mut conn = case.redis.conn();
+    let lane_position = |conn: &mut redis::Connection| -> Option<String> {
+        redis::cmd("HGET")
+            .arg("weir:ckpt:default:lane:access/0:source")
+            .arg("access/0")
+            .query(conn)
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lane_position(&mut conn).is_none() {
+        assert!(Instant::now() < deadline, "no checkpoint of access/0");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Another instance takes access/0.
+    let _: u64 = redis::cmd("INCR")
+        .arg("weir:ckpt:default:fence:access/0")
+        .query(&mut conn)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let frozen = lane_position(&mut conn);
+    let others = case.redis.records_in("pvuv");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        lane_position(&mut conn),
+        frozen,
+        "the zombie wrote a partition it no longer owns"
+    );
+    assert!(
+        case.redis.records_in("pvuv") > others,
+        "the other partitions kept checkpointing"
+    );
+    assert!(weir.terminate().success());
+    assert!(
+        case.instance_log("zombie")
+            .contains("another instance took this partition"),
+        "the zombie said why it dropped the partition"
+    );
+    // The new owner continues from the last checkpoint written under a
+    // valid token: nothing lost, nothing counted twice.
+    assert!(producer.wait().unwrap().success());
+    let owner = case.instance("owner");
+    case.wait_all(Duration::from_secs(90));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(owner.terminate().success());
+    case.assert_exact("after a zombie");
+}
+
+/// Redis goes away for a few seconds while records flow, and comes back
+/// with its data: weir pauses, stays in the group, and resumes with nothing
+/// lost and nothing counted twice.
+#[test]
+fn kafka_survives_a_redis_outage() {
+    let mut case = Case::new("59", "100000");
+    let mut producer = case.produce(20_000);
+    let weir = case.instance("a");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(case.redis.records_in("pvuv") < case.lines);
+    case.redis.outage(Duration::from_secs(4));
+    assert!(producer.wait().unwrap().success());
+    case.wait_all(Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(weir.terminate().success());
+    let log = case.instance_log("a");
+    assert!(
+        log.contains("paused fetching until Redis is back"),
+        "the outage was reported"
+    );
+    case.assert_exact("after a Redis outage");
 }

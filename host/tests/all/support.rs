@@ -98,6 +98,26 @@ impl RedisServer {
         panic!("could not start redis-server");
     }
 
+    /// Stops the server (saving its data), waits `down`, and starts it
+    /// again on the same port with the same data: a Redis outage.
+    pub fn outage(&mut self, down: Duration) {
+        let _ = redis::cmd("SHUTDOWN")
+            .arg("SAVE")
+            .query::<()>(&mut self.conn());
+        let _ = self.child.wait();
+        std::thread::sleep(down);
+        self.child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self._dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(self.wait_ready(), "redis-server did not come back");
+    }
+
     fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
