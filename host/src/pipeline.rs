@@ -848,18 +848,12 @@ async fn commit_with_retry(
                     return Ok(false);
                 }
                 tracing::warn!(%error, attempts, retry_in = ?backoff, "checkpoint failed; input paused, retrying");
-                match kafka.as_deref_mut() {
-                    Some(kafka) => {
-                        // Stay in the group: keep serving it while waiting.
-                        kafka.pause();
-                        let until = Instant::now() + backoff;
-                        while Instant::now() < until {
-                            tokio::task::block_in_place(|| kafka.keep_alive());
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    }
-                    None => tokio::time::sleep(backoff).await,
+                if attempts == 1
+                    && let Some(kafka) = kafka.as_deref_mut()
+                {
+                    kafka.pause();
                 }
+                tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 if let Err(error) = store.reconnect().await {
                     tracing::debug!(%error, "Redis still unavailable");

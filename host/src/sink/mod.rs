@@ -25,6 +25,21 @@ pub enum StoreError {
     Fenced(Vec<String>),
 }
 
+/// How long one Redis command (a whole checkpoint transaction) may take.
+/// A large checkpoint can take Redis a second or more; redis-rs's default
+/// (500 ms) would give up on it while Redis still executes it, and retry
+/// forever. A Redis that is down fails fast with a connection error anyway.
+const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn open(client: &redis::Client) -> Result<MultiplexedConnection, redis::RedisError> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
 /// A lane's ownership token, as taken when its partition was assigned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fence {
@@ -51,7 +66,7 @@ impl RedisStore {
         settings: OutputSettings,
     ) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
-        let conn = client.get_multiplexed_async_connection().await?;
+        let conn = open(&client).await?;
         Ok(Self {
             client,
             conn,
@@ -63,7 +78,7 @@ impl RedisStore {
     /// Opens a new connection after a failure (a restarted Redis does not
     /// answer on the old one).
     pub async fn reconnect(&mut self) -> Result<(), StoreError> {
-        self.conn = self.client.get_multiplexed_async_connection().await?;
+        self.conn = open(&self.client).await?;
         Ok(())
     }
 

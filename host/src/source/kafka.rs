@@ -500,51 +500,26 @@ impl KafkaSource {
         }
     }
 
-    /// Stops fetching every assigned partition while staying in the group
-    /// (Redis is unavailable); [`KafkaSource::keep_alive`] keeps serving
-    /// the group until [`KafkaSource::resume`].
+    /// Notes that input stopped while Redis is unavailable. The consumer
+    /// is not polled meanwhile, so no record piles up in memory;
+    /// librdkafka keeps heartbeating on its own thread, so the instance
+    /// stays in the group for up to `max.poll.interval.ms` (librdkafka's
+    /// default: 5 minutes; after that it rejoins and its partitions are
+    /// restored from their checkpoints, which stays exact). Partitions
+    /// are deliberately not paused in librdkafka: resuming refetches from
+    /// the middle of a record batch, which some brokers answer wrongly.
     pub fn pause(&mut self) {
-        if self.paused {
-            return;
-        }
-        match self.consumer.assignment() {
-            Ok(assigned) => match self.consumer.pause(&assigned) {
-                Ok(()) => {
-                    self.paused = true;
-                    tracing::warn!(
-                        partitions = assigned.count(),
-                        "paused fetching until Redis is back"
-                    );
-                }
-                Err(error) => tracing::warn!(%error, "cannot pause fetching"),
-            },
-            Err(error) => tracing::warn!(%error, "cannot read the assignment"),
-        }
-    }
-
-    /// Serves the consumer group (heartbeats are automatic; rebalances are
-    /// served here) while paused; anything fetched is kept for later.
-    pub fn keep_alive(&mut self) {
-        if let Some(Ok(message)) = self.consumer.poll(Duration::ZERO) {
-            self.carry.push_back(message.detach());
-        }
-    }
-
-    /// Resumes fetching after [`KafkaSource::pause`].
-    pub fn resume(&mut self) {
         if !self.paused {
-            return;
+            self.paused = true;
+            tracing::warn!("input paused until Redis is back");
         }
-        self.paused = false;
-        match self.consumer.assignment() {
-            Ok(assigned) => {
-                if let Err(error) = self.consumer.resume(&assigned) {
-                    tracing::warn!(%error, "cannot resume fetching");
-                } else {
-                    tracing::info!("Redis is back; fetching resumed");
-                }
-            }
-            Err(error) => tracing::warn!(%error, "cannot read the assignment"),
+    }
+
+    /// Notes that input resumed after [`KafkaSource::pause`].
+    pub fn resume(&mut self) {
+        if self.paused {
+            self.paused = false;
+            tracing::info!("Redis is back; input resumed");
         }
     }
 
@@ -629,6 +604,19 @@ impl Intake {
             Some(&next) if offset < next => {
                 self.stats.duplicates += 1;
                 return Pushed::Skipped;
+            }
+            Some(&next) if offset > next => {
+                // Records missing: a broker that answered a fetch from
+                // the middle of a batch with the next one. Read back.
+                let mut starting = Starting::at(next);
+                if let Some(seek_to) = starting.further_back() {
+                    tracing::debug!(%lane, expected = next, got = offset, seek_to, "gap in offsets; seeking back");
+                    self.starting.insert(lane.clone(), starting);
+                    return Pushed::SeekBack {
+                        lane,
+                        offset: seek_to,
+                    };
+                }
             }
             Some(_) => {}
             None => {

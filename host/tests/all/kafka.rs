@@ -415,7 +415,7 @@ fn kafka_survives_a_redis_outage() {
     assert!(weir.terminate().success());
     let log = case.instance_log("a");
     assert!(
-        log.contains("paused fetching until Redis is back"),
+        log.contains("input paused until Redis is back"),
         "the outage was reported"
     );
     case.assert_exact("after a Redis outage");
