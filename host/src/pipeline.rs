@@ -813,8 +813,9 @@ fn rule_commit<'a>(
 }
 
 /// Writes one checkpoint, retrying with backoff while Redis is unavailable.
-/// The pipeline reads nothing meanwhile (a Kafka source pauses fetching and
-/// keeps serving its group), so memory stays bounded and nothing is lost.
+/// The pipeline reads nothing meanwhile (a Kafka consumer is not polled;
+/// librdkafka heartbeats on its own), so memory stays bounded and nothing
+/// is lost.
 /// Returns `Ok(false)` if `deadline` passed first.
 async fn commit_with_retry(
     store: &mut RedisStore,
