@@ -376,10 +376,16 @@ impl Pipeline<'_> {
 
     /// The checkpoint keys of a lane.
     fn lane_keys(&self, lane: &str) -> CheckpointKeys {
-        if self.partitioned() {
-            self.store.keys().lane(lane)
-        } else {
-            self.store.keys().clone()
+        self.layout().keys(lane)
+    }
+
+    /// Where lanes are checkpointed and under which tokens.
+    fn layout(&self) -> LaneLayout<'_> {
+        LaneLayout {
+            base: self.store.keys(),
+            positions: &self.positions,
+            fences: &self.fences,
+            partitioned: self.partitioned(),
         }
     }
 
@@ -391,7 +397,6 @@ impl Pipeline<'_> {
         for event in events {
             match event {
                 Rebalance::Revoked(lanes) => {
-                    self.finish_pending();
                     let flushed = self.checkpoint_within(Some(REVOKE_FLUSH_BOUND)).await?;
                     for lane in lanes {
                         let Some(token) = self.fences.remove(&lane) else {
@@ -562,10 +567,10 @@ impl Pipeline<'_> {
                 None,
                 None,
             );
-            lanes.push(self.lane_commit(lane, vec![commit], false));
+            lanes.push(self.layout().commit(lane, vec![commit], false));
             lane_names.push(lane.clone());
         }
-        let fences = self.fences_of(&lane_names);
+        let fences = self.layout().fences(&lane_names);
         let result =
             commit_with_retry(&mut self.store, &lanes, &fences, &self.stop, None, None).await;
         drop(lanes);
@@ -578,39 +583,6 @@ impl Pipeline<'_> {
             self.store.forget_rule(&keys, &rule.spec.name).await?;
         }
         Ok(())
-    }
-
-    /// One lane's part of a checkpoint.
-    fn lane_commit<'a>(
-        &self,
-        lane: &str,
-        rules: Vec<RuleCommit<'a>>,
-        with_position: bool,
-    ) -> LaneCommit<'a> {
-        let partitioned = self.partitioned();
-        let positions = match self.positions.get(lane) {
-            Some(position) if with_position => vec![(lane.to_owned(), position.clone())],
-            _ => Vec::new(),
-        };
-        LaneCommit {
-            keys: self.lane_keys(lane),
-            merge_as: partitioned.then(|| lane.to_owned()),
-            positions,
-            rules,
-        }
-    }
-
-    fn fences_of(&self, lanes: &[String]) -> Vec<Fence> {
-        lanes
-            .iter()
-            .filter_map(|lane| {
-                let token = *self.fences.get(lane)?;
-                Some(Fence {
-                    lane: lane.clone(),
-                    token,
-                })
-            })
-            .collect()
     }
 
     /// Writes one checkpoint, retrying until it is written.
@@ -637,7 +609,12 @@ impl Pipeline<'_> {
                         .map_or(0, |left| left.as_millis() as u64)
                 })
                 .collect();
-            let partitioned = processor.lanes.is_partitioned();
+            let layout = LaneLayout {
+                base: self.store.keys(),
+                positions: &self.positions,
+                fences: &self.fences,
+                partitioned: processor.lanes.is_partitioned(),
+            };
             let rules = processor.registry.rules();
             let mut lane_names = Vec::new();
             let mut commits = Vec::new();
@@ -659,35 +636,13 @@ impl Pipeline<'_> {
                         )
                     })
                     .collect();
-                let positions = match self.positions.get(lane) {
-                    Some(position) => vec![(lane.to_owned(), position.clone())],
-                    None => Vec::new(),
-                };
-                let keys = if partitioned {
-                    self.store.keys().lane(lane)
-                } else {
-                    self.store.keys().clone()
-                };
-                commits.push(LaneCommit {
-                    keys,
-                    merge_as: partitioned.then(|| lane.to_owned()),
-                    positions,
-                    rules: rule_commits,
-                });
+                commits.push(layout.commit(lane, rule_commits, true));
                 lane_names.push(lane.to_owned());
             }
             if commits.is_empty() {
                 return Ok(true);
             }
-            let fences: Vec<Fence> = lane_names
-                .iter()
-                .filter_map(|lane| {
-                    Some(Fence {
-                        lane: lane.clone(),
-                        token: *self.fences.get(lane)?,
-                    })
-                })
-                .collect();
+            let fences = layout.fences(&lane_names);
             let mut kafka = self.source.as_mut().and_then(Source::kafka);
             let result = commit_with_retry(
                 &mut self.store,
@@ -787,6 +742,59 @@ impl Pipeline<'_> {
                 }
             }
         }
+    }
+}
+
+/// Where lanes are checkpointed (a partitioned source's lanes under their
+/// own keys, merged; a file's one lane under the pipeline's keys) and the
+/// tokens they are written under.
+struct LaneLayout<'p> {
+    base: &'p CheckpointKeys,
+    positions: &'p BTreeMap<String, Position>,
+    fences: &'p BTreeMap<String, u64>,
+    partitioned: bool,
+}
+
+impl LaneLayout<'_> {
+    /// The checkpoint keys of a lane.
+    fn keys(&self, lane: &str) -> CheckpointKeys {
+        if self.partitioned {
+            self.base.lane(lane)
+        } else {
+            self.base.clone()
+        }
+    }
+
+    /// One lane's part of a checkpoint (with its position if asked).
+    fn commit<'a>(
+        &self,
+        lane: &str,
+        rules: Vec<RuleCommit<'a>>,
+        with_position: bool,
+    ) -> LaneCommit<'a> {
+        let positions = match self.positions.get(lane) {
+            Some(position) if with_position => vec![(lane.to_owned(), position.clone())],
+            _ => Vec::new(),
+        };
+        LaneCommit {
+            keys: self.keys(lane),
+            merge_as: self.partitioned.then(|| lane.to_owned()),
+            positions,
+            rules,
+        }
+    }
+
+    /// The tokens the given lanes are held under.
+    fn fences(&self, lanes: &[String]) -> Vec<Fence> {
+        lanes
+            .iter()
+            .filter_map(|lane| {
+                Some(Fence {
+                    lane: lane.clone(),
+                    token: *self.fences.get(lane)?,
+                })
+            })
+            .collect()
     }
 }
 

@@ -27,14 +27,19 @@ pub fn dead_letters(rule: &str) -> String {
 /// Checkpoint keys of one pipeline (`[checkpoint] namespace`).
 #[derive(Debug, Clone)]
 pub struct CheckpointKeys {
+    /// `weir:ckpt:{namespace}`: pipeline-wide keys (fences, merge state).
+    base: String,
+    /// Where this set's own keys live: the base, or a lane's keys under it.
     prefix: String,
 }
 
 impl CheckpointKeys {
     /// Keys under `weir:ckpt:{namespace}`.
     pub fn new(namespace: &str) -> Self {
+        let base = format!("weir:ckpt:{namespace}");
         Self {
-            prefix: format!("weir:ckpt:{namespace}"),
+            prefix: base.clone(),
+            base,
         }
     }
 
@@ -43,44 +48,38 @@ impl CheckpointKeys {
     /// `weir:ckpt:{namespace}:lane:{topic}/{partition}`.
     pub fn lane(&self, lane: &str) -> Self {
         Self {
-            prefix: format!("{}:lane:{lane}", self.base()),
+            prefix: format!("{}:lane:{lane}", self.base),
+            base: self.base.clone(),
         }
-    }
-
-    /// The pipeline-wide prefix (a lane's keys share it).
-    fn base(&self) -> &str {
-        self.prefix
-            .split_once(":lane:")
-            .map_or(self.prefix.as_str(), |(base, _)| base)
     }
 
     /// Set: the lanes that ever checkpointed (for `weir status`).
     pub fn lanes(&self) -> String {
-        format!("{}:lanes", self.base())
+        format!("{}:lanes", self.base)
     }
 
     /// String: a lane's ownership token; taking a partition increments it,
     /// and a checkpoint writes only if the token is still the one it took.
     pub fn fence(&self, lane: &str) -> String {
-        format!("{}:fence:{lane}", self.base())
+        format!("{}:fence:{lane}", self.base)
     }
 
     /// Set: the partial-value hashes of one output window, one per lane
     /// (see [`CheckpointKeys::partials`]).
     pub fn partial_lanes(&self, output_key: &str) -> String {
-        format!("{}:parts:{output_key}", self.base())
+        format!("{}:parts:{output_key}", self.base)
     }
 
     /// Hash: one lane's values (group → value) of one output window, merged
     /// across lanes into the output hash.
     pub fn partials(&self, output_key: &str, lane: &str) -> String {
-        format!("{}:part:{output_key}:{lane}", self.base())
+        format!("{}:part:{output_key}:{lane}", self.base)
     }
 
     /// Set: the member hashes of one group of one output window, from every
     /// lane; the output value is its size.
     pub fn union(&self, output_key: &str, group: &str) -> String {
-        format!("{}:union:{output_key}:{group}", self.base())
+        format!("{}:union:{output_key}:{group}", self.base)
     }
 
     /// Hash: partition → JSON source position.

@@ -151,13 +151,4 @@ impl RedisStore {
             // A token changed between the check and EXEC: check again.
         }
     }
-
-    /// Takes the ownership token of a lane: increments it, so writes under
-    /// any earlier token are refused from now on.
-    pub async fn take_fence(&mut self, lane: &str) -> Result<u64, StoreError> {
-        Ok(redis::cmd("INCR")
-            .arg(self.keys.fence(lane))
-            .query_async(&mut self.conn)
-            .await?)
-    }
 }

@@ -363,10 +363,7 @@ impl KafkaSource {
     }
 
     fn seek(&self, lane: &str, offset: Offset) {
-        let Some((topic, partition)) = lane.rsplit_once('/') else {
-            return;
-        };
-        let Ok(partition) = partition.parse::<i32>() else {
+        let Some((topic, partition)) = split_lane(lane) else {
             return;
         };
         if let Err(error) = self
@@ -389,10 +386,7 @@ impl KafkaSource {
             .map(|(lane, _)| lane.clone())
             .collect();
         for lane in silent {
-            let Some((topic, partition)) = lane.rsplit_once('/') else {
-                continue;
-            };
-            let Ok(partition) = partition.parse::<i32>() else {
+            let Some((topic, partition)) = split_lane(&lane) else {
                 continue;
             };
             let high = self
@@ -447,23 +441,12 @@ impl KafkaSource {
                 // The seek decided where each starts: accept any offset
                 // until records arrive.
                 for assignment in taken {
-                    self.intake.next.remove(&assignment.lane);
-                    match assignment.start {
-                        Some(offset) => {
-                            self.intake
-                                .starting
-                                .insert(assignment.lane.clone(), Starting::at(offset));
-                        }
-                        None => {
-                            self.intake.starting.remove(&assignment.lane);
-                        }
-                    }
+                    self.intake.restart(&assignment.lane, assignment.start);
                 }
             }
             Rebalance::Revoked(lanes) | Rebalance::Lost(lanes) => {
                 for lane in lanes {
-                    self.intake.next.remove(lane);
-                    self.intake.starting.remove(lane);
+                    self.intake.restart(lane, None);
                 }
                 self.carry.retain(|message| {
                     !lanes.contains(&partition_lane(message.topic(), message.partition() as u32))
@@ -528,10 +511,7 @@ impl KafkaSource {
     pub fn commit_offsets(&self, positions: &[(String, u64)]) {
         let mut tpl = TopicPartitionList::new();
         for (lane, offset) in positions {
-            let Some((topic, partition)) = lane.rsplit_once('/') else {
-                continue;
-            };
-            let Ok(partition) = partition.parse::<i32>() else {
+            let Some((topic, partition)) = split_lane(lane) else {
                 continue;
             };
             let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(*offset as i64));
@@ -546,21 +526,13 @@ impl KafkaSource {
     /// Reads a partition again from `offset` (its beginning if `None`):
     /// its lane was reloaded from an older checkpoint.
     pub fn rewind(&mut self, lane: &str, offset: Option<u64>) {
-        self.intake.next.remove(lane);
+        self.intake.restart(lane, offset);
         self.carry
             .retain(|message| partition_lane(message.topic(), message.partition() as u32) != lane);
-        match offset {
-            Some(offset) => {
-                self.intake
-                    .starting
-                    .insert(lane.to_owned(), Starting::at(offset));
-                self.seek(lane, Offset::Offset(offset as i64));
-            }
-            None => {
-                self.intake.starting.remove(lane);
-                self.seek(lane, Offset::Beginning);
-            }
-        }
+        self.seek(
+            lane,
+            offset.map_or(Offset::Beginning, |offset| Offset::Offset(offset as i64)),
+        );
     }
 
     /// Source counters.
@@ -570,6 +542,21 @@ impl KafkaSource {
 }
 
 impl Intake {
+    /// A partition (re)starts at `start` (its beginning, or nothing more to
+    /// read, if `None`): forget where it was, and check its first record
+    /// against `start`.
+    fn restart(&mut self, lane: &str, start: Option<u64>) {
+        self.next.remove(lane);
+        match start {
+            Some(start) => {
+                self.starting.insert(lane.to_owned(), Starting::at(start));
+            }
+            None => {
+                self.starting.remove(lane);
+            }
+        }
+    }
+
     /// Adds one message to a batch, unless it is a duplicate (an offset
     /// already handed out) or too long.
     ///
@@ -670,6 +657,12 @@ impl Intake {
         self.stats.records += 1;
         Pushed::Added
     }
+}
+
+/// The topic and partition of a lane (`topic/partition`).
+fn split_lane(lane: &str) -> Option<(&str, i32)> {
+    let (topic, partition) = lane.rsplit_once('/')?;
+    Some((topic, partition.parse().ok()?))
 }
 
 /// How long a partition started at a checkpointed offset may stay silent
