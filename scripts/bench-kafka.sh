@@ -58,10 +58,7 @@ mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
 
 say() { printf '\n== %s\n' "$*"; }
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+. scripts/lib/local-services.sh
 # CPU seconds (user + system) a live process has used so far.
 cpu_secs() {
     awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
@@ -109,14 +106,8 @@ trap 'exit 130' INT TERM
 say "broker"
 KPORT="$(free_port)"
 BROKER="127.0.0.1:$KPORT"
-"$TANSU" broker --listener-url "tcp://$BROKER" --advertised-listener-url "tcp://$BROKER" \
-    --storage-engine memory://tansu/ >"$DIR/tansu.log" 2>&1 &
-TANSU_PID=$!
-for _ in $(seq 1 100); do
-    port_open "$KPORT" && break
-    sleep 0.1
-done
-port_open "$KPORT" || { echo "bench-kafka: tansu did not start; see $DIR/tansu.log" >&2; exit 1; }
+start_tansu "$TANSU" "$KPORT" "$DIR/tansu.log" ||
+    { echo "bench-kafka: tansu did not start; see $DIR/tansu.log" >&2; exit 1; }
 echo "$("$TANSU" --version) on $BROKER (pid $TANSU_PID, storage memory://tansu/)"
 
 say "redis"
@@ -169,20 +160,6 @@ namespace = "bench-$1"
 [source.librdkafka]
 $LIBRDKAFKA_TOML
 EOF
-}
-
-# Smallest `records` over the rules in `weir status` (see run-example.sh).
-records_done() {
-    { "$WEIR" status --config "$DIR/weir-kafka-bench.toml" 2>/dev/null || true; } | awk '
-        NR > 1 && /^[^ ]/ {
-            for (i = 2; i + 6 <= NF; i++) {
-                run = 1
-                for (j = i; j <= i + 6; j++) if ($j !~ /^[0-9]+$/) run = 0
-                if (run && (i + 7 > NF || $(i + 7) !~ /^[0-9]+$/)) break
-            }
-            if (run) { rows++; if (min == "" || $i + 0 < min) min = $i + 0 }
-        }
-        END { print (rows ? min : 0) }'
 }
 
 # Epoch seconds of the first log line of weir matching PATTERN.
@@ -243,7 +220,7 @@ for round in $(seq 1 "$RUNS"); do
             exit 1
         fi
         sleep 0.1
-        done_records="$(records_done)"
+        done_records="$(records_done "$DIR/weir-kafka-bench.toml")"
     done
     end="$EPOCHREALTIME"
     weir_cpu="$(cpu_secs "$WEIR_PID")"

@@ -89,24 +89,7 @@ fi
 
 # ---- the Kafka pipeline ----------------------------------------------------------
 
-# Prints the smallest `records` count of the rules in `weir status --config
-# $1` (0 before the first checkpoint, or when Redis is too busy to answer). A
-# rule's row is its name, its version (two words), then seven counters,
-# records first, then its state.
-records_done() {
-    { "$WEIR" status --config "$1" 2>/dev/null || true; } | awk '
-        NR > 1 && /^[^ ]/ {
-            for (i = 2; i + 6 <= NF; i++) {
-                run = 1
-                for (j = i; j <= i + 6; j++) if ($j !~ /^[0-9]+$/) run = 0
-                if (run && (i + 7 > NF || $(i + 7) !~ /^[0-9]+$/)) break
-            }
-            if (run) { rows++; if (min == "" || $i + 0 < min) min = $i + 0 }
-        }
-        END { print (rows ? min : 0) }'
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+. scripts/lib/local-services.sh
 
 if [ "$MODE" = kafka ]; then
     WORK="$ROOT/target/run-example"
@@ -114,7 +97,7 @@ if [ "$MODE" = kafka ]; then
     CONFIG=examples/weir-kafka.toml
     PORT=19092
     if port_open "$PORT"; then
-        PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+        PORT="$(free_port)"
         CONFIG="$WORK/weir-kafka.toml"
         sed "s/127\.0\.0\.1:19092/127.0.0.1:$PORT/" examples/weir-kafka.toml >"$CONFIG"
         echo "port 19092 is taken: using $PORT and $CONFIG"
@@ -137,15 +120,10 @@ if [ "$MODE" = kafka ]; then
     trap 'exit 130' INT TERM
 
     echo "== tansu broker on $BROKER (in-memory storage; log $WORK/tansu.log)"
-    "$TANSU" broker --listener-url "tcp://$BROKER" --advertised-listener-url "tcp://$BROKER" \
-        --storage-engine memory://tansu/ >"$WORK/tansu.log" 2>&1 &
-    BROKER_PID=$!
-    for _ in $(seq 1 100); do
-        port_open "$PORT" && break
-        kill -0 "$BROKER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ! port_open "$PORT"; then
+    started=0
+    start_tansu "$TANSU" "$PORT" "$WORK/tansu.log" && started=1
+    BROKER_PID="$TANSU_PID"
+    if [ "$started" = 0 ]; then
         echo "run-example: tansu did not start on $BROKER; see $WORK/tansu.log" >&2
         exit 1
     fi
