@@ -16,7 +16,8 @@ use crate::plugin::reload::{ReloadEvent, Reloader};
 use crate::plugin::{ActiveRule, RuleLoader, RuleRegistry};
 use crate::processor::{DeadLetter, Processor, RuleOutcome};
 use crate::sink::{
-    CheckpointKeys, Fence, LaneCommit, OutputSettings, RedisStore, RuleCommit, StoreError, restore,
+    CheckpointKeys, Fence, LaneCommit, OutputSettings, PreparedCommit, RedisStore, RuleCommit,
+    StoreError, restore,
 };
 use crate::source::kafka::Assignment;
 use crate::source::{Position, Rebalance, Source};
@@ -119,6 +120,7 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
         pending: None,
         positions: BTreeMap::new(),
         fences: BTreeMap::new(),
+        seqs: BTreeMap::new(),
         parked: BTreeMap::new(),
         last_seen: HashMap::new(),
         idle_after,
@@ -181,6 +183,9 @@ struct Pipeline<'c> {
     positions: BTreeMap<String, Position>,
     /// Partitioned sources: the lanes owned, with their ownership tokens.
     fences: BTreeMap<String, u64>,
+    /// Partitioned sources: each owned lane's last checkpoint sequence
+    /// number (see [`crate::sink::merge`]).
+    seqs: BTreeMap<String, u64>,
     /// Lanes flushed on revoke and kept in memory in case they come back:
     /// token, state and position.
     parked: BTreeMap<String, Parked>,
@@ -193,6 +198,7 @@ struct Pipeline<'c> {
 /// A lane flushed on revoke.
 struct Parked {
     token: u64,
+    seq: u64,
     states: Vec<RuleState>,
     position: Option<Position>,
 }
@@ -363,6 +369,10 @@ impl Pipeline<'_> {
             }
         }
         self.processor.lanes.insert(lane.to_owned(), states);
+        if self.partitioned() {
+            let seq = restore::commit_seq(self.store.connection(), &keys).await?;
+            self.seqs.insert(lane.to_owned(), seq);
+        }
         match restore::position(self.store.connection(), &keys, lane).await? {
             Some(position) => {
                 self.positions.insert(lane.to_owned(), position);
@@ -385,6 +395,7 @@ impl Pipeline<'_> {
             base: self.store.keys(),
             positions: &self.positions,
             fences: &self.fences,
+            seqs: &self.seqs,
             partitioned: self.partitioned(),
         }
     }
@@ -402,6 +413,7 @@ impl Pipeline<'_> {
                         let Some(token) = self.fences.remove(&lane) else {
                             continue;
                         };
+                        let seq = self.seqs.remove(&lane).unwrap_or(0);
                         let states = self.processor.lanes.remove(&lane);
                         let position = self.positions.remove(&lane);
                         if let (true, Some(states)) = (flushed, states) {
@@ -412,6 +424,7 @@ impl Pipeline<'_> {
                                 lane,
                                 Parked {
                                     token,
+                                    seq,
                                     states,
                                     position,
                                 },
@@ -419,6 +432,10 @@ impl Pipeline<'_> {
                         } else {
                             tracing::warn!(%lane, "revoked partition not flushed in time; the next owner replays it from the last checkpoint");
                         }
+                    }
+                    if !flushed {
+                        // The partitions kept lost their drained changes too.
+                        self.rewind_lanes().await?;
                     }
                 }
                 Rebalance::Lost(lanes) => {
@@ -460,6 +477,7 @@ impl Pipeline<'_> {
                 if let Some(position) = &held.position {
                     self.positions.insert(lane.to_owned(), position.clone());
                 }
+                self.seqs.insert(lane.to_owned(), held.seq);
                 tracing::info!(lane, token, "partition back; its state was kept in memory");
             }
             _ => {
@@ -479,6 +497,7 @@ impl Pipeline<'_> {
     /// Forgets a lane without writing it.
     fn drop_lane(&mut self, lane: &str) {
         self.fences.remove(lane);
+        self.seqs.remove(lane);
         self.processor.lanes.remove(lane);
         self.positions.remove(lane);
         self.last_seen.remove(lane);
@@ -570,12 +589,14 @@ impl Pipeline<'_> {
             lanes.push(self.layout().commit(lane, vec![commit], false));
             lane_names.push(lane.clone());
         }
-        let fences = self.layout().fences(&lane_names);
-        let result =
-            commit_with_retry(&mut self.store, &lanes, &fences, &self.stop, None, None).await;
+        let prepared = self
+            .store
+            .prepare(&lanes, self.layout().fences(&lane_names));
         drop(lanes);
+        let result = commit_with_retry(&mut self.store, &prepared, &self.stop, None, None).await;
         match result {
-            Ok(_) | Err(StoreError::Fenced(_)) => {}
+            Ok(true) => self.note_committed(&prepared),
+            Ok(false) | Err(StoreError::Fenced(_)) => {}
             Err(error) => return Err(error),
         }
         let keys: Vec<CheckpointKeys> = lane_names.iter().map(|l| self.lane_keys(l)).collect();
@@ -613,6 +634,7 @@ impl Pipeline<'_> {
                 base: self.store.keys(),
                 positions: &self.positions,
                 fences: &self.fences,
+                seqs: &self.seqs,
                 partitioned: processor.lanes.is_partitioned(),
             };
             let rules = processor.registry.rules();
@@ -642,27 +664,27 @@ impl Pipeline<'_> {
             if commits.is_empty() {
                 return Ok(true);
             }
-            let fences = layout.fences(&lane_names);
-            let mut kafka = self.source.as_mut().and_then(Source::kafka);
-            let result = commit_with_retry(
-                &mut self.store,
-                &commits,
-                &fences,
-                &self.stop,
-                deadline,
-                kafka.as_deref_mut(),
-            )
-            .await;
+            let prepared = self.store.prepare(&commits, layout.fences(&lane_names));
             let written: Vec<(String, u64)> = commits
                 .iter()
                 .flat_map(|c| c.positions.iter().map(|(l, p)| (l.clone(), p.offset)))
                 .collect();
             drop(commits);
+            let mut kafka = self.source.as_mut().and_then(Source::kafka);
+            let result = commit_with_retry(
+                &mut self.store,
+                &prepared,
+                &self.stop,
+                deadline,
+                kafka.as_deref_mut(),
+            )
+            .await;
             if let Some(kafka) = kafka {
                 kafka.resume();
             }
             match result {
                 Ok(true) => {
+                    self.note_committed(&prepared);
                     if let Some(kafka) = self.source.as_mut().and_then(Source::kafka) {
                         kafka.commit_offsets(&written);
                     }
@@ -680,6 +702,13 @@ impl Pipeline<'_> {
                 }
                 Err(error) => return Err(error),
             }
+        }
+    }
+
+    /// Notes the lanes' new checkpoint sequence numbers after a write.
+    fn note_committed(&mut self, prepared: &PreparedCommit) {
+        for fence in prepared.fences() {
+            self.seqs.insert(fence.lane.clone(), fence.seq + 1);
         }
     }
 
@@ -752,6 +781,7 @@ struct LaneLayout<'p> {
     base: &'p CheckpointKeys,
     positions: &'p BTreeMap<String, Position>,
     fences: &'p BTreeMap<String, u64>,
+    seqs: &'p BTreeMap<String, u64>,
     partitioned: bool,
 }
 
@@ -792,6 +822,7 @@ impl LaneLayout<'_> {
                 Some(Fence {
                     lane: lane.clone(),
                     token: *self.fences.get(lane)?,
+                    seq: self.seqs.get(lane).copied().unwrap_or(0),
                 })
             })
             .collect()
@@ -827,8 +858,7 @@ fn rule_commit<'a>(
 /// Returns `Ok(false)` if `deadline` passed first.
 async fn commit_with_retry(
     store: &mut RedisStore,
-    lanes: &[LaneCommit<'_>],
-    fences: &[Fence],
+    prepared: &PreparedCommit,
     stop: &AtomicBool,
     deadline: Option<Instant>,
     mut kafka: Option<&mut crate::source::KafkaSource>,
@@ -838,7 +868,7 @@ async fn commit_with_retry(
     let first_failure = Instant::now();
     loop {
         let started = Instant::now();
-        match store.commit(lanes, fences).await {
+        match store.send(prepared).await {
             Ok(size) => {
                 if attempts > 0 {
                     tracing::warn!(attempts, down_for = ?first_failure.elapsed(), "Redis is back; checkpoint written, input resumes");

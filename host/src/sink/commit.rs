@@ -156,7 +156,7 @@ fn build_rule(
                     None => {
                         pipe.hset_multiple(&key, &fields).ignore();
                     }
-                    Some(name) => {
+                    Some(_) => {
                         let merge_ttl = if ttl > 0 {
                             ttl
                         } else {
@@ -164,13 +164,13 @@ fn build_rule(
                         };
                         let merge = merge::Merge {
                             keys,
-                            lane: name,
                             output_key: &key,
                             ttl_secs: merge_ttl,
                         };
                         match metric.aggregation {
                             Aggregation::Distinct => merge.distinct(pipe, &slot.groups),
-                            other => merge.numbers(pipe, other, &fields),
+                            Aggregation::ApproxDistinct => merge.sketch(pipe, &slot.groups),
+                            other => merge.numbers(pipe, other, &slot.groups),
                         }
                     }
                 }

@@ -64,22 +64,23 @@ impl CheckpointKeys {
         format!("{}:fence:{lane}", self.base)
     }
 
-    /// Set: the partial-value hashes of one output window, one per lane
-    /// (see [`CheckpointKeys::partials`]).
-    pub fn partial_lanes(&self, output_key: &str) -> String {
-        format!("{}:parts:{output_key}", self.base)
-    }
-
-    /// Hash: one lane's values (group → value) of one output window, merged
-    /// across lanes into the output hash.
-    pub fn partials(&self, output_key: &str, lane: &str) -> String {
-        format!("{}:part:{output_key}:{lane}", self.base)
-    }
-
     /// Set: the member hashes of one group of one output window, from every
     /// lane; the output value is its size.
     pub fn union(&self, output_key: &str, group: &str) -> String {
         format!("{}:union:{output_key}:{group}", self.base)
+    }
+
+    /// String: a lane's checkpoint sequence number, one more per
+    /// checkpoint, so a checkpoint sent twice is applied once.
+    pub fn commit_seq(&self) -> String {
+        format!("{}:seq", self.prefix)
+    }
+
+    /// String: the merged HyperLogLog registers of one group of one
+    /// approx-distinct output window, from every lane (next to it,
+    /// `…:ranks` counts the registers per value).
+    pub fn sketch(&self, output_key: &str, group: &str) -> String {
+        format!("{}:sketch:{output_key}:{group}", self.base)
     }
 
     /// Hash: partition → JSON source position.

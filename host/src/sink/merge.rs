@@ -1,16 +1,30 @@
 //! Merging the output values of a partitioned source's lanes in Redis.
 //!
-//! Each lane (Kafka partition) writes its own value of a group as a
-//! *partial*, and a Lua script run inside the checkpoint's MULTI/EXEC
-//! recomputes the output value from every lane's partial. Writes stay
-//! absolute and idempotent: replaying a lane's checkpoint writes the same
-//! partial and the same merged value, and two instances owning different
+//! Each lane (Kafka partition) keeps its own window state, and its
+//! checkpoint folds what changed since its previous checkpoint into the
+//! shared output hash, inside the same MULTI/EXEC that records the lane's
+//! state and offset. So the output holds exactly the contributions of the
+//! checkpointed records of every lane, and two instances owning different
 //! partitions never double count.
 //!
-//! - count and sum: the sum of the partials; min and max: their min/max.
+//! - count and sum: the lane adds its change since its last checkpoint
+//!   (one HINCRBY, or HGET and HSET for a sum), so a checkpoint costs one
+//!   Redis operation per changed group whatever the number of partitions.
+//! - min and max: the lane's value is folded in with min/max.
 //! - distinct: the lanes add their new member hashes to one Redis set per
 //!   window and group (SADD is idempotent), and the value is its size, so
 //!   a visitor seen on two partitions counts once.
+//! - approx-distinct: the lanes send the HyperLogLog registers they raised;
+//!   a Lua script keeps the register-wise max (the sketch of the union)
+//!   and a count of registers per value, and computes the estimate the way
+//!   [`crate::state::hll::estimate_from_ranks`] does, so N partitions give
+//!   the estimate one sketch over all records would.
+//!
+//! Adding changes is not idempotent on its own: a checkpoint must be
+//! applied once. The checkpoint carries each lane's commit sequence number
+//! and is written only over the one before it ([`super::RedisStore::send`]),
+//! so a retried checkpoint that had in fact gone through is not applied
+//! again.
 //!
 //! The scripts touch keys named in their arguments, which standalone Redis
 //! allows (Redis Cluster does not: weir needs a single Redis primary).
@@ -21,13 +35,13 @@ use super::keys::CheckpointKeys;
 use crate::plugin::spec::Aggregation;
 use crate::state::windows::GroupChange;
 
-/// How long merge state lives when the metric has no TTL of its own: a
-/// partition may lag the others by up to this much and still merge.
+/// How long merge state (the distinct unions) lives when the metric has no
+/// TTL of its own: a partition may lag the others by up to this much and
+/// still merge.
 pub const DEFAULT_TTL_SECS: u64 = 7 * 86_400;
 
-/// KEYS[1] output hash, KEYS[2] set of the window's partial hashes;
-/// ARGV[1] sum|min|max, ARGV[2] this lane's partial hash, ARGV[3] TTL,
-/// then group/value pairs.
+/// KEYS[1] output hash; ARGV[1] count|sum|min|max, then group/value pairs
+/// (a count or sum's change, a min or max's value).
 const MERGE_NUMBERS: &str = r"
 local function fmt(x)
   if x == math.floor(x) and math.abs(x) < 9007199254740992 then
@@ -39,27 +53,22 @@ local function fmt(x)
   end
   return string.format('%.17g', x)
 end
-local op, mine, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-redis.call('SADD', KEYS[2], mine)
-local lanes = redis.call('SMEMBERS', KEYS[2])
-table.sort(lanes)
-for i = 4, #ARGV, 2 do
-  local group = ARGV[i]
-  redis.call('HSET', mine, group, ARGV[i + 1])
-  local acc = nil
-  for _, lane in ipairs(lanes) do
-    local x = tonumber(redis.call('HGET', lane, group))
-    if x ~= nil then
-      if acc == nil then acc = x
-      elseif op == 'sum' then acc = acc + x
-      elseif op == 'min' then if x < acc then acc = x end
-      elseif x > acc then acc = x end
+local op = ARGV[1]
+for i = 2, #ARGV, 2 do
+  local group, x = ARGV[i], tonumber(ARGV[i + 1])
+  if op == 'count' then
+    redis.call('HINCRBY', KEYS[1], group, x)
+  else
+    local old = tonumber(redis.call('HGET', KEYS[1], group))
+    local v = x
+    if old ~= nil then
+      if op == 'sum' then v = old + x
+      elseif op == 'min' then v = math.min(old, x)
+      else v = math.max(old, x) end
     end
+    if old == nil or v ~= old then redis.call('HSET', KEYS[1], group, fmt(v)) end
   end
-  if acc ~= nil then redis.call('HSET', KEYS[1], group, fmt(acc)) end
 end
-redis.call('EXPIRE', mine, ttl)
-redis.call('EXPIRE', KEYS[2], ttl)
 return 0
 ";
 
@@ -84,12 +93,56 @@ end
 return 0
 ";
 
+/// KEYS[1] output hash; ARGV[1] TTL, then group / registers key / raised
+/// registers (3 bytes each: index big-endian, value) triples. Next to each
+/// sketch's registers (a 16384-byte string) a hash counts the registers
+/// holding each value, so the estimate costs one read, not a scan.
+const MERGE_SKETCH: &str = r"
+local m = 16384
+local ttl = tonumber(ARGV[1])
+for i = 2, #ARGV, 3 do
+  local group, regs, blob = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local ranks = regs .. ':ranks'
+  if redis.call('EXISTS', ranks) == 0 then redis.call('HSET', ranks, '0', m) end
+  for j = 1, #blob, 3 do
+    local hi, lo, r = string.byte(blob, j, j + 2)
+    local index = hi * 256 + lo
+    local old = redis.call('GETRANGE', regs, index, index)
+    local o = 0
+    if #old == 1 then o = string.byte(old) end
+    if r > o then
+      redis.call('SETRANGE', regs, index, string.char(r))
+      redis.call('HINCRBY', ranks, tostring(o), -1)
+      redis.call('HINCRBY', ranks, tostring(r), 1)
+    end
+  end
+  local flat = redis.call('HGETALL', ranks)
+  local counts, top = {}, 0
+  for k = 1, #flat, 2 do
+    local r = tonumber(flat[k])
+    counts[r] = tonumber(flat[k + 1])
+    if r > top then top = r end
+  end
+  local sum = 0.0
+  for r = 0, top do
+    local c = counts[r]
+    if c ~= nil and c > 0 then sum = sum + c * 2 ^ (-r) end
+  end
+  local zeros = counts[0] or 0
+  local alpha = 0.7213 / (1.0 + 1.079 / m)
+  local est = alpha * m * m / sum
+  if est <= 2.5 * m and zeros > 0 then est = m * math.log(m / zeros) end
+  redis.call('HSET', KEYS[1], group, string.format('%d', math.floor(est + 0.5)))
+  redis.call('EXPIRE', regs, ttl)
+  redis.call('EXPIRE', ranks, ttl)
+end
+return 0
+";
+
 /// One output window's merge, as written by one lane.
 pub struct Merge<'a> {
     /// The lane's checkpoint keys (merge keys share their prefix).
     pub keys: &'a CheckpointKeys,
-    /// The lane's name.
-    pub lane: &'a str,
     /// The output hash.
     pub output_key: &'a str,
     /// TTL of the merge state.
@@ -97,29 +150,54 @@ pub struct Merge<'a> {
 }
 
 impl Merge<'_> {
-    /// Writes this lane's values of a count, sum, min or max window (and,
-    /// for want of mergeable sketches, approx-distinct: see the README) and
-    /// recomputes the output values of those groups.
-    pub fn numbers(&self, pipe: &mut Pipeline, aggregation: Aggregation, fields: &[(&str, &str)]) {
-        if fields.is_empty() {
+    /// Folds this lane's changes of a count, sum, min or max window into
+    /// the output values.
+    pub fn numbers(&self, pipe: &mut Pipeline, aggregation: Aggregation, groups: &[GroupChange]) {
+        let op = match aggregation {
+            Aggregation::Count => "count",
+            Aggregation::Sum | Aggregation::Distinct | Aggregation::ApproxDistinct => "sum",
+            Aggregation::Min => "min",
+            Aggregation::Max => "max",
+        };
+        let mut args = groups
+            .iter()
+            .filter_map(|group| Some((group.key.as_str(), group.merge_value?.to_string())))
+            .peekable();
+        if args.peek().is_none() {
             return;
         }
-        let op = match aggregation {
-            Aggregation::Min => "min",
-            Aggregation::Max | Aggregation::ApproxDistinct => "max",
-            Aggregation::Count | Aggregation::Sum | Aggregation::Distinct => "sum",
-        };
         let cmd = pipe
             .cmd("EVAL")
             .arg(MERGE_NUMBERS)
-            .arg(2)
+            .arg(1)
             .arg(self.output_key)
-            .arg(self.keys.partial_lanes(self.output_key))
-            .arg(op)
-            .arg(self.keys.partials(self.output_key, self.lane))
+            .arg(op);
+        for (group, value) in args {
+            cmd.arg(group).arg(value);
+        }
+        cmd.ignore();
+    }
+
+    /// Folds the registers this lane raised in an approx-distinct window
+    /// into the merged sketches and writes their estimates.
+    pub fn sketch(&self, pipe: &mut Pipeline, groups: &[GroupChange]) {
+        let mut changed = groups
+            .iter()
+            .filter(|group| !group.new_registers.is_empty())
+            .peekable();
+        if changed.peek().is_none() {
+            return;
+        }
+        let cmd = pipe
+            .cmd("EVAL")
+            .arg(MERGE_SKETCH)
+            .arg(1)
+            .arg(self.output_key)
             .arg(self.ttl_secs);
-        for (group, value) in fields {
-            cmd.arg(*group).arg(*value);
+        for group in changed {
+            cmd.arg(&group.key)
+                .arg(self.keys.sketch(self.output_key, &group.key))
+                .arg(&group.new_registers[..]);
         }
         cmd.ignore();
     }

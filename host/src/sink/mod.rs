@@ -40,13 +40,33 @@ async fn open(client: &redis::Client) -> Result<MultiplexedConnection, redis::Re
         .await
 }
 
-/// A lane's ownership token, as taken when its partition was assigned.
+/// A lane's ownership token, as taken when its partition was assigned, and
+/// the sequence number of its last checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fence {
     /// The lane.
     pub lane: String,
     /// The token taken.
     pub token: u64,
+    /// The lane's last commit sequence number in Redis; a checkpoint writes
+    /// the next one.
+    pub seq: u64,
+}
+
+/// One checkpoint, built once and sent (again, if need be) with
+/// [`RedisStore::send`].
+pub struct PreparedCommit {
+    pipe: redis::Pipeline,
+    size: CommitSize,
+    fences: Vec<Fence>,
+}
+
+impl PreparedCommit {
+    /// The lanes it writes under a fence, with the sequence numbers they
+    /// had before it.
+    pub fn fences(&self) -> &[Fence] {
+        &self.fences
+    }
 }
 
 /// The Redis connection a pipeline checkpoints through.
@@ -110,43 +130,67 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Builds one checkpoint of `lanes`; lanes named in `fences` are
+    /// written only while their tokens are held, and only once.
+    pub fn prepare(&self, lanes: &[LaneCommit<'_>], fences: Vec<Fence>) -> PreparedCommit {
+        let (mut pipe, size) = commit::build(&self.settings, lanes);
+        for fence in &fences {
+            pipe.set(self.keys.lane(&fence.lane).commit_seq(), fence.seq + 1)
+                .ignore();
+        }
+        PreparedCommit { pipe, size, fences }
+    }
+
     /// Writes one checkpoint atomically: every lane, or nothing if one of
-    /// `fences` is no longer held (then [`StoreError::Fenced`] names the
+    /// its fences is no longer held (then [`StoreError::Fenced`] names the
     /// lanes lost). The tokens are checked under WATCH, so a partition
     /// taken over between the check and the write aborts the write too.
-    pub async fn commit(
-        &mut self,
-        lanes: &[LaneCommit<'_>],
-        fences: &[Fence],
-    ) -> Result<CommitSize, StoreError> {
-        let (pipe, size) = commit::build(&self.settings, lanes);
+    ///
+    /// Sending the same checkpoint again is safe: if the lanes' sequence
+    /// numbers show it was written (an earlier attempt went through but its
+    /// reply was lost), it is not applied twice.
+    pub async fn send(&mut self, prepared: &PreparedCommit) -> Result<CommitSize, StoreError> {
+        let fences = &prepared.fences;
         if fences.is_empty() {
-            let () = pipe.query_async(&mut self.conn).await?;
-            return Ok(size);
+            let () = prepared.pipe.query_async(&mut self.conn).await?;
+            return Ok(prepared.size);
         }
-        let fence_keys: Vec<String> = fences.iter().map(|f| self.keys.fence(&f.lane)).collect();
+        let mut watched: Vec<String> = fences.iter().map(|f| self.keys.fence(&f.lane)).collect();
+        watched.extend(fences.iter().map(|f| self.keys.lane(&f.lane).commit_seq()));
         loop {
             let () = redis::cmd("WATCH")
-                .arg(&fence_keys)
+                .arg(&watched)
                 .query_async(&mut self.conn)
                 .await?;
             let held: Vec<Option<u64>> = redis::cmd("MGET")
-                .arg(&fence_keys)
+                .arg(&watched)
                 .query_async(&mut self.conn)
                 .await?;
-            let lost: Vec<String> = fences
-                .iter()
-                .zip(&held)
-                .filter(|(fence, held)| **held != Some(fence.token))
-                .map(|(fence, _)| fence.lane.clone())
-                .collect();
-            if !lost.is_empty() {
+            let (tokens, seqs) = held.split_at(fences.len());
+            let mut lost = Vec::new();
+            let mut written = 0;
+            for ((fence, token), seq) in fences.iter().zip(tokens).zip(seqs) {
+                let seq = seq.unwrap_or(0);
+                if *token != Some(fence.token) {
+                    lost.push(fence.lane.clone());
+                } else if seq == fence.seq + 1 {
+                    written += 1;
+                } else if seq != fence.seq {
+                    tracing::error!(lane = %fence.lane, seq, expected = fence.seq, "checkpoint sequence moved under a held token");
+                    lost.push(fence.lane.clone());
+                }
+            }
+            if !lost.is_empty() || written == fences.len() {
                 let () = redis::cmd("UNWATCH").query_async(&mut self.conn).await?;
+                if lost.is_empty() {
+                    tracing::info!("checkpoint had been written by an earlier attempt");
+                    return Ok(prepared.size);
+                }
                 return Err(StoreError::Fenced(lost));
             }
-            let reply: redis::Value = pipe.query_async(&mut self.conn).await?;
+            let reply: redis::Value = prepared.pipe.query_async(&mut self.conn).await?;
             if !matches!(reply, redis::Value::Nil) {
-                return Ok(size);
+                return Ok(prepared.size);
             }
             // A token changed between the check and EXEC: check again.
         }

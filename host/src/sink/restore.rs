@@ -33,6 +33,18 @@ pub async fn position(
     }
 }
 
+/// Reads a lane's checkpoint sequence number (0 before its first).
+pub async fn commit_seq(
+    conn: &mut impl ConnectionLike,
+    keys: &CheckpointKeys,
+) -> Result<u64, StoreError> {
+    let seq: Option<u64> = redis::cmd("GET")
+        .arg(keys.commit_seq())
+        .query_async(conn)
+        .await?;
+    Ok(seq.unwrap_or(0))
+}
+
 /// Restores a rule's watermark, counters and open windows into `state`.
 ///
 /// Metrics whose definition changed since the checkpoint start empty, with a

@@ -98,6 +98,16 @@ impl Aggregate {
         }
     }
 
+    /// A count, sum, min or max as a number (`None` for distinct counts,
+    /// and for a min or max without values).
+    pub fn number(&self) -> Option<f64> {
+        match self {
+            Self::Count(n) => Some(*n as f64),
+            Self::Sum(x) | Self::Min(x) | Self::Max(x) => x.is_finite().then_some(*x),
+            Self::Distinct(_) | Self::ApproxDistinct(_) => None,
+        }
+    }
+
     /// The value as the decimal string written to Redis.
     pub fn render(&self) -> String {
         match self {

@@ -38,11 +38,24 @@ pub const ENCODED_LEN: usize = 2 + REGISTER_COUNT;
 /// registers into a count. Sketches merge losslessly with
 /// [`merge`](Self::merge), so per-partition or per-window sketches can be
 /// combined, and serialise to a fixed [`ENCODED_LEN`] bytes for checkpoints.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct HyperLogLog {
     /// `REGISTER_COUNT` registers, each `0..=MAX_REGISTER`.
     registers: Box<[u8]>,
+    /// Registers raised since [`take_changed`](Self::take_changed): what a
+    /// partition adds to the sketch merged across partitions.
+    changed: Vec<u16>,
 }
+
+/// Two sketches are equal when their registers are (what changed since a
+/// checkpoint is bookkeeping, not content).
+impl PartialEq for HyperLogLog {
+    fn eq(&self, other: &Self) -> bool {
+        self.registers == other.registers
+    }
+}
+
+impl Eq for HyperLogLog {}
 
 impl Default for HyperLogLog {
     fn default() -> Self {
@@ -66,6 +79,7 @@ impl HyperLogLog {
     pub fn new() -> Self {
         Self {
             registers: vec![0u8; REGISTER_COUNT].into_boxed_slice(),
+            changed: Vec::new(),
         }
     }
 
@@ -87,6 +101,7 @@ impl HyperLogLog {
             && *r < rank
         {
             *r = rank;
+            self.changed.push(index as u16);
         }
     }
 
@@ -98,23 +113,27 @@ impl HyperLogLog {
     /// No large-range correction is needed with 64-bit hashes.
     #[must_use]
     pub fn estimate(&self) -> u64 {
-        let m = REGISTER_COUNT as f64;
-        let mut sum = 0.0f64;
-        let mut zeros = 0usize;
+        let mut ranks = [0u32; MAX_REGISTER as usize + 1];
         for &r in &self.registers {
-            sum += f64::exp2(-f64::from(r));
-            if r == 0 {
-                zeros += 1;
+            if let Some(count) = ranks.get_mut(usize::from(r)) {
+                *count += 1;
             }
         }
-        let alpha = 0.7213 / (1.0 + 1.079 / m);
-        let raw = alpha * m * m / sum;
-        let est = if raw <= 2.5 * m && zeros > 0 {
-            m * (m / zeros as f64).ln()
-        } else {
-            raw
-        };
-        est.round() as u64
+        estimate_from_ranks(&ranks)
+    }
+
+    /// Takes the registers raised since the last call, as `(index, value)`
+    /// triples of bytes (index big-endian), sorted and without repeats.
+    pub fn take_changed(&mut self) -> Vec<u8> {
+        let mut changed = std::mem::take(&mut self.changed);
+        changed.sort_unstable();
+        changed.dedup();
+        let mut out = Vec::with_capacity(changed.len() * 3);
+        for index in changed {
+            out.extend_from_slice(&index.to_be_bytes());
+            out.push(self.registers.get(usize::from(index)).copied().unwrap_or(0));
+        }
+        out
     }
 
     /// Folds `other` into `self`: afterwards `self` estimates the union.
@@ -122,9 +141,15 @@ impl HyperLogLog {
     /// Register-wise maximum, which is exactly the sketch of the union of
     /// both inputs — merging loses nothing.
     pub fn merge(&mut self, other: &HyperLogLog) {
-        for (a, &b) in self.registers.iter_mut().zip(other.registers.iter()) {
+        for (index, (a, &b)) in self
+            .registers
+            .iter_mut()
+            .zip(other.registers.iter())
+            .enumerate()
+        {
             if *a < b {
                 *a = b;
+                self.changed.push(index as u16);
             }
         }
     }
@@ -176,14 +201,41 @@ impl HyperLogLog {
         }
         Ok(Self {
             registers: registers.into(),
+            changed: Vec::new(),
         })
     }
 
-    /// Heap bytes owned by the sketch (always 16384), for memory accounting.
+    /// Heap bytes owned by the sketch (16384 plus the changed list), for
+    /// memory accounting.
     #[must_use]
     pub fn heap_bytes(&self) -> usize {
-        self.registers.len()
+        self.registers.len() + self.changed.capacity() * size_of::<u16>()
     }
+}
+
+/// The estimate of a sketch from how many registers hold each value
+/// (`ranks[r]` = registers equal to `r`). Summing by value, in value order,
+/// makes the result independent of where the registers live: the merged
+/// sketch of a partitioned source, kept in Redis by a Lua script that does
+/// the same arithmetic (`sink::merge`), gets the same estimate as one
+/// sketch in memory.
+pub fn estimate_from_ranks(ranks: &[u32]) -> u64 {
+    let m = REGISTER_COUNT as f64;
+    let mut sum = 0.0f64;
+    for (rank, &count) in ranks.iter().enumerate() {
+        if count > 0 {
+            sum += f64::from(count) * f64::exp2(-(rank as f64));
+        }
+    }
+    let zeros = ranks.first().copied().unwrap_or(0);
+    let alpha = 0.7213 / (1.0 + 1.079 / m);
+    let raw = alpha * m * m / sum;
+    let est = if raw <= 2.5 * m && zeros > 0 {
+        m * (m / f64::from(zeros)).ln()
+    } else {
+        raw
+    };
+    (est + 0.5).floor() as u64
 }
 
 #[cfg(test)]
@@ -324,8 +376,22 @@ mod tests {
     }
 
     #[test]
-    fn heap_bytes_is_fixed() {
+    fn heap_bytes_is_fixed_between_checkpoints() {
         assert_eq!(HyperLogLog::new().heap_bytes(), REGISTER_COUNT);
-        assert_eq!(sketch_of(0..100_000).heap_bytes(), REGISTER_COUNT);
+        let mut sketch = sketch_of(0..100_000);
+        assert!(
+            sketch.heap_bytes() > REGISTER_COUNT,
+            "raised registers are listed"
+        );
+        let changed = sketch.take_changed();
+        assert_eq!(sketch.heap_bytes(), REGISTER_COUNT);
+        // Every register raised once at least, listed once, in order.
+        let indexes: Vec<u16> = changed
+            .chunks(3)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
+        assert!(indexes.windows(2).all(|w| w[0] < w[1]));
+        assert!(indexes.len() > REGISTER_COUNT * 9 / 10);
+        assert!(sketch.take_changed().is_empty());
     }
 }

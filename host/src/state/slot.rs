@@ -55,6 +55,37 @@ pub struct Group {
     /// The running value.
     pub agg: Aggregate,
     dirty: bool,
+    /// The count or sum as of the last checkpoint, which the merged output
+    /// of a partitioned source already holds (see [`Group::merge_value`]).
+    published: f64,
+}
+
+impl Group {
+    fn new(agg: Aggregate) -> Self {
+        let published = agg.number().unwrap_or(0.0);
+        Self {
+            agg,
+            dirty: false,
+            published,
+        }
+    }
+
+    /// What this group adds to the value merged across lanes, and marks it
+    /// handed out: for a count or sum the change since the last call (the
+    /// merged value is the sum of every lane's changes), for a min or max
+    /// the value itself; `None` for distinct counts, which merge members.
+    pub fn merge_value(&mut self) -> Option<f64> {
+        match self.agg {
+            Aggregate::Count(_) | Aggregate::Sum(_) => {
+                let now = self.agg.number()?;
+                let delta = now - self.published;
+                self.published = now;
+                Some(delta)
+            }
+            Aggregate::Min(_) | Aggregate::Max(_) => self.agg.number(),
+            Aggregate::Distinct(_) | Aggregate::ApproxDistinct(_) => None,
+        }
+    }
 }
 
 /// The groups of one window or pane.
@@ -79,10 +110,10 @@ impl Slot {
     ) -> Result<(), Mismatch> {
         let group = match self.groups.get_mut(key) {
             Some(group) => group,
-            None => self.groups.entry(key.into()).or_insert(Group {
-                agg: Aggregate::empty(kind),
-                dirty: false,
-            }),
+            None => self
+                .groups
+                .entry(key.into())
+                .or_insert(Group::new(Aggregate::empty(kind))),
         };
         if group.agg.add(contribution)? && !group.dirty {
             group.dirty = true;
@@ -94,10 +125,10 @@ impl Slot {
     /// Folds every group of `other` into this slot, marking them changed.
     pub fn merge(&mut self, kind: Aggregation, other: &Slot) {
         for (key, theirs) in &other.groups {
-            let group = self.groups.entry(key.clone()).or_insert(Group {
-                agg: Aggregate::empty(kind),
-                dirty: false,
-            });
+            let group = self
+                .groups
+                .entry(key.clone())
+                .or_insert(Group::new(Aggregate::empty(kind)));
             group.agg.merge(&theirs.agg);
             if !group.dirty {
                 group.dirty = true;
@@ -108,15 +139,15 @@ impl Slot {
 
     /// Restores a group from a checkpoint (not marked changed).
     pub fn restore(&mut self, key: &str, agg: Aggregate) {
-        self.groups.insert(key.into(), Group { agg, dirty: false });
+        self.groups.insert(key.into(), Group::new(agg));
     }
 
     /// Hands each changed group to `each` and marks it clean.
-    pub fn drain_dirty(&mut self, mut each: impl FnMut(&str, &mut Aggregate)) {
+    pub fn drain_dirty(&mut self, mut each: impl FnMut(&str, &mut Group)) {
         for key in std::mem::take(&mut self.dirty) {
             if let Some(group) = self.groups.get_mut(&key) {
                 group.dirty = false;
-                each(&key, &mut group.agg);
+                each(&key, group);
             }
         }
     }

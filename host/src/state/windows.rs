@@ -33,10 +33,17 @@ pub struct GroupChange {
     pub key: String,
     /// The value for the output hash (`None` for step panes).
     pub output: Option<String>,
+    /// What a lane of a partitioned source merges into the output value
+    /// (see [`Group::merge_value`](super::slot::Group::merge_value); `None`
+    /// for step panes and distinct).
+    pub merge_value: Option<f64>,
     /// The checkpoint encoding of the aggregate (`None` once closed).
     pub state: Option<Vec<u8>>,
     /// Member hashes added since the last checkpoint, to append.
     pub new_members: Vec<u8>,
+    /// Approx-distinct: registers raised since the last checkpoint, as
+    /// (index, value) byte triples, merged across lanes in Redis.
+    pub new_registers: Vec<u8>,
 }
 
 /// The windows (or, for cumulative windows, the step panes and whole
@@ -196,7 +203,13 @@ impl MetricWindows {
 
 fn slot_groups(slot: &mut Slot, kind: SlotKind, closed: bool) -> Vec<GroupChange> {
     let mut groups = Vec::new();
-    slot.drain_dirty(|key, agg| {
+    slot.drain_dirty(|key, group| {
+        let merge_value = if kind.is_output() {
+            group.merge_value()
+        } else {
+            None
+        };
+        let agg = &mut group.agg;
         let new_members = match agg {
             // A closed output slot still hands out its last new members: a
             // partitioned source merges them into the cross-lane union.
@@ -209,11 +222,17 @@ fn slot_groups(slot: &mut Slot, kind: SlotKind, closed: bool) -> Vec<GroupChange
             }
             _ => Vec::new(),
         };
+        let new_registers = match agg {
+            Aggregate::ApproxDistinct(hll) => hll.take_changed(),
+            _ => Vec::new(),
+        };
         groups.push(GroupChange {
             key: key.to_owned(),
             output: kind.is_output().then(|| agg.render()),
+            merge_value,
             state: (!closed).then(|| codec::encode(agg)),
             new_members,
+            new_registers,
         });
     });
     groups

@@ -11,6 +11,7 @@ mod bad_input;
 mod crash;
 mod exactness;
 mod kafka;
+mod merge;
 mod reload;
 mod sandbox;
 mod sources;

@@ -240,7 +240,9 @@ pub fn file_source(path: &Path, follow: bool) -> String {
 
 pub fn weir() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
-    command.env("RUST_LOG", "info");
+    // WEIR_TEST_LOG (say `info,weir=debug`) shows more when diagnosing.
+    let filter = std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "info".to_owned());
+    command.env("RUST_LOG", filter);
     command
 }
 
