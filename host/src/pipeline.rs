@@ -16,8 +16,8 @@ use crate::plugin::reload::{ReloadEvent, Reloader};
 use crate::plugin::{ActiveRule, RuleLoader, RuleRegistry};
 use crate::processor::{DeadLetter, Processor, RuleOutcome};
 use crate::sink::{
-    CheckpointKeys, Fence, LaneCommit, OutputSettings, PreparedCommit, RedisStore, RuleCommit,
-    StoreError, restore,
+    CheckpointKeys, CommitSize, Fence, LaneCommit, OutputSettings, PreparedCommit, RedisStore,
+    RuleCommit, StoreError, restore,
 };
 use crate::source::kafka::Assignment;
 use crate::source::{Position, Rebalance, Source};
@@ -101,6 +101,7 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
     let partitioned = Source::is_partitioned(&config.source);
     let processor = Processor::new(registry, align, lateness_ms, &config.limits, partitioned);
     let store = connect(config, &stop).await?;
+    let writer = connect(config, &stop).await?;
     let keys = store.keys().clone();
     let idle_after = match &config.source.kind {
         SourceKind::Kafka(kafka) if kafka.idle_partition_ms > 0 => {
@@ -111,6 +112,8 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
     let mut pipeline = Pipeline {
         config,
         store,
+        writer: Some(writer),
+        in_flight: None,
         processor,
         source: None,
         stop,
@@ -166,7 +169,14 @@ async fn connect(config: &Config, stop: &AtomicBool) -> anyhow::Result<RedisStor
 
 struct Pipeline<'c> {
     config: &'c Config,
+    /// Restores, fences and rule bookkeeping.
     store: RedisStore,
+    /// Its own connection for checkpoints (WATCH is per connection), lent
+    /// to the write in flight.
+    writer: Option<RedisStore>,
+    /// A periodic checkpoint Redis is writing while the next batches are
+    /// processed.
+    in_flight: Option<InFlight>,
     processor: Processor,
     /// Opened once the starting position is known.
     source: Option<Source>,
@@ -193,6 +203,14 @@ struct Pipeline<'c> {
     last_seen: HashMap<String, Instant>,
     /// A lane without records this long stops holding the watermark back.
     idle_after: Option<Duration>,
+}
+
+/// A checkpoint being written in the background.
+struct InFlight {
+    task: tokio::task::JoinHandle<(RedisStore, Result<CommitSize, StoreError>)>,
+    prepared: Arc<PreparedCommit>,
+    /// The offsets it records, to commit to Kafka once it is written.
+    written: Vec<(String, u64)>,
 }
 
 /// A lane flushed on revoke.
@@ -248,7 +266,7 @@ impl Pipeline<'_> {
                 self.rebalance(step.rebalances).await?;
             }
             if last_checkpoint.elapsed() >= interval {
-                self.checkpoint().await?;
+                self.checkpoint_within(None, true).await?;
                 last_checkpoint = Instant::now();
             }
         }
@@ -405,10 +423,13 @@ impl Pipeline<'_> {
     /// unwritten, assigned ones restored from their checkpoint (or taken
     /// back from the parked ones if nobody owned them in between).
     async fn rebalance(&mut self, events: Vec<Rebalance>) -> Result<(), StoreError> {
+        self.settle(None).await?;
         for event in events {
             match event {
                 Rebalance::Revoked(lanes) => {
-                    let flushed = self.checkpoint_within(Some(REVOKE_FLUSH_BOUND)).await?;
+                    let flushed = self
+                        .checkpoint_within(Some(REVOKE_FLUSH_BOUND), false)
+                        .await?;
                     for lane in lanes {
                         let Some(token) = self.fences.remove(&lane) else {
                             continue;
@@ -608,7 +629,87 @@ impl Pipeline<'_> {
 
     /// Writes one checkpoint, retrying until it is written.
     async fn checkpoint(&mut self) -> Result<(), StoreError> {
-        self.checkpoint_within(None).await.map(|_| ())
+        self.checkpoint_within(None, false).await.map(|_| ())
+    }
+
+    /// Waits for the checkpoint in flight, if any, and settles it: a failed
+    /// write is retried (input waits meanwhile), a fenced one rewinds the
+    /// lanes. Returns false if `deadline` passed first.
+    async fn settle(&mut self, deadline: Option<Instant>) -> Result<bool, StoreError> {
+        let Some(in_flight) = self.in_flight.take() else {
+            return Ok(true);
+        };
+        let (writer, first) = in_flight
+            .task
+            .await
+            .map_err(|error| StoreError::Corrupt(format!("checkpoint task failed: {error}")))?;
+        self.writer = Some(writer);
+        let result = match first {
+            Ok(size) => {
+                tracing::debug!(?size, "checkpoint written");
+                Ok(true)
+            }
+            Err(error @ StoreError::Fenced(_)) => Err(error),
+            Err(error) => {
+                tracing::warn!(%error, "checkpoint failed; input paused, retrying");
+                self.write(&in_flight.prepared, deadline).await
+            }
+        };
+        let done = self
+            .after_write(result, &in_flight.prepared, &in_flight.written)
+            .await?;
+        Ok(done.unwrap_or(true))
+    }
+
+    /// Writes a checkpoint on the writer connection, retrying while Redis
+    /// is unavailable (see [`commit_with_retry`]).
+    async fn write(
+        &mut self,
+        prepared: &PreparedCommit,
+        deadline: Option<Instant>,
+    ) -> Result<bool, StoreError> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(StoreError::Corrupt("no checkpoint connection".to_owned()));
+        };
+        let mut kafka = self.source.as_mut().and_then(Source::kafka);
+        let result =
+            commit_with_retry(writer, prepared, &self.stop, deadline, kafka.as_deref_mut()).await;
+        if let Some(kafka) = kafka {
+            kafka.resume();
+        }
+        result
+    }
+
+    /// Follows up a checkpoint write: `Some(written)`, or `None` if it was
+    /// refused because partitions were taken over (they are dropped, the
+    /// other lanes rewound to their checkpoints).
+    async fn after_write(
+        &mut self,
+        result: Result<bool, StoreError>,
+        prepared: &PreparedCommit,
+        written: &[(String, u64)],
+    ) -> Result<Option<bool>, StoreError> {
+        match result {
+            Ok(true) => {
+                self.note_committed(prepared);
+                if let Some(kafka) = self.source.as_mut().and_then(Source::kafka) {
+                    kafka.commit_offsets(written);
+                }
+                self.catalog_written = true;
+                self.summary.checkpoints += 1;
+                Ok(Some(true))
+            }
+            Ok(false) => Ok(Some(false)),
+            Err(StoreError::Fenced(lost)) => {
+                for lane in &lost {
+                    tracing::error!(%lane, "another instance took this partition; dropping it unwritten");
+                    self.drop_lane(lane);
+                }
+                self.rewind_lanes().await?;
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Writes one checkpoint of every lane and rule, with the source
@@ -616,10 +717,23 @@ impl Pipeline<'_> {
     /// covers every record read and the dead letters gathered with them).
     /// Lanes another instance took over are dropped unwritten. With a
     /// `bound`, gives up after that long; returns whether it was written.
-    async fn checkpoint_within(&mut self, bound: Option<Duration>) -> Result<bool, StoreError> {
+    ///
+    /// With `overlap`, the checkpoint is handed to Redis and processing
+    /// goes on while Redis writes it (the changes are already drained into
+    /// it); the next checkpoint, or anything that needs it written, waits
+    /// for it first. So Redis works on one checkpoint while weir works on
+    /// the next, instead of taking turns.
+    async fn checkpoint_within(
+        &mut self,
+        bound: Option<Duration>,
+        overlap: bool,
+    ) -> Result<bool, StoreError> {
+        let deadline = bound.map(|bound| Instant::now() + bound);
+        if !self.settle(deadline).await? {
+            return Ok(false);
+        }
         self.finish_pending();
         self.release_idle_lanes();
-        let deadline = bound.map(|bound| Instant::now() + bound);
         let mut dead_letters = Some(self.processor.take_dead_letters());
         loop {
             let processor = &mut self.processor;
@@ -670,37 +784,23 @@ impl Pipeline<'_> {
                 .flat_map(|c| c.positions.iter().map(|(l, p)| (l.clone(), p.offset)))
                 .collect();
             drop(commits);
-            let mut kafka = self.source.as_mut().and_then(Source::kafka);
-            let result = commit_with_retry(
-                &mut self.store,
-                &prepared,
-                &self.stop,
-                deadline,
-                kafka.as_deref_mut(),
-            )
-            .await;
-            if let Some(kafka) = kafka {
-                kafka.resume();
+            if overlap && let Some(mut writer) = self.writer.take() {
+                let prepared = Arc::new(prepared);
+                let sent = prepared.clone();
+                let task = tokio::spawn(async move {
+                    let result = writer.send(&sent).await;
+                    (writer, result)
+                });
+                self.in_flight = Some(InFlight {
+                    task,
+                    prepared,
+                    written,
+                });
+                return Ok(true);
             }
-            match result {
-                Ok(true) => {
-                    self.note_committed(&prepared);
-                    if let Some(kafka) = self.source.as_mut().and_then(Source::kafka) {
-                        kafka.commit_offsets(&written);
-                    }
-                    self.catalog_written = true;
-                    self.summary.checkpoints += 1;
-                    return Ok(true);
-                }
-                Ok(false) => return Ok(false),
-                Err(StoreError::Fenced(lost)) => {
-                    for lane in &lost {
-                        tracing::error!(%lane, "another instance took this partition; dropping it unwritten");
-                        self.drop_lane(lane);
-                    }
-                    self.rewind_lanes().await?;
-                }
-                Err(error) => return Err(error),
+            let result = self.write(&prepared, deadline).await;
+            if let Some(done) = self.after_write(result, &prepared, &written).await? {
+                return Ok(done);
             }
         }
     }
