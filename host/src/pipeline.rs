@@ -815,8 +815,12 @@ impl Pipeline<'_> {
     /// After a checkpoint that was refused (fenced), the changes it
     /// drained from the lanes still owned are not in Redis: reload those
     /// lanes from their checkpoint and read their partitions again from
-    /// the checkpointed offsets.
+    /// the checkpointed offsets. A batch read but not yet in the windows
+    /// is dropped too: its records are read again.
     async fn rewind_lanes(&mut self) -> Result<(), StoreError> {
+        if self.pending.take().is_some() {
+            tracing::debug!("pending batch dropped; it is read again from the checkpoint");
+        }
         let lanes: Vec<String> = self.fences.keys().cloned().collect();
         for lane in lanes {
             self.restore_lane(&lane).await?;
