@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config } => run::run(&config).await.map(|_| ()),
-        Command::Status { config } => status::status(&config).await.map(|report| {
+        Command::Status { config, json } => status::status(&config, json).await.map(|report| {
             #[expect(
                 clippy::print_stdout,
                 reason = "the status report is the command's output"

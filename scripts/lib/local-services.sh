@@ -27,19 +27,11 @@ start_tansu() {
     port_open "$port"
 }
 
-# Prints the smallest `records` count of the rules in `weir status --config
-# CONFIG` (0 before the first checkpoint, or when Redis is too busy to
-# answer). A rule's row is its name, its version (two words), then seven
-# counters, records first, then its state.
+# Prints the smallest `records_in` count of the rules in `weir status --json
+# --config CONFIG` (0 before the first checkpoint, or when Redis is too busy
+# to answer). `records_in` is a key of each rule's `stats` object only.
 records_done() {
-    { "$WEIR" status --config "$1" 2>/dev/null || true; } | awk '
-        NR > 1 && /^[^ ]/ {
-            for (i = 2; i + 6 <= NF; i++) {
-                run = 1
-                for (j = i; j <= i + 6; j++) if ($j !~ /^[0-9]+$/) run = 0
-                if (run && (i + 7 > NF || $(i + 7) !~ /^[0-9]+$/)) break
-            }
-            if (run) { rows++; if (min == "" || $i + 0 < min) min = $i + 0 }
-        }
-        END { print (rows ? min : 0) }'
+    { "$WEIR" status --json --config "$1" 2>/dev/null || true; } |
+        { grep -o '"records_in": *[0-9]*' || true; } |
+        awk -F: '{ n = $2 + 0; if (min == "" || n < min) min = n } END { print (min == "" ? 0 : min) }'
 }

@@ -42,6 +42,9 @@ pub enum Command {
         /// The pipeline's config file (TOML).
         #[arg(long, short, env = "WEIR_CONFIG")]
         config: PathBuf,
+        /// Print JSON (a list with one object per rule) instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Send log lines to a Kafka topic (a file, or generated lines).
     Produce {

@@ -4,14 +4,53 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::Context;
+use serde::Serialize;
 
 use crate::config::Config;
 use crate::sink::CheckpointKeys;
 use crate::stats::RuleStats;
 
+/// What `weir status` reports about one rule, as of its last checkpoint
+/// (added up over partitions for a Kafka pipeline). `--json` prints a list
+/// of these, for scripts.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleStatus {
+    /// The rule's name.
+    pub name: String,
+    /// The version the rule declares.
+    pub version: String,
+    /// The hash of the loaded component.
+    pub version_hash: String,
+    /// When the running version was loaded (Unix ms), if known.
+    pub loaded_at_ms: Option<u64>,
+    /// `running`, `finished` (its input ended and every window closed) or
+    /// `quarantined`.
+    pub state: &'static str,
+    /// How long the quarantine had left at the last checkpoint.
+    pub quarantined_for_ms: u64,
+    /// Partitions (lanes) checkpointed; 1 for a file or stdin pipeline.
+    pub lanes: usize,
+    /// Why the newest file of the rule did not load (the previous version
+    /// still runs).
+    pub last_load_error: Option<String>,
+    /// Counters.
+    pub stats: RuleStats,
+}
+
+/// Renders `weir status` for the operator: a table, or JSON with `json`.
+pub async fn status(config_path: &Path, json: bool) -> anyhow::Result<String> {
+    let rules = rule_statuses(config_path).await?;
+    if json {
+        let mut out = serde_json::to_string_pretty(&rules)?;
+        out.push('\n');
+        return Ok(out);
+    }
+    Ok(table(&rules))
+}
+
 /// Reads every rule's checkpointed record of itself (version, counters,
-/// quarantine) from Redis and renders a table for the operator.
-pub async fn status(config_path: &Path) -> anyhow::Result<String> {
+/// quarantine) from Redis.
+pub async fn rule_statuses(config_path: &Path) -> anyhow::Result<Vec<RuleStatus>> {
     let config = Config::load(config_path)?;
     let client = redis::Client::open(config.redis.url.as_str())?;
     let mut conn = client
@@ -47,6 +86,14 @@ pub async fn status(config_path: &Path) -> anyhow::Result<String> {
             rules.entry(name).or_default().add(meta);
         }
     }
+    Ok(rules
+        .into_iter()
+        .map(|(name, summary)| summary.status(name))
+        .collect())
+}
+
+/// The operator's table: one row per rule, notes below it.
+fn table(rules: &[RuleStatus]) -> String {
     let mut report = format!(
         "{:<16} {:<18} {:>10} {:>9} {:>10} {:>8} {:>6} {:>6} {:>11}  {}\n",
         "rule",
@@ -60,26 +107,23 @@ pub async fn status(config_path: &Path) -> anyhow::Result<String> {
         "quarantined",
         "state"
     );
-    for (name, summary) in &rules {
-        let stats = summary.stats;
-        let meta = &summary.meta;
-        let field = |key: &str| meta.get(key).cloned().unwrap_or_default();
-        let state = match meta
-            .get("quarantined_for_ms")
-            .and_then(|ms| ms.parse::<u64>().ok())
-        {
-            Some(ms) if ms > 0 => format!("quarantined ({} s left at last checkpoint)", ms / 1000),
-            _ if field("closed_all") == "1" => "finished".to_owned(),
-            _ if summary.lanes > 1 => format!("running ({} partitions)", summary.lanes),
-            _ => "running".to_owned(),
+    for rule in rules {
+        let stats = rule.stats;
+        let state = match rule.state {
+            "quarantined" => format!(
+                "quarantined ({} s left at last checkpoint)",
+                rule.quarantined_for_ms / 1000
+            ),
+            "running" if rule.lanes > 1 => format!("running ({} partitions)", rule.lanes),
+            other => other.to_owned(),
         };
         report.push_str(&format!(
             "{:<16} {:<18} {:>10} {:>9} {:>10} {:>8} {:>6} {:>6} {:>11}  {}\n",
-            name,
+            rule.name,
             format!(
                 "{} {}",
-                field("version"),
-                field("version_hash").get(..8).unwrap_or_default()
+                rule.version,
+                rule.version_hash.get(..8).unwrap_or_default()
             ),
             stats.records_in,
             stats.rejected,
@@ -90,20 +134,20 @@ pub async fn status(config_path: &Path) -> anyhow::Result<String> {
             stats.quarantined,
             state
         ));
-        if let Some(error) = meta.get("last_load_error").filter(|e| !e.is_empty()) {
+        if let Some(error) = &rule.last_load_error {
             report.push_str(&format!(
                 "{:<16} last load error (previous version still running): {error}\n",
                 ""
             ));
         }
-        if let Some(loaded_at) = meta.get("loaded_at_ms") {
+        if let Some(loaded_at) = rule.loaded_at_ms {
             report.push_str(&format!("{:<16} loaded at {loaded_at} (Unix ms)\n", ""));
         }
     }
     if rules.is_empty() {
         report.push_str("(no checkpoint yet in this namespace)\n");
     }
-    Ok(report)
+    report
 }
 
 /// One rule's checkpointed record, added up over lanes.
@@ -132,6 +176,36 @@ impl RuleSummary {
         };
         if self.meta.is_empty() || loaded_at(&meta) > loaded_at(&self.meta) {
             self.meta = meta;
+        }
+    }
+
+    fn status(self, name: String) -> RuleStatus {
+        let meta = self.meta;
+        let field = |key: &str| meta.get(key).cloned().unwrap_or_default();
+        let quarantined_for_ms = meta
+            .get("quarantined_for_ms")
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .unwrap_or(0);
+        let state = if quarantined_for_ms > 0 {
+            "quarantined"
+        } else if field("closed_all") == "1" {
+            "finished"
+        } else {
+            "running"
+        };
+        RuleStatus {
+            version: field("version"),
+            version_hash: field("version_hash"),
+            loaded_at_ms: meta.get("loaded_at_ms").and_then(|ms| ms.parse().ok()),
+            state,
+            quarantined_for_ms,
+            lanes: self.lanes,
+            last_load_error: meta
+                .get("last_load_error")
+                .filter(|e| !e.is_empty())
+                .cloned(),
+            stats: self.stats,
+            name,
         }
     }
 }

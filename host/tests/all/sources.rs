@@ -40,6 +40,25 @@ fn stdin_source_reads_to_the_end() {
         serde_json::from_str(&std::fs::read_to_string(case.join("expected.json")).unwrap())
             .unwrap();
     assert_same(&redis.outputs("pvuv"), &expected, "pvuv from stdin");
+
+    // `weir status --json`: the rule read every line and finished.
+    let status = weir()
+        .args(["status", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let rules: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    // Every line is a record, blank ones too (the rule rejects those).
+    let lines = input.iter().filter(|&&b| b == b'\n').count();
+    assert_eq!(rules[0]["name"], "pvuv", "{rules}");
+    assert_eq!(rules[0]["state"], "finished", "{rules}");
+    assert_eq!(rules[0]["lanes"], 1, "{rules}");
+    assert_eq!(
+        rules[0]["stats"]["records_in"].as_u64(),
+        Some(lines as u64),
+        "{rules}"
+    );
 }
 
 /// Appends, a rotation (rename + new file) and a truncation while weir
