@@ -18,9 +18,13 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+mod intake;
+
+use intake::{Intake, Pushed};
+
 use super::{Position, SourceError};
 use crate::config::KafkaSourceConfig;
-use crate::contract::{Batch, RecordMeta, Span};
+use crate::contract::Batch;
 use crate::lanes::partition_lane;
 use crate::sink::CheckpointKeys;
 use crate::stats::SourceStats;
@@ -221,20 +225,6 @@ pub struct KafkaSource {
     /// Whether fetching is paused (Redis unavailable).
     paused: bool,
     batch_records: usize,
-}
-
-/// Turns messages into batch records.
-struct Intake {
-    topics: Vec<String>,
-    /// Next offset of every owned partition handed out so far; records
-    /// before it are duplicates.
-    next: BTreeMap<String, u64>,
-    /// Partitions just started at a checkpointed offset, until their first
-    /// record shows the start was honoured: the offset and how far back the
-    /// last re-seek went (see [`Intake::push`]).
-    starting: HashMap<String, Starting>,
-    max_record_bytes: usize,
-    stats: SourceStats,
 }
 
 /// One step of a Kafka source: the records read, then whatever rebalances
@@ -541,124 +531,6 @@ impl KafkaSource {
     }
 }
 
-impl Intake {
-    /// A partition (re)starts at `start` (its beginning, or nothing more to
-    /// read, if `None`): forget where it was, and check its first record
-    /// against `start`.
-    fn restart(&mut self, lane: &str, start: Option<u64>) {
-        self.next.remove(lane);
-        match start {
-            Some(start) => {
-                self.starting.insert(lane.to_owned(), Starting::at(start));
-            }
-            None => {
-                self.starting.remove(lane);
-            }
-        }
-    }
-
-    /// Adds one message to a batch, unless it is a duplicate (an offset
-    /// already handed out) or too long.
-    ///
-    /// The first record after a start at a checkpointed offset must be at
-    /// or before it. A broker may answer a fetch from the middle of a
-    /// record batch with the *next* batch (tansu 0.6 does), which would
-    /// skip records: then this asks to seek further back, ever further,
-    /// and records before the start are skipped as duplicates.
-    fn push(&mut self, batch: &mut Batch, message: &impl Message) -> Pushed {
-        let topic = message.topic();
-        let partition = message.partition();
-        let offset = message.offset().max(0) as u64;
-        let lane = partition_lane(topic, partition as u32);
-        if let Some(starting) = self.starting.get_mut(&lane) {
-            let start = starting.start;
-            if offset > start
-                && let Some(seek_to) = starting.further_back()
-            {
-                tracing::debug!(%lane, start, got = offset, seek_to, "the broker skipped past the start; seeking further back");
-                return Pushed::SeekBack {
-                    lane,
-                    offset: seek_to,
-                };
-            }
-            if offset > start {
-                tracing::warn!(%lane, start, got = offset, "records before this offset are no longer in the topic");
-            }
-            self.starting.remove(&lane);
-            self.next.insert(lane.clone(), start);
-        }
-        match self.next.get(&lane) {
-            Some(&next) if offset < next => {
-                self.stats.duplicates += 1;
-                return Pushed::Skipped;
-            }
-            Some(&next) if offset > next => {
-                // Records missing: a broker that answered a fetch from
-                // the middle of a batch with the next one. Read back.
-                let mut starting = Starting::at(next);
-                if let Some(seek_to) = starting.further_back() {
-                    tracing::debug!(%lane, expected = next, got = offset, seek_to, "gap in offsets; seeking back");
-                    self.starting.insert(lane.clone(), starting);
-                    return Pushed::SeekBack {
-                        lane,
-                        offset: seek_to,
-                    };
-                }
-            }
-            Some(_) => {}
-            None => {
-                tracing::debug!(%lane, offset, "first record of the partition since it was assigned")
-            }
-        }
-        self.next.insert(lane, offset + 1);
-        let payload = message.payload().unwrap_or_default();
-        self.stats.bytes += payload.len() as u64;
-        if payload.len() > self.max_record_bytes {
-            self.stats.oversized += 1;
-            tracing::warn!(
-                topic,
-                partition,
-                offset,
-                len = payload.len(),
-                max = self.max_record_bytes,
-                "message is longer than source.max_record_bytes; skipped"
-            );
-            return Pushed::Skipped;
-        }
-        let source = match self.topics.iter().position(|t| t == topic) {
-            Some(index) => index,
-            None => {
-                self.topics.push(topic.to_owned());
-                batch.sources.push(topic.to_owned());
-                self.topics.len() - 1
-            }
-        };
-        let payload_span = Span {
-            start: batch.data.len() as u32,
-            len: payload.len() as u32,
-        };
-        batch.data.extend_from_slice(payload);
-        let key = message.key().map(|key| {
-            let span = Span {
-                start: batch.data.len() as u32,
-                len: key.len() as u32,
-            };
-            batch.data.extend_from_slice(key);
-            span
-        });
-        batch.records.push(RecordMeta {
-            payload: payload_span,
-            key,
-            source: source as u32,
-            partition: partition as u32,
-            offset,
-            timestamp_ms: message.timestamp().to_millis(),
-        });
-        self.stats.records += 1;
-        Pushed::Added
-    }
-}
-
 /// The topic and partition of a lane (`topic/partition`).
 fn split_lane(lane: &str) -> Option<(&str, i32)> {
     let (topic, partition) = lane.rsplit_once('/')?;
@@ -668,49 +540,3 @@ fn split_lane(lane: &str) -> Option<(&str, i32)> {
 /// How long a partition started at a checkpointed offset may stay silent
 /// before the topic's end is checked.
 const SILENT_START: Duration = Duration::from_millis(500);
-
-/// A partition started at a checkpointed offset, until its first record.
-struct Starting {
-    /// The offset it must resume at.
-    start: u64,
-    /// How far before `start` the last seek went.
-    back: u64,
-    /// When it was last (re)started.
-    since: Instant,
-}
-
-impl Starting {
-    fn at(start: u64) -> Self {
-        Self {
-            start,
-            back: 0,
-            since: Instant::now(),
-        }
-    }
-
-    /// The next offset to seek to, further back than the last (`None` once
-    /// the partition's beginning was tried).
-    fn further_back(&mut self) -> Option<u64> {
-        if self.back >= self.start {
-            return None;
-        }
-        self.back = (self.back * 4).max(256).min(self.start);
-        self.since = Instant::now();
-        Some(self.start - self.back)
-    }
-}
-
-/// What became of a message.
-enum Pushed {
-    /// It is in the batch.
-    Added,
-    /// Skipped (duplicate or too long).
-    Skipped,
-    /// The partition must be read again from `offset`.
-    SeekBack {
-        /// The lane.
-        lane: String,
-        /// Where to seek to.
-        offset: u64,
-    },
-}
