@@ -35,6 +35,7 @@
 //! topics = ["access"]           # required, non-empty
 //! group = "weir"                # required: consumer group id
 //! idle_partition_ms = 60000     # (60000) a partition quiet this long stops holding the watermark back; 0 = never
+//! stop_at_end = false           # (false) read every partition to its end, close every window, exit; one topic only
 //! [source.librdkafka]           # (empty) raw librdkafka properties; numbers and booleans become strings
 //! "fetch.min.bytes" = 1
 //!
@@ -174,6 +175,13 @@ pub struct KafkaSourceConfig {
     /// A partition without records for this many milliseconds stops holding
     /// the watermark back (`idle_partition_ms`; 0 = never).
     pub idle_partition_ms: u64,
+    /// A bounded run (`stop_at_end`): once every partition owned has been
+    /// read to its end, close every window, checkpoint and exit, as a file
+    /// source does at its end (a backfill, a replay of a finished topic).
+    /// Needs a single topic: librdkafka names only the partition number
+    /// when it reports an end. Meant for one instance: with several, each
+    /// stops when its own partitions are done.
+    pub stop_at_end: bool,
     /// Raw librdkafka client properties (`[source.librdkafka]`); numbers and
     /// booleans in the file are turned into strings.
     pub librdkafka: BTreeMap<String, String>,
@@ -587,6 +595,19 @@ fn read_source(mut t: TableReader<'_>) -> SourceRead {
     let group: Option<String> = kind_field(&mut t, "group", kafka(true));
     let group = non_empty(&t, "group", group);
     let idle_partition_ms: Option<u64> = kind_field(&mut t, "idle_partition_ms", kafka(false));
+    let stop_at_end: Option<bool> = kind_field(&mut t, "stop_at_end", kafka(false));
+    if stop_at_end == Some(true)
+        && let Some(topics) = &topics
+        && topics.len() > 1
+    {
+        t.problem(
+            "stop_at_end",
+            format!(
+                "needs exactly one topic (librdkafka reports the end of a partition by number only), found {}",
+                topics.len()
+            ),
+        );
+    }
     let librdkafka = match kafka(false) {
         Need::Forbidden(kind, owner) => {
             t.forbidden("librdkafka", not_for_kind(kind, owner));
@@ -613,6 +634,7 @@ fn read_source(mut t: TableReader<'_>) -> SourceRead {
                     group,
                     idle_partition_ms: idle_partition_ms
                         .unwrap_or(KafkaSourceConfig::DEFAULT_IDLE_PARTITION_MS),
+                    stop_at_end: stop_at_end.unwrap_or(false),
                     librdkafka,
                 }))
             }

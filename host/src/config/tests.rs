@@ -168,7 +168,7 @@ interval_ms = "often"
             "source.batch_records: must be in 1..=1000000 (found 0)",
             "source.colour: unknown key (expected one of: kind, path, follow, \
              max_record_bytes, batch_records, poll_interval_ms, brokers, topics, group, idle_partition_ms, \
-             librdkafka)",
+             stop_at_end, librdkafka)",
             "plugins.dir: missing required key",
             "redis.url: missing required key",
             "redis.urll: unknown key (expected one of: url, default_ttl_secs, index_windows)",
@@ -438,6 +438,7 @@ fn kafka_source_parses() {
             topics: vec!["access".to_owned(), "audit".to_owned()],
             group: "weir".to_owned(),
             idle_partition_ms: KafkaSourceConfig::DEFAULT_IDLE_PARTITION_MS,
+            stop_at_end: false,
             librdkafka: BTreeMap::from([
                 ("client.id".to_owned(), "weir-1".to_owned()),
                 ("enable.partition.eof".to_owned(), "false".to_owned()),
@@ -514,6 +515,25 @@ topics = ["nope"]
         problems_of(&text),
         &["source.topics: must list at least one topic"],
     );
+    let text = KAFKA.replace(
+        r#"topics = ["access", "audit"]"#,
+        "topics = [\"access\", \"audit\"]\nstop_at_end = true",
+    );
+    assert_problems(
+        problems_of(&text),
+        &[
+            "source.stop_at_end: needs exactly one topic (librdkafka reports the end \
+           of a partition by number only), found 2",
+        ],
+    );
+    let text = KAFKA.replace(
+        r#"topics = ["access", "audit"]"#,
+        "topics = [\"access\"]\nstop_at_end = true",
+    );
+    match Config::parse(&text).map(|config| config.source.kind) {
+        Ok(SourceKind::Kafka(kafka)) => assert!(kafka.stop_at_end),
+        other => panic!("a single-topic stop_at_end parses: {other:?}"),
+    }
 
     let text = r#"
 [source]
@@ -522,6 +542,7 @@ path = "a.log"
 brokers = "b:9092"
 topics = ["t"]
 group = "g"
+stop_at_end = true
 [source.librdkafka]
 [plugins]
 dir = "plugins"
@@ -531,7 +552,7 @@ url = "redis://x"
     let not_file = |key: &str| {
         format!(r#"source.{key}: not allowed when source.kind = "file" (only with "kafka")"#)
     };
-    let expected: Vec<String> = ["brokers", "topics", "group", "librdkafka"]
+    let expected: Vec<String> = ["brokers", "topics", "group", "stop_at_end", "librdkafka"]
         .into_iter()
         .map(not_file)
         .collect();

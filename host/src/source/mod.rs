@@ -124,6 +124,10 @@ impl Source {
             Self::Stdin(stdin) => stdin.next_batch().await?,
             Self::Kafka(kafka) => {
                 let step = tokio::task::block_in_place(|| kafka.next_batch());
+                if step.batch.records.is_empty() && step.rebalances.is_empty() && kafka.finished() {
+                    tracing::info!("every partition read to its end (source.stop_at_end)");
+                    return Ok(None);
+                }
                 return Ok(Some(Step {
                     batch: step.batch,
                     rebalances: step.rebalances,

@@ -111,6 +111,11 @@ struct Case {
 
 impl Case {
     fn new(seed: &str, lines: &str) -> Self {
+        Self::with_source(seed, lines, "")
+    }
+
+    /// A case whose `[source]` has `extra` lines too.
+    fn with_source(seed: &str, lines: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("access.log");
         generate(
@@ -138,7 +143,7 @@ impl Case {
         let config = write_config(
             dir.path(),
             &format!(
-                "[source]\nkind = \"kafka\"\nbrokers = \"{}\"\ntopics = [\"access\"]\ngroup = \"weir-test\"\nbatch_records = 512\n\
+                "[source]\nkind = \"kafka\"\nbrokers = \"{}\"\ntopics = [\"access\"]\ngroup = \"weir-test\"\nbatch_records = 512\n{extra}\
                  [source.librdkafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\"max.poll.interval.ms\" = \"10000\"\n",
                 broker.brokers()
             ),
@@ -441,6 +446,41 @@ fn kafka_zombie_cannot_overwrite() {
     std::thread::sleep(Duration::from_millis(200));
     assert!(owner.terminate().success());
     case.assert_exact("after a zombie");
+}
+
+/// `stop_at_end`: weir reads the topic to its end, closes every window and
+/// exits by itself. So the day windows are published too, and every output
+/// (minutes and days) equals the oracle's, which closes every window at the
+/// end of the log like a file run.
+#[test]
+fn kafka_stop_at_end_closes_every_window() {
+    let case = Case::with_source("61", "60000", "stop_at_end = true\n");
+    assert!(case.produce(0).wait().unwrap().success());
+    let mut weir = case.instance("bounded");
+    let status = weir.wait_exit(Duration::from_secs(120));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "weir did not finish by itself ({status:?}); logs:\n{}",
+        case.logs()
+    );
+    assert!(
+        case.instance_log("bounded")
+            .contains("every partition read to its end")
+    );
+    case.assert_exact("stop at end");
+    let days = |hashes: Hashes| -> Hashes {
+        hashes
+            .into_iter()
+            .filter(|(key, _)| key.contains(":86400:"))
+            .collect()
+    };
+    let published = days(case.redis.outputs("pvuv"));
+    assert!(!published.is_empty(), "day windows were published");
+    assert_same(
+        &published,
+        &days(oracle("pvuv", &case.log, 864_000, 0)),
+        "pvuv day windows at the end",
+    );
 }
 
 /// Redis goes away for a few seconds while records flow, and comes back

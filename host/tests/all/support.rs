@@ -362,6 +362,23 @@ impl Running {
         Running(Some(child))
     }
 
+    /// Waits up to `limit` for weir to exit by itself; `None` if it is
+    /// still running then.
+    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        let child = self.0.as_mut()?;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.0 = None;
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Stops weir with SIGTERM (a clean shutdown) and waits for it.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let child = self.0.as_mut().unwrap();

@@ -14,12 +14,15 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+mod end;
 mod intake;
 
+use end::EndWatch;
 use intake::{Intake, Pushed};
 
 use super::{Position, SourceError};
@@ -225,6 +228,8 @@ pub struct KafkaSource {
     /// Whether fetching is paused (Redis unavailable).
     paused: bool,
     batch_records: usize,
+    /// With `stop_at_end`: which partitions were read to their end.
+    end: Option<EndWatch>,
 }
 
 /// One step of a Kafka source: the records read, then whatever rebalances
@@ -254,7 +259,10 @@ impl KafkaSource {
             .set("group.id", &config.group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
+            .set(
+                "enable.partition.eof",
+                if config.stop_at_end { "true" } else { "false" },
+            )
             .set("auto.offset.reset", "earliest");
         let context = AssignContext {
             redis: Mutex::new(None),
@@ -280,6 +288,7 @@ impl KafkaSource {
             carry: VecDeque::new(),
             paused: false,
             batch_records,
+            end: config.stop_at_end.then(|| EndWatch::new(&config.topics[0])),
         })
     }
 
@@ -293,10 +302,12 @@ impl KafkaSource {
             records: Vec::with_capacity(self.batch_records),
         };
         while let Some(message) = self.carry.pop_front() {
+            note_record(&mut self.end, &message);
             let pushed = self.intake.push(&mut batch, &message);
             self.follow(pushed);
         }
         let started = Instant::now();
+        let mut ends_after = Vec::new();
         while batch.records.len() < self.batch_records {
             let Some(left) = BATCH_WAIT.checked_sub(started.elapsed()) else {
                 break;
@@ -324,9 +335,17 @@ impl KafkaSource {
                     break;
                 }
                 Ok(message) => {
+                    note_record(&mut self.end, &message);
                     let pushed = self.intake.push(&mut batch, &message);
                     self.follow(pushed);
                 }
+                Err(KafkaError::PartitionEOF(partition)) if rebalanced => {
+                    // Maybe of a partition just assigned: note it after
+                    // the assignment.
+                    ends_after.push(partition);
+                    break;
+                }
+                Err(KafkaError::PartitionEOF(partition)) => self.at_end(partition),
                 Err(error) => {
                     tracing::warn!(%error, "Kafka consumer error; retrying");
                     if rebalanced {
@@ -342,7 +361,28 @@ impl KafkaSource {
         for event in &rebalances {
             self.track(event);
         }
+        for partition in ends_after {
+            self.at_end(partition);
+        }
         KafkaStep { batch, rebalances }
+    }
+
+    /// librdkafka reached the end of `partition`.
+    fn at_end(&mut self, partition: i32) {
+        if let Some(end) = &mut self.end {
+            tracing::debug!(partition, "end of partition reached");
+            end.at_end(partition, Instant::now());
+        }
+    }
+
+    /// With `stop_at_end`: whether every partition owned has been read to
+    /// its end (see [`EndWatch`]).
+    pub fn finished(&self) -> bool {
+        self.carry.is_empty()
+            && self
+                .end
+                .as_ref()
+                .is_some_and(|end| end.finished(Instant::now()))
     }
 
     /// Seeks back when [`Intake::push`] asks to.
@@ -432,11 +472,17 @@ impl KafkaSource {
                 // until records arrive.
                 for assignment in taken {
                     self.intake.restart(&assignment.lane, assignment.start);
+                    if let Some(end) = &mut self.end {
+                        end.owned(&assignment.lane);
+                    }
                 }
             }
             Rebalance::Revoked(lanes) | Rebalance::Lost(lanes) => {
                 for lane in lanes {
                     self.intake.restart(lane, None);
+                    if let Some(end) = &mut self.end {
+                        end.released(lane);
+                    }
                 }
                 self.carry.retain(|message| {
                     !lanes.contains(&partition_lane(message.topic(), message.partition() as u32))
@@ -528,6 +574,13 @@ impl KafkaSource {
     /// Source counters.
     pub fn stats(&self) -> SourceStats {
         self.intake.stats
+    }
+}
+
+/// With `stop_at_end`, notes that a message of its partition arrived.
+fn note_record(end: &mut Option<EndWatch>, message: &impl Message) {
+    if let Some(end) = end {
+        end.record(&partition_lane(message.topic(), message.partition() as u32));
     }
 }
 
