@@ -23,9 +23,9 @@
 #
 # Timing: both consumers are timed by this script from starting the process
 # until all N messages are counted. kafka_count exits by itself at N. weir
-# never exits on its own (a Kafka source is endless): the script polls
-# `weir status` every 100 ms until every rule's `records` is N, then stops it
-# with SIGTERM. weir's time thus includes compiling the rules and up to one
+# runs without `stop_at_end` (its 2 s end-of-partition check would be timed
+# too): the script polls `weir status --json` every 100 ms until every rule's
+# `records_in` is N, then stops it with SIGTERM. weir's time thus includes compiling the rules and up to one
 # checkpoint interval before its counters reach Redis. The "after start-up"
 # columns start at the first message (kafka_count) and at the partition
 # assignment (weir, from its log). At the end the script checks that the

@@ -84,7 +84,9 @@ impl Lanes {
             let states = self.empty_states();
             self.by_name.insert(lane.to_owned(), states);
         }
-        self.by_name.entry(lane.to_owned()).or_default()
+        self.by_name
+            .get_mut(lane)
+            .unwrap_or_else(|| unreachable!("inserted above"))
     }
 
     /// Puts a lane's (restored) states in place.
@@ -213,6 +215,8 @@ impl Lanes {
         for name in &names {
             self.get_or_insert(name);
         }
+        // A record index the rule made up counts against the first lane.
+        let lane_of = |record: u32| lane_of_record.get(record as usize).copied().unwrap_or(0);
         let mut records_per_lane = vec![0u64; names.len()];
         for &lane in &lane_of_record {
             records_per_lane[lane] += 1;
@@ -246,20 +250,12 @@ impl Lanes {
                 continue;
             };
             for reject in &output.rejects {
-                let lane = lane_of_record
-                    .get(reject.record as usize)
-                    .copied()
-                    .unwrap_or(0);
-                if let Some(state) = lanes[lane].get_mut(rule) {
+                if let Some(state) = lanes[lane_of(reject.record)].get_mut(rule) {
                     state.stats.rejected += 1;
                 }
             }
             for update in &output.updates {
-                let lane = lane_of_record
-                    .get(update.record as usize)
-                    .copied()
-                    .unwrap_or(0);
-                if let Some(state) = lanes[lane].get_mut(rule) {
+                if let Some(state) = lanes[lane_of(update.record)].get_mut(rule) {
                     state.apply_update(&batch.records, update);
                 }
             }

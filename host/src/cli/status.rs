@@ -23,9 +23,8 @@ pub struct RuleStatus {
     pub version_hash: String,
     /// When the running version was loaded (Unix ms), if known.
     pub loaded_at_ms: Option<u64>,
-    /// `running`, `finished` (its input ended and every window closed) or
-    /// `quarantined`.
-    pub state: &'static str,
+    /// Running, finished or quarantined.
+    pub state: RunState,
     /// How long the quarantine had left at the last checkpoint.
     pub quarantined_for_ms: u64,
     /// Partitions (lanes) checkpointed; 1 for a file or stdin pipeline.
@@ -35,6 +34,18 @@ pub struct RuleStatus {
     pub last_load_error: Option<String>,
     /// Counters.
     pub stats: RuleStats,
+}
+
+/// Where a rule stands, as of its last checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// Reading input.
+    Running,
+    /// Its input ended and every window closed.
+    Finished,
+    /// Skipping records after repeated failures (see `quarantined_for_ms`).
+    Quarantined,
 }
 
 /// Renders `weir status` for the operator: a table, or JSON with `json`.
@@ -110,12 +121,15 @@ fn table(rules: &[RuleStatus]) -> String {
     for rule in rules {
         let stats = rule.stats;
         let state = match rule.state {
-            "quarantined" => format!(
+            RunState::Quarantined => format!(
                 "quarantined ({} s left at last checkpoint)",
                 rule.quarantined_for_ms / 1000
             ),
-            "running" if rule.lanes > 1 => format!("running ({} partitions)", rule.lanes),
-            other => other.to_owned(),
+            RunState::Finished => "finished".to_owned(),
+            RunState::Running if rule.lanes > 1 => {
+                format!("running ({} partitions)", rule.lanes)
+            }
+            RunState::Running => "running".to_owned(),
         };
         report.push_str(&format!(
             "{:<16} {:<18} {:>10} {:>9} {:>10} {:>8} {:>6} {:>6} {:>11}  {}\n",
@@ -187,11 +201,11 @@ impl RuleSummary {
             .and_then(|ms| ms.parse::<u64>().ok())
             .unwrap_or(0);
         let state = if quarantined_for_ms > 0 {
-            "quarantined"
+            RunState::Quarantined
         } else if field("closed_all") == "1" {
-            "finished"
+            RunState::Finished
         } else {
-            "running"
+            RunState::Running
         };
         RuleStatus {
             version: field("version"),

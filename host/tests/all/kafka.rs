@@ -252,6 +252,14 @@ impl Case {
         }
     }
 
+    /// Waits until the checkpoints count every line (see
+    /// [`Case::wait_all`]), then stops `instance` cleanly: it must exit 0.
+    fn stop_when_all_counted(&self, instance: Running, limit: Duration) {
+        self.wait_all(limit);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(instance.terminate().success());
+    }
+
     /// Every record counted once, and the values equal the oracle's.
     fn assert_exact(&self, what: &str) {
         assert_eq!(
@@ -293,9 +301,7 @@ fn kafka_to_redis_is_exact() {
     let case = Case::new("41", "150000");
     assert!(case.produce(0).wait().unwrap().success());
     let weir = case.instance("a");
-    case.wait_all(Duration::from_secs(90));
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(weir.terminate().success());
+    case.stop_when_all_counted(weir, Duration::from_secs(90));
     // A restart resumes at the checkpointed offsets: nothing is read twice.
     let again = case.instance("b");
     std::thread::sleep(Duration::from_secs(3));
@@ -327,9 +333,7 @@ fn kafka_kill_9_several_times() {
     );
     assert!(producer.wait().unwrap().success());
     let last = case.instance("last");
-    case.wait_all(Duration::from_secs(120));
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(last.terminate().success());
+    case.stop_when_all_counted(last, Duration::from_secs(120));
     case.assert_exact("after three kill -9");
 }
 
@@ -442,9 +446,7 @@ fn kafka_zombie_cannot_overwrite() {
     // valid token: nothing lost, nothing counted twice.
     assert!(producer.wait().unwrap().success());
     let owner = case.instance("owner");
-    case.wait_all(Duration::from_secs(90));
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(owner.terminate().success());
+    case.stop_when_all_counted(owner, Duration::from_secs(90));
     case.assert_exact("after a zombie");
 }
 
@@ -495,9 +497,7 @@ fn kafka_survives_a_redis_outage() {
     assert!(case.redis.records_in("pvuv") < case.lines);
     case.redis.outage(Duration::from_secs(4));
     assert!(producer.wait().unwrap().success());
-    case.wait_all(Duration::from_secs(120));
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(weir.terminate().success());
+    case.stop_when_all_counted(weir, Duration::from_secs(120));
     let log = case.instance_log("a");
     assert!(
         log.contains("input paused until Redis is back"),
@@ -535,9 +535,7 @@ fn kafka_survives_a_frozen_broker() {
         "the input was done before the outage: proves nothing"
     );
     assert!(producer.wait().unwrap().success());
-    case.wait_all(Duration::from_secs(120));
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(weir.terminate().success());
+    case.stop_when_all_counted(weir, Duration::from_secs(120));
     case.assert_exact("broker frozen for 5 s");
     let log = case.instance_log("a");
     assert!(

@@ -8,6 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use weir::sink::CheckpointKeys;
+
 /// Hashes by key: `weir:{rule}:{metric}:{S}:{T}` → field → value.
 pub type Hashes = BTreeMap<String, BTreeMap<String, String>>;
 
@@ -64,7 +66,22 @@ pub fn plugins_dir(parent: &Path, rules: &[&str]) -> PathBuf {
 pub struct RedisServer {
     pub port: u16,
     child: Child,
-    _dir: tempfile::TempDir,
+    /// Its data folder (a dump survives an [`RedisServer::outage`]).
+    dir: tempfile::TempDir,
+}
+
+/// Starts `redis-server` on `port` with its data in `dir`, without
+/// persistence except an explicit `SHUTDOWN SAVE`.
+fn spawn_redis(port: u16, dir: &Path) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed (scripts/setup.sh)")
 }
 
 impl RedisServer {
@@ -76,20 +93,8 @@ impl RedisServer {
                 .local_addr()
                 .unwrap()
                 .port();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server must be installed (scripts/setup.sh)");
-            let mut server = RedisServer {
-                port,
-                child,
-                _dir: dir,
-            };
+            let child = spawn_redis(port, dir.path());
+            let mut server = RedisServer { port, child, dir };
             if server.wait_ready() {
                 return server;
             }
@@ -106,15 +111,7 @@ impl RedisServer {
             .query::<()>(&mut self.conn());
         let _ = self.child.wait();
         std::thread::sleep(down);
-        self.child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self._dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        self.child = spawn_redis(self.port, self.dir.path());
         assert!(self.wait_ready(), "redis-server did not come back");
     }
 
@@ -149,22 +146,19 @@ impl RedisServer {
     /// Records `rule` has taken in, as of its last checkpoint (0 before one).
     pub fn records_in(&self, rule: &str) -> u64 {
         let mut conn = self.conn();
+        let base = CheckpointKeys::new("default");
         // A Kafka pipeline checkpoints each partition's lane on its own.
         let lanes: Vec<String> = redis::cmd("SMEMBERS")
-            .arg("weir:ckpt:default:lanes")
+            .arg(base.lanes())
             .query(&mut conn)
             .unwrap();
-        let mut prefixes = vec!["weir:ckpt:default".to_owned()];
-        prefixes.extend(
-            lanes
-                .iter()
-                .map(|lane| format!("weir:ckpt:default:lane:{lane}")),
-        );
-        prefixes
+        let mut all_keys = vec![base.clone()];
+        all_keys.extend(lanes.iter().map(|lane| base.lane(lane)));
+        all_keys
             .iter()
-            .map(|prefix| {
+            .map(|keys| {
                 let stats: Option<String> = redis::cmd("HGET")
-                    .arg(format!("{prefix}:rule:{rule}"))
+                    .arg(keys.rule(rule))
                     .arg("stats")
                     .query(&mut conn)
                     .unwrap();
@@ -364,18 +358,18 @@ impl Running {
 
     /// Waits up to `limit` for weir to exit by itself; `None` if it is
     /// still running then.
-    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
-        let deadline = std::time::Instant::now() + limit;
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
         let child = self.0.as_mut()?;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 self.0 = None;
                 return Some(status);
             }
-            if std::time::Instant::now() >= deadline {
+            if Instant::now() >= deadline {
                 return None;
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
