@@ -8,7 +8,7 @@
 //!
 //! The bench writes `WEIR_BENCH_LINES` combined access-log lines to a
 //! temporary file, then runs that same file through the full CPU path
-//! (`FileSource` → `Processor` → windows, checkpoint changes drained
+//! (`FileSource` → `Engine` → windows, checkpoint changes drained
 //! periodically, all windows closed at the end) twice per round:
 //!
 //! * **wasm**: the pvuv component, loaded by `RuleLoader` like `weir run` does;
@@ -37,15 +37,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+use weir::checkpoint::CheckpointStore as _;
+use weir::checkpoint::MemoryStore;
 use weir::config::{LimitsConfig, SourceConfig, SourceKind};
 use weir::contract::{self, Batch, BatchOutput, MetricUpdate};
+use weir::engine::Engine;
+use weir::model::{Alignment, RuleStats};
 use weir::plugin::{ActiveRule, CallError, RuleLoader, RuleRegistry, RuleRunner, RuleSpec};
-use weir::processor::Processor;
-use weir::sink::CheckpointKeys;
 use weir::source::Source;
 use weir::state::distinct::DistinctSet;
-use weir::stats::RuleStats;
-use weir::window::Alignment;
 use weir_sdk::{BatchView, Rule};
 
 /// Lines generated when `WEIR_BENCH_LINES` is not set.
@@ -219,7 +219,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "pvuv on the host CPU path (FileSource -> Processor -> windows), best of {rounds}, interleaved"
+        "pvuv on the host CPU path (FileSource -> Engine -> windows), best of {rounds}, interleaved"
     );
     println!("| path   | best s  | lines/s      | vs native | target           |");
     println!("|--------|---------|--------------|-----------|------------------|");
@@ -327,8 +327,8 @@ impl Run {
 }
 
 /// A processor over `registry` with the bench's window settings.
-fn processor(registry: RuleRegistry) -> Processor {
-    Processor::new(
+fn processor(registry: RuleRegistry) -> Engine {
+    Engine::new(
         registry,
         Alignment::new(0),
         LATENESS_MS,
@@ -339,12 +339,7 @@ fn processor(registry: RuleRegistry) -> Processor {
 
 /// The bench's file source (no checkpoint: Redis is never contacted).
 fn open_source(source: &SourceConfig) -> anyhow::Result<Source> {
-    Ok(Source::open(
-        source,
-        None,
-        "redis://127.0.0.1:1/0",
-        &CheckpointKeys::new("bench"),
-    )?)
+    Ok(Source::open(source, None, MemoryStore::new().claims())?)
 }
 
 fn best(runs: &[Run]) -> anyhow::Result<Run> {
@@ -354,8 +349,8 @@ fn best(runs: &[Run]) -> anyhow::Result<Run> {
         .context("no runs")
 }
 
-/// Runs the file through a fresh `Processor` over `registry`, the way the
-/// pipeline does minus Redis: source → `Processor::process` → windows,
+/// Runs the file through a fresh `Engine` over `registry`, the way the
+/// pipeline does minus Redis: source → `Engine::process` → windows,
 /// draining checkpoint changes every [`DRAIN_EVERY_BATCHES`], closing every
 /// window at the end of the input and draining once more.
 fn run_once(
@@ -388,24 +383,23 @@ fn run_once(
         elapsed,
         lines: input.stats().records,
         stats: processor
-            .lanes
-            .rule_states(0)
-            .next()
-            .map(|state| state.stats)
+            .rules()
+            .first()
+            .map(|slot| processor.totals(slot.id))
             .unwrap_or_default(),
         drains,
         changes,
     };
-    Ok((run, processor.registry))
+    Ok((run, processor.into_registry()))
 }
 
 /// Drains every rule's checkpoint changes; returns the number of changed slots.
-fn drain(processor: &mut Processor) -> usize {
+fn drain(processor: &mut Engine) -> usize {
     processor
         .lanes
         .iter_mut()
         .flat_map(|(_, states)| states.iter_mut())
-        .map(|state| {
+        .map(|(_, state)| {
             state
                 .drain_changes()
                 .iter()
@@ -439,7 +433,7 @@ impl Phases {
     }
 }
 
-/// Like [`run_once`], but runs the two halves of `Processor::process` (the
+/// Like [`run_once`], but runs the two halves of `Engine::process` (the
 /// rule calls, then applying their outcomes to the windows) one at a time,
 /// so that each phase can be timed on its own.
 fn time_phases(
@@ -478,7 +472,7 @@ fn time_phases(
     processor.close_all();
     drain(&mut processor);
     phases.drain += t.elapsed();
-    Ok((phases, processor.registry))
+    Ok((phases, processor.into_registry()))
 }
 
 /// A rule compiled natively, run the way the SDK's wasm export runs it.

@@ -3,16 +3,20 @@
 //! Sources feed batches of records to rules (sandboxed WebAssembly
 //! components); the host keeps event-time windows of what the rules emit,
 //! checkpoints them, and writes results to Redis.
+//!
+//! Dependencies point one way: [`cli`] → [`pipeline`] → {[`source`],
+//! [`engine`], [`checkpoint`], [`sink`], [`plugin`]} → {[`state`],
+//! [`window`]} → [`model`] (and [`contract`], the generated WIT types).
 
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod contract;
-pub mod lanes;
+pub mod engine;
+pub mod model;
 pub mod pipeline;
 pub mod plugin;
-pub mod processor;
 pub mod sink;
 pub mod source;
 pub mod state;
-pub mod stats;
 pub mod window;

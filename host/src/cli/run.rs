@@ -19,19 +19,58 @@ pub async fn run(config_path: &Path) -> anyhow::Result<RunSummary> {
         checkpoints = summary.checkpoints,
         "input done"
     );
-    for (rule, stats) in &summary.rules {
+    for rule in &summary.rules {
+        let stats = &rule.stats;
+        let top_reject = rule
+            .top_reject
+            .as_ref()
+            .map(|(reason, count)| format!("{reason} ({count} records)"));
         tracing::info!(
-            rule,
+            rule = %rule.name,
             records = stats.records_in,
             rejected = stats.rejected,
+            dead_lettered = stats.dead_lettered,
+            traps = stats.traps,
+            quarantined = stats.quarantined,
             updates = stats.updates,
             late = stats.late,
             no_event_time = stats.no_event_time,
             invalid_updates = stats.invalid_updates,
+            top_reject = top_reject.as_deref().unwrap_or("-"),
             "rule totals"
         );
     }
+    skipped_by_quarantine(&summary)?;
     Ok(summary)
+}
+
+/// A quarantine follows wall-clock time, so on a fast finite input it can
+/// skip most of the records: never silently. The run's results are written
+/// (every other record counts), and the command fails naming each rule and
+/// how many records it skipped, so a script or CI notices.
+fn skipped_by_quarantine(summary: &RunSummary) -> anyhow::Result<()> {
+    let skipped: Vec<String> = summary
+        .rules
+        .iter()
+        .filter(|rule| rule.stats.quarantined > 0)
+        .map(|rule| {
+            format!(
+                "rule `{}` skipped {} of {} records while quarantined ({} dead-lettered, {} failed calls)",
+                rule.name,
+                rule.stats.quarantined,
+                rule.stats.records_in + rule.stats.quarantined,
+                rule.stats.dead_lettered,
+                rule.stats.traps
+            )
+        })
+        .collect();
+    if skipped.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{}; see `weir status` and the `weir:<rule>:dead` stream",
+        skipped.join("; ")
+    )
 }
 
 fn spawn_signal_handler(stop: Arc<AtomicBool>) {

@@ -7,8 +7,8 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::model::RuleStats;
 use crate::sink::CheckpointKeys;
-use crate::stats::RuleStats;
 
 /// What `weir status` reports about one rule, as of its last checkpoint
 /// (added up over partitions for a Kafka pipeline). `--json` prints a list
@@ -32,6 +32,8 @@ pub struct RuleStatus {
     /// Why the newest file of the rule did not load (the previous version
     /// still runs).
     pub last_load_error: Option<String>,
+    /// The last hot reload of the rule in this run and what it reset.
+    pub last_reload: Option<String>,
     /// Counters.
     pub stats: RuleStats,
 }
@@ -154,6 +156,9 @@ fn table(rules: &[RuleStatus]) -> String {
                 ""
             ));
         }
+        if let Some(reload) = &rule.last_reload {
+            report.push_str(&format!("{:<16} last reload: {reload}\n", ""));
+        }
         if let Some(loaded_at) = rule.loaded_at_ms {
             report.push_str(&format!("{:<16} loaded at {loaded_at} (Unix ms)\n", ""));
         }
@@ -218,6 +223,7 @@ impl RuleSummary {
                 .get("last_load_error")
                 .filter(|e| !e.is_empty())
                 .cloned(),
+            last_reload: meta.get("last_reload").filter(|e| !e.is_empty()).cloned(),
             stats: self.stats,
             name,
         }

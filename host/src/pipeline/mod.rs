@@ -1,44 +1,48 @@
-//! A running pipeline: source → rules → windows → Redis, with checkpoints
-//! and hot reload of rules at batch boundaries.
+//! A running pipeline: source → engine → checkpoints, with hot reload of
+//! rules at batch boundaries.
 //!
-//! This module runs the loop (read, run the rules, apply to the windows);
-//! [`checkpoint`] writes checkpoints, [`ownership`] follows which
-//! partitions this instance owns, [`reload`] swaps rules in.
+//! The loop has one method per event: a batch ([`Pipeline::on_batch`]), a
+//! checkpoint tick ([`Pipeline::on_tick`]), partitions moving
+//! ([`Pipeline::on_rebalance`], in [`ownership`]), rule files changing
+//! ([`Pipeline::on_reload`], in [`reload`]) and the end of the input
+//! ([`Pipeline::on_end`]). The engine does the CPU work, the
+//! [`Checkpointer`] owns the store, the [`LaneTable`] the lanes held.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 mod checkpoint;
+mod checkpointer;
+mod lane_table;
 mod ownership;
 mod reload;
+#[cfg(test)]
+mod tests;
 
-use checkpoint::InFlight;
-use ownership::{LaneLayout, Owned, Parked};
+pub use checkpointer::{Checkpointer, MAX_BACKOFF, Written};
+pub use lane_table::{LaneTable, Owned, Parked};
 
-use crate::config::{Config, SourceKind};
+use crate::checkpoint::CheckpointStore;
+use crate::config::{Config, SourceConfig, SourceKind};
 use crate::contract::Batch;
-use crate::lanes::SINGLE_LANE;
+use crate::engine::Engine;
+use crate::model::{Alignment, Position, RuleOutcome, RuleStats, SINGLE_LANE, SourceStats};
 use crate::plugin::reload::{ReloadEvent, Reloader};
 use crate::plugin::{RuleLoader, RuleRegistry};
-use crate::processor::{Processor, RuleOutcome};
 use crate::sink::{OutputSettings, RedisStore};
-use crate::source::{Position, Source};
-use crate::stats::{RuleStats, SourceStats};
-use crate::window::Alignment;
-
-/// Longest wait between attempts to reach Redis.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+use crate::source::Source;
 
 /// What a run did.
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
-    /// Per rule: name and counters.
-    pub rules: Vec<(String, RuleStats)>,
+    /// Per rule: its totals.
+    pub rules: Vec<RuleTotals>,
     /// Source counters.
     pub source: SourceStats,
     /// Checkpoints written.
@@ -47,21 +51,69 @@ pub struct RunSummary {
     pub reloads: u64,
 }
 
+/// One rule's totals at the end of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RuleTotals {
+    /// Rule name.
+    pub name: String,
+    /// Counters over every lane.
+    pub stats: RuleStats,
+    /// The most common reason its records were rejected in this run, and
+    /// how many it rejected.
+    pub top_reject: Option<(String, u64)>,
+}
+
+/// How the loop runs, from the config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How often a checkpoint is written.
+    pub checkpoint_interval: Duration,
+    /// Allowed lateness of every rule's windows.
+    pub lateness_ms: i64,
+    /// Partitioned sources: a lane without records this long stops holding
+    /// the watermark back.
+    pub idle_after: Option<Duration>,
+}
+
+impl Settings {
+    /// The settings of `config`.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            checkpoint_interval: Duration::from_millis(config.checkpoint.interval_ms),
+            lateness_ms: config.windows.allowed_lateness_ms(),
+            idle_after: match &config.source.kind {
+                SourceKind::Kafka(kafka) if kafka.idle_partition_ms > 0 => {
+                    Some(Duration::from_millis(kafka.idle_partition_ms))
+                }
+                _ => None,
+            },
+        }
+    }
+}
+
 /// Sets up the engine for the configured limits.
 pub fn loader(config: &Config) -> anyhow::Result<RuleLoader> {
     RuleLoader::new(&config.limits).context("cannot set up the WebAssembly engine")
+}
+
+/// The plugins folder as one absolute path, so the files loaded at start
+/// and the files the watcher reports compare equal however the folder was
+/// written in the config (relative, absolute, through a symlink).
+pub fn plugins_dir(config: &Config) -> PathBuf {
+    std::fs::canonicalize(&config.plugins.dir).unwrap_or_else(|_| config.plugins.dir.clone())
 }
 
 /// Loads the configured rules, or lists every plugin problem.
 pub fn load_rules(config: &Config) -> anyhow::Result<RuleRegistry> {
     Ok(RuleRegistry::load_dir(
         &loader(config)?,
-        &config.plugins.dir,
+        &plugins_dir(config),
         &config.rules,
     )?)
 }
 
-fn output_settings(config: &Config) -> OutputSettings {
+/// The output settings of `config`.
+pub fn output_settings(config: &Config) -> OutputSettings {
     OutputSettings {
         default_ttl_secs: config.redis.default_ttl_secs,
         ttl_secs: config
@@ -83,75 +135,50 @@ fn output_settings(config: &Config) -> OutputSettings {
 /// in at a batch boundary.
 pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
     let loader = Arc::new(loader(config)?);
+    let dir = plugins_dir(config);
     // Watch before the first load, so a file that lands while the rules
     // load is not missed (at worst it is loaded twice).
-    let reloader = match Reloader::start(loader.clone(), &config.plugins.dir, config.rules.clone())
-    {
+    let reloader = match Reloader::start(loader.clone(), &dir, config.rules.clone()) {
         Ok(reloader) => Some(reloader),
         Err(error) => {
             tracing::warn!(%error, "cannot watch the plugins folder; rules will not be reloaded");
             None
         }
     };
-    let registry = tokio::task::block_in_place(|| {
-        RuleRegistry::load_dir(&loader, &config.plugins.dir, &config.rules)
-    })?;
-    let align = Alignment::new(config.windows.day_offset_secs);
-    let lateness_ms = config.windows.allowed_lateness_ms();
+    let registry =
+        tokio::task::block_in_place(|| RuleRegistry::load_dir(&loader, &dir, &config.rules))?;
     let partitioned = Source::is_partitioned(&config.source);
-    let processor = Processor::new(registry, align, lateness_ms, &config.limits, partitioned);
-    let store = connect(config, &stop).await?;
-    let writer = connect(config, &stop).await?;
-    let keys = store.keys().clone();
-    let idle_after = match &config.source.kind {
-        SourceKind::Kafka(kafka) if kafka.idle_partition_ms > 0 => {
-            Some(Duration::from_millis(kafka.idle_partition_ms))
-        }
-        _ => None,
-    };
-    let mut pipeline = Pipeline {
-        config,
+    let engine = Engine::new(
+        registry,
+        Alignment::new(config.windows.day_offset_secs),
+        config.windows.allowed_lateness_ms(),
+        &config.limits,
+        partitioned,
+    );
+    let store = connect(config, partitioned, &stop).await?;
+    let mut pipeline = Pipeline::start(
+        Settings::from_config(config),
+        engine,
         store,
-        writer: Some(writer),
-        in_flight: None,
-        processor,
-        source: None,
-        stop,
-        catalog_written: false,
-        load_errors: HashMap::new(),
-        summary: RunSummary::default(),
-        pending: None,
-        positions: BTreeMap::new(),
-        owned: BTreeMap::new(),
-        parked: BTreeMap::new(),
-        last_seen: HashMap::new(),
-        idle_after,
-    };
-    let resume = if partitioned {
-        None
-    } else {
-        pipeline.restore_lane(SINGLE_LANE).await?;
-        pipeline.positions.get(SINGLE_LANE).cloned()
-    };
-    pipeline.source = Some(Source::open(
         &config.source,
-        resume.as_ref(),
-        &config.redis.url,
-        &keys,
-    )?);
-    for rule in pipeline.processor.registry.rules() {
-        tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule loaded");
-    }
-    pipeline.run(reloader.as_ref()).await
+        stop,
+    )
+    .await?;
+    pipeline.run(reloader.as_ref().map(|r| &r.events)).await
 }
 
-async fn connect(config: &Config, stop: &AtomicBool) -> anyhow::Result<RedisStore> {
+async fn connect(
+    config: &Config,
+    partitioned: bool,
+    stop: &AtomicBool,
+) -> anyhow::Result<RedisStore> {
     let mut backoff = Duration::from_millis(100);
     loop {
         match RedisStore::connect(
             &config.redis.url,
             &config.checkpoint.namespace,
             output_settings(config),
+            partitioned,
         )
         .await
         {
@@ -166,39 +193,24 @@ async fn connect(config: &Config, stop: &AtomicBool) -> anyhow::Result<RedisStor
     }
 }
 
-struct Pipeline<'c> {
-    config: &'c Config,
-    /// Restores, fences and rule bookkeeping.
-    store: RedisStore,
-    /// Its own connection for checkpoints (WATCH is per connection), lent
-    /// to the write in flight.
-    writer: Option<RedisStore>,
-    /// A periodic checkpoint Redis is writing while the next batches are
-    /// processed.
-    in_flight: Option<InFlight>,
-    processor: Processor,
-    /// Opened once the starting position is known.
-    source: Option<Source>,
+/// The loop and what it owns.
+pub struct Pipeline<S: CheckpointStore> {
+    settings: Settings,
+    engine: Engine,
+    source: Source,
+    checkpointer: Checkpointer<S>,
+    lanes: LaneTable,
     stop: Arc<AtomicBool>,
+    /// Rules whose definitions the store has not seen since they changed.
     catalog_written: bool,
-    /// The last load error of each rule file, until it loads.
+    /// Per rule file: the last load error, until it loads.
     load_errors: HashMap<PathBuf, String>,
+    /// Per rule name: the last reload and what it reset, for `weir status`.
+    last_reloads: HashMap<String, String>,
     summary: RunSummary,
     /// A batch whose rule calls are done but whose outcomes are not yet in
-    /// the windows (see [`Pipeline::run`]).
+    /// the windows (see [`Pipeline::on_batch`]).
     pending: Option<Pending>,
-    /// Per lane: where a restart resumes, just past the last batch in its
-    /// windows.
-    positions: BTreeMap<String, Position>,
-    /// Partitioned sources: the lanes owned.
-    owned: BTreeMap<String, Owned>,
-    /// Lanes flushed on revoke and kept in memory in case they come back:
-    /// token, state and position.
-    parked: BTreeMap<String, Parked>,
-    /// When each lane last had records (idle partitions).
-    last_seen: HashMap<String, Instant>,
-    /// A lane without records this long stops holding the watermark back.
-    idle_after: Option<Duration>,
 }
 
 /// A batch between the two halves of processing.
@@ -209,67 +221,78 @@ struct Pending {
     outcomes: Vec<RuleOutcome>,
 }
 
-impl Pipeline<'_> {
-    fn source(&mut self) -> &mut Source {
-        self.source
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("the source is opened before the pipeline runs"))
+impl<S: CheckpointStore> Pipeline<S> {
+    /// Restores what the store holds for an unpartitioned source and opens
+    /// the source where it left off (a partitioned source restores each
+    /// lane as its partition is assigned).
+    pub async fn start(
+        settings: Settings,
+        engine: Engine,
+        store: S,
+        source: &SourceConfig,
+        stop: Arc<AtomicBool>,
+    ) -> anyhow::Result<Self> {
+        let claims = store.claims();
+        let checkpointer = Checkpointer::new(store, stop.clone()).await?;
+        let partitioned = engine.lanes.is_partitioned();
+        let mut pipeline = Self {
+            settings,
+            engine,
+            // Replaced below once the resume position is known.
+            source: Source::Stdin(crate::source::StdinSource::new(0, 0, Duration::ZERO)),
+            checkpointer,
+            lanes: LaneTable::new(partitioned),
+            stop,
+            catalog_written: false,
+            load_errors: HashMap::new(),
+            last_reloads: HashMap::new(),
+            summary: RunSummary::default(),
+            pending: None,
+        };
+        let resume = if partitioned {
+            None
+        } else {
+            pipeline.restore_lane(SINGLE_LANE).await?;
+            pipeline.lanes.position(SINGLE_LANE).cloned()
+        };
+        pipeline.source = Source::open(source, resume.as_ref(), claims)?;
+        for slot in pipeline.engine.rules() {
+            let rule = &slot.rule;
+            tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule loaded");
+        }
+        Ok(pipeline)
     }
 
-    fn partitioned(&self) -> bool {
-        self.processor.lanes.is_partitioned()
-    }
-
-    async fn run(&mut self, reloader: Option<&Reloader>) -> anyhow::Result<RunSummary> {
-        let interval = Duration::from_millis(self.config.checkpoint.interval_ms);
+    /// Runs until the input ends or `stop` is set; `reloads`: rule changes
+    /// to apply at batch boundaries.
+    pub async fn run(
+        &mut self,
+        reloads: Option<&Receiver<ReloadEvent>>,
+    ) -> anyhow::Result<RunSummary> {
         let mut last_checkpoint = Instant::now();
         let mut ended = false;
         while !self.stop.load(Ordering::Relaxed) {
-            let events: Vec<ReloadEvent> = reloader
-                .map(|r| r.events.try_iter().collect())
-                .unwrap_or_default();
+            let events: Vec<ReloadEvent> =
+                reloads.map(|r| r.try_iter().collect()).unwrap_or_default();
             if !events.is_empty() {
-                self.apply_reloads(events).await?;
+                self.on_reload(events).await?;
                 last_checkpoint = Instant::now();
             }
-            let Some(step) = self.source().next_step().await? else {
+            let Some(step) = self.source.next_step().await? else {
                 ended = true;
                 break;
             };
-            let positions = self.source().positions();
-            let mut batch = step.batch;
-            if self.partitioned() {
-                self.keep_owned(&mut batch);
-            }
-            self.process(batch, positions)?;
+            let positions = self.source.positions();
+            self.on_batch(step.batch, positions)?;
             if !step.rebalances.is_empty() {
-                self.rebalance(step.rebalances).await?;
+                self.on_rebalance(step.rebalances).await?;
             }
-            if last_checkpoint.elapsed() >= interval {
-                self.checkpoint_within(None, true).await?;
+            if last_checkpoint.elapsed() >= self.settings.checkpoint_interval {
+                self.on_tick().await?;
                 last_checkpoint = Instant::now();
             }
         }
-        self.finish_pending();
-        if ended {
-            self.processor.close_all();
-        }
-        self.checkpoint().await?;
-        let mut summary = std::mem::take(&mut self.summary);
-        summary.source = self.source().stats();
-        let rules = self.processor.registry.rules();
-        summary.rules = rules
-            .iter()
-            .enumerate()
-            .map(|(index, rule)| {
-                let mut total = crate::stats::RuleStats::default();
-                for state in self.processor.lanes.rule_states(index) {
-                    total.add(&state.stats);
-                }
-                (rule.spec.name.clone(), total)
-            })
-            .collect();
-        Ok(summary)
+        self.on_end(ended).await
     }
 
     /// Processes a batch in two overlapping halves: on a helper thread the
@@ -277,10 +300,17 @@ impl Pipeline<'_> {
     /// batch's outcomes to the windows. Outcomes are applied in batch order,
     /// so results are those of processing batches one at a time; the
     /// pipeline just uses both cores.
-    fn process(&mut self, batch: Batch, positions: Vec<(String, Position)>) -> anyhow::Result<()> {
+    fn on_batch(
+        &mut self,
+        mut batch: Batch,
+        positions: Vec<(String, Position)>,
+    ) -> anyhow::Result<()> {
+        if self.lanes.is_partitioned() {
+            self.keep_owned(&mut batch);
+        }
         let previous = self.pending.take();
-        let (mut calls, lanes) = self.processor.parts();
-        let outcomes = tokio::task::block_in_place(|| {
+        let (mut calls, lanes) = self.engine.parts();
+        let (outcomes, applied) = tokio::task::block_in_place(|| {
             std::thread::scope(|scope| {
                 let rules = scope.spawn(|| calls.run_parallel(&batch));
                 let applied = previous.map(|previous| {
@@ -290,9 +320,8 @@ impl Pipeline<'_> {
                 (rules.join(), applied)
             })
         });
-        let (outcomes, applied) = outcomes;
         if let Some(applied) = applied {
-            self.note_positions(applied);
+            self.lanes.note_positions(applied);
         }
         let outcomes = outcomes.map_err(|_| anyhow::anyhow!("a rule call panicked in the host"))?;
         self.pending = Some(Pending {
@@ -303,22 +332,50 @@ impl Pipeline<'_> {
         Ok(())
     }
 
-    /// Records where the lanes now resume (owned lanes only).
-    fn note_positions(&mut self, positions: Vec<(String, Position)>) {
-        let partitioned = self.partitioned();
-        for (lane, position) in positions {
-            if !partitioned || self.owned.contains_key(&lane) {
-                self.positions.insert(lane, position);
-            }
-        }
-    }
-
     /// Applies the pending batch, so the windows hold everything read.
     fn finish_pending(&mut self) {
         if let Some(pending) = self.pending.take() {
-            let (_, lanes) = self.processor.parts();
+            let (_, lanes) = self.engine.parts();
             lanes.apply(&pending.batch, pending.outcomes);
-            self.note_positions(pending.positions);
+            self.lanes.note_positions(pending.positions);
         }
+    }
+
+    /// Time for a periodic checkpoint, written while processing goes on.
+    async fn on_tick(&mut self) -> anyhow::Result<()> {
+        self.checkpoint_within(None, true).await?;
+        Ok(())
+    }
+
+    /// The input ended (`ended`) or the pipeline was told to stop: the last
+    /// checkpoint, and what the run did.
+    async fn on_end(&mut self, ended: bool) -> anyhow::Result<RunSummary> {
+        self.finish_pending();
+        if ended {
+            self.engine.close_all();
+        }
+        self.checkpoint().await?;
+        let mut summary = std::mem::take(&mut self.summary);
+        summary.source = self.source.stats();
+        summary.checkpoints = self.checkpointer.written;
+        summary.rules = self
+            .engine
+            .rules()
+            .iter()
+            .map(|slot| RuleTotals {
+                name: slot.name().to_owned(),
+                stats: self.engine.totals(slot.id),
+                top_reject: slot
+                    .rejects
+                    .most_common()
+                    .map(|(reason, count)| (reason.to_owned(), count)),
+            })
+            .collect();
+        Ok(summary)
+    }
+
+    /// The store (tests read what was written).
+    pub fn store(&self) -> &S {
+        &self.checkpointer.store
     }
 }

@@ -4,22 +4,18 @@
 use std::time::Instant;
 
 use super::Pipeline;
-use super::checkpoint::{commit_with_retry, rule_commit};
-use crate::plugin::ActiveRule;
+use super::checkpoint::rule_commit;
+use crate::checkpoint::{CheckpointStore, LaneCommit, StoreError};
+use crate::model::RuleId;
 use crate::plugin::reload::ReloadEvent;
-use crate::sink::{CheckpointKeys, StoreError};
 
-impl Pipeline<'_> {
+impl<S: CheckpointStore> Pipeline<S> {
     /// Applies rule changes at a batch boundary: everything before is
     /// checkpointed first, so each record is processed by exactly one version.
-    pub(super) async fn apply_reloads(
-        &mut self,
-        events: Vec<ReloadEvent>,
-    ) -> Result<(), StoreError> {
+    pub(super) async fn on_reload(&mut self, events: Vec<ReloadEvent>) -> Result<(), StoreError> {
         let started = Instant::now();
         let count = events.len();
         self.checkpoint().await?;
-        let limits = &self.config.limits;
         for event in events {
             match event {
                 ReloadEvent::Failed { path, error } => {
@@ -28,26 +24,42 @@ impl Pipeline<'_> {
                 }
                 ReloadEvent::Removed(path) => {
                     self.load_errors.remove(&path);
-                    if let Some(index) = self.processor.registry.position_by_path(&path) {
-                        self.retire(index).await?;
+                    match self.engine.find_by_path(&path) {
+                        Some(id) => self.retire(id).await?,
+                        None => {
+                            tracing::debug!(path = %path.display(), "a removed file that held no running rule")
+                        }
                     }
                 }
-                ReloadEvent::Loaded(loaded) => {
-                    let rule = ActiveRule::from(*loaded);
+                ReloadEvent::Loaded(rule) => {
+                    let rule = *rule;
                     self.load_errors.remove(&rule.path);
-                    let registry = &self.processor.registry;
-                    let by_path = registry.position_by_path(&rule.path);
-                    match (by_path, registry.position_by_name(&rule.spec.name)) {
+                    let by_path = self.engine.find_by_path(&rule.path);
+                    match (by_path, self.engine.find_by_name(&rule.spec.name)) {
                         (Some(old), Some(same)) if old == same => {
-                            tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule reloaded");
-                            self.processor.replace_rule(old, rule, limits);
+                            let name = rule.spec.name.clone();
+                            let note = format!("{} ({})", rule.spec.version, rule.version_hash);
+                            tracing::info!(rule = %name, version = %rule.spec.version, hash = %rule.version_hash, "rule reloaded");
+                            let reset = self.engine.replace_rule(old, rule);
+                            let note = if reset.is_empty() {
+                                format!("reloaded {note}; every open window kept")
+                            } else {
+                                tracing::warn!(rule = %name, metrics = %reset.join(", "), "rule reloaded with changed or dropped metrics; their open windows were discarded");
+                                format!(
+                                    "reloaded {note}; open windows discarded: {}",
+                                    reset.join(", ")
+                                )
+                            };
+                            self.last_reloads.insert(name, note);
                         }
                         (_, Some(other)) => {
-                            let error = format!(
-                                "rule `{}` is already loaded from {}",
-                                rule.spec.name,
-                                registry.rules()[other].path.display()
-                            );
+                            let from = self
+                                .engine
+                                .rule(other)
+                                .map(|slot| slot.rule.path.display().to_string())
+                                .unwrap_or_default();
+                            let error =
+                                format!("rule `{}` is already loaded from {from}", rule.spec.name);
                             tracing::error!(path = %rule.path.display(), %error, "rule not loaded");
                             self.load_errors.insert(rule.path.clone(), error);
                             continue;
@@ -57,7 +69,11 @@ impl Pipeline<'_> {
                                 self.retire(old).await?;
                             }
                             tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule added");
-                            self.processor.add_rule(rule, limits);
+                            self.last_reloads.insert(
+                                rule.spec.name.clone(),
+                                format!("added {} ({})", rule.spec.version, rule.version_hash),
+                            );
+                            self.engine.add_rule(rule);
                         }
                     }
                 }
@@ -74,14 +90,15 @@ impl Pipeline<'_> {
         Ok(())
     }
 
-    /// Removes rule `index`: its open windows are closed and flushed to
-    /// Redis, and its checkpoint state is dropped.
-    async fn retire(&mut self, index: usize) -> Result<(), StoreError> {
-        let Some(removed) = self.processor.remove_rule(index) else {
+    /// Removes rule `id`: its open windows are closed and flushed to the
+    /// store, and its checkpoint state is dropped.
+    async fn retire(&mut self, id: RuleId) -> Result<(), StoreError> {
+        let Some(removed) = self.engine.remove_rule(id) else {
             return Ok(());
         };
         let rule = &removed.rule;
         tracing::info!(rule = %rule.spec.name, "rule removed; flushing its open windows");
+        self.last_reloads.remove(&rule.spec.name);
         let mut dead_letters = Some(removed.dead_letters);
         let mut states = removed.states;
         let mut lanes = Vec::new();
@@ -95,23 +112,30 @@ impl Pipeline<'_> {
                 true,
                 None,
                 None,
+                0,
             );
-            lanes.push(self.layout().commit(lane, vec![commit], false));
+            lanes.push(LaneCommit {
+                lane: lane.clone(),
+                merged: self.lanes.is_partitioned(),
+                positions: Vec::new(),
+                rules: vec![commit],
+            });
             lane_names.push(lane.clone());
         }
         let prepared = self
-            .store
-            .prepare(&lanes, self.layout().fences(&lane_names));
+            .checkpointer
+            .prepare(&lanes, self.lanes.fences(&lane_names));
         drop(lanes);
-        let result = commit_with_retry(&mut self.store, &prepared, &self.stop, None, None).await;
-        match result {
-            Ok(true) => self.note_committed(&prepared),
-            Ok(false) | Err(StoreError::Fenced(_)) => {}
+        match self.checkpointer.send(&prepared, Vec::new(), None).await {
+            Ok(super::Written::Yes { fences, .. }) => self.lanes.committed(&fences),
+            Ok(super::Written::TimedOut) | Err(StoreError::Fenced(_)) => {}
             Err(error) => return Err(error),
         }
-        let keys: Vec<CheckpointKeys> = lane_names.iter().map(|l| self.lane_keys(l)).collect();
-        for keys in keys {
-            self.store.forget_rule(&keys, &rule.spec.name).await?;
+        for lane in &lane_names {
+            self.checkpointer
+                .store
+                .forget_rule(lane, &rule.spec.name)
+                .await?;
         }
         Ok(())
     }

@@ -10,11 +10,11 @@ use wasmtime::{Config, Engine, OptLevel};
 use super::limits;
 use super::runner::{InstanceRecipe, InstantiateError, WasmRule};
 use super::sandbox::RuleHost;
-use super::spec::RuleSpec;
 use crate::config::LimitsConfig;
 use crate::contract::{
     CONTRACT_PACKAGE, CONTRACT_VERSION, RULE_INTERFACE, RuleWorld, RuleWorldPre,
 };
+use crate::model::RuleSpec;
 
 /// Why a plugin file could not become a running rule. Every variant names
 /// the file; the pipeline refuses to start (or, on reload, keeps the running

@@ -13,7 +13,7 @@ pub mod sandbox;
 pub mod spec;
 pub mod watcher;
 
+pub use crate::model::RuleSpec;
 pub use loader::{LoadError, LoadedRule, RuleLoader};
 pub use registry::{ActiveRule, RegistryError, RuleRegistry};
 pub use runner::{CallError, InstanceRecipe, RuleRunner, WasmRule};
-pub use spec::RuleSpec;

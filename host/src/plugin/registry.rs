@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::loader::{LoadedRule, RuleLoader};
 use super::runner::RuleRunner;
-use super::spec::RuleSpec;
 use crate::config::RuleConfig;
+use crate::model::RuleSpec;
 
 /// One rule as the pipeline runs it.
 pub struct ActiveRule {
@@ -140,6 +140,11 @@ impl RuleRegistry {
                 problems,
             })
         }
+    }
+
+    /// Takes the rules out, in order.
+    pub fn into_rules(self) -> Vec<ActiveRule> {
+        self.rules
     }
 
     /// The rules.

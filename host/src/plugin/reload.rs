@@ -6,14 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver};
 
-use super::loader::{LoadedRule, RuleLoader};
+use super::loader::RuleLoader;
+use super::registry::ActiveRule;
 use super::watcher::{PluginChange, PluginWatcher};
 use crate::config::RuleConfig;
 
 /// The outcome of one change in the plugins folder.
 pub enum ReloadEvent {
     /// A rule file compiled, linked, described itself and accepted its config.
-    Loaded(Box<LoadedRule>),
+    Loaded(Box<ActiveRule>),
     /// A rule file failed to load; the running version (if any) stays.
     Failed {
         /// The rule file.
@@ -103,7 +104,7 @@ fn load(loader: &RuleLoader, path: &Path, configs: &BTreeMap<String, RuleConfig>
         };
     }
     match result {
-        Ok(rule) => ReloadEvent::Loaded(Box::new(rule)),
+        Ok(rule) => ReloadEvent::Loaded(Box::new(ActiveRule::from(rule))),
         Err(error) => ReloadEvent::Failed {
             path: path.to_owned(),
             error: error.to_string(),

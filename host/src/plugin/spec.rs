@@ -1,81 +1,11 @@
-//! A rule's manifest, checked: what the host relies on about a rule.
-
-use std::fmt;
+//! Checking a rule's manifest (the contract's types) into a
+//! [`RuleSpec`]: what the host relies on about a rule.
 
 use crate::contract;
-use crate::window::WindowSpec;
-
-/// How a metric's updates combine (the contract's aggregation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Aggregation {
-    /// Number of updates.
-    Count,
-    /// Sum of numbers.
-    Sum,
-    /// Smallest number.
-    Min,
-    /// Largest number.
-    Max,
-    /// Exact distinct members.
-    Distinct,
-    /// Approximate distinct members.
-    ApproxDistinct,
-}
-
-impl fmt::Display for Aggregation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Count => "count",
-            Self::Sum => "sum",
-            Self::Min => "min",
-            Self::Max => "max",
-            Self::Distinct => "distinct",
-            Self::ApproxDistinct => "approx-distinct",
-        })
-    }
-}
-
-/// One metric of a rule, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MetricSpec {
-    /// Name, unique within the rule.
-    pub name: String,
-    /// How updates combine.
-    pub aggregation: Aggregation,
-    /// Window shapes, each with a distinct size.
-    pub windows: Vec<WindowSpec>,
-}
-
-impl MetricSpec {
-    /// A text that changes whenever the metric's definition does; state is
-    /// kept across restarts and reloads only while it is unchanged.
-    pub fn signature(&self) -> String {
-        let windows: Vec<String> = self.windows.iter().map(ToString::to_string).collect();
-        format!("{}|{}", self.aggregation, windows.join(","))
-    }
-}
-
-/// A rule's manifest, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleSpec {
-    /// Rule name.
-    pub name: String,
-    /// Rule version.
-    pub version: String,
-    /// Metrics in manifest order (updates refer to them by index).
-    pub metrics: Vec<MetricSpec>,
-}
+use crate::model::{Aggregation, MetricSpec, RuleSpec, WindowSpec, is_valid_name};
 
 /// Largest window: a little over a year, so every window start fits easily.
 const MAX_WINDOW_SECS: u64 = 400 * 86_400;
-
-/// Whether `name` is a valid rule or metric name: it appears in Redis keys.
-pub fn is_valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
 
 impl RuleSpec {
     /// Checks a manifest; every problem is listed.
@@ -134,11 +64,6 @@ impl RuleSpec {
         } else {
             Err(problems)
         }
-    }
-
-    /// The metric with this name.
-    pub fn metric(&self, name: &str) -> Option<&MetricSpec> {
-        self.metrics.iter().find(|m| m.name == name)
     }
 }
 

@@ -108,18 +108,3 @@ impl CheckpointKeys {
         format!("{}:rule:{rule}:members:{slot_id}:{group}", self.prefix)
     }
 }
-
-/// Names one slot in checkpoints: `{metric}:{window}:{kind}:{start_ms}`.
-pub fn slot_id(metric: &str, window: &str, kind_tag: char, start_ms: i64) -> String {
-    format!("{metric}:{window}:{kind_tag}:{start_ms}")
-}
-
-/// Splits a slot id into metric, window, kind tag and start.
-pub fn parse_slot_id(id: &str) -> Option<(&str, &str, &str, i64)> {
-    let mut parts = id.splitn(4, ':');
-    let metric = parts.next()?;
-    let window = parts.next()?;
-    let kind = parts.next()?;
-    let start = parts.next()?.parse().ok()?;
-    Some((metric, window, kind, start))
-}

@@ -32,7 +32,7 @@
 use redis::Pipeline;
 
 use super::keys::CheckpointKeys;
-use crate::plugin::spec::Aggregation;
+use crate::model::Aggregation;
 use crate::state::windows::GroupChange;
 
 /// How long merge state (the distinct unions) lives when the metric has no

@@ -1,28 +1,31 @@
-//! Redis: where results and checkpoints live.
+//! Redis: where results and checkpoints live ([`RedisStore`], the
+//! production [`CheckpointStore`]).
 
+pub mod claims;
 pub mod commit;
 pub mod keys;
 pub mod merge;
+pub mod output;
 pub mod restore;
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 
-pub use commit::{CommitSize, LaneCommit, OutputSettings, RuleCommit};
+pub use claims::RedisClaims;
 pub use keys::CheckpointKeys;
+pub use output::OutputSettings;
 
-/// A Redis operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Redis refused or the connection failed; the checkpoint did not happen.
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
-    /// A checkpoint value could not be read back.
-    #[error("checkpoint data is damaged: {0}")]
-    Corrupt(String),
-    /// Another instance took these lanes (partitions) since this one did:
-    /// nothing was written, and this instance must drop them.
-    #[error("partitions taken over by another instance: {}", .0.join(", "))]
-    Fenced(Vec<String>),
+use crate::checkpoint::fence::{FenceCheck, check_fences};
+use crate::checkpoint::{CheckpointStore, CommitSize, Fence, LaneCommit, Prepared, StoreError};
+use crate::model::{LaneClaims, Position, RuleSpec};
+use crate::state::RuleState;
+
+impl From<redis::RedisError> for StoreError {
+    fn from(error: redis::RedisError) -> Self {
+        Self::Unavailable(format!("redis: {error}"))
+    }
 }
 
 /// How long one Redis command (a whole checkpoint transaction) may take.
@@ -40,66 +43,36 @@ async fn open(client: &redis::Client) -> Result<MultiplexedConnection, redis::Re
         .await
 }
 
-/// A lane's ownership token, as taken when its partition was assigned, and
-/// the sequence number of its last checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fence {
-    /// The lane.
-    pub lane: String,
-    /// The token taken.
-    pub token: u64,
-    /// The lane's last commit sequence number in Redis; a checkpoint writes
-    /// the next one.
-    pub seq: u64,
-}
-
-/// One checkpoint, built once and sent (again, if need be) with
-/// [`RedisStore::send`].
-pub struct PreparedCommit {
-    pipe: redis::Pipeline,
-    size: CommitSize,
-    fences: Vec<Fence>,
-}
-
-impl PreparedCommit {
-    /// The lanes it writes under a fence, with the sequence numbers they
-    /// had before it.
-    pub fn fences(&self) -> &[Fence] {
-        &self.fences
-    }
-}
-
-/// The Redis connection a pipeline checkpoints through.
+/// A pipeline's checkpoints and output in one Redis primary.
 pub struct RedisStore {
+    url: String,
     client: redis::Client,
     conn: MultiplexedConnection,
     keys: CheckpointKeys,
-    /// Output settings.
-    pub settings: OutputSettings,
+    /// Whether lanes are partitions checkpointed under their own keys and
+    /// merged (Kafka); otherwise the one lane uses the pipeline's keys.
+    partitioned: bool,
+    settings: OutputSettings,
 }
 
 impl RedisStore {
-    /// Connects to `url`.
+    /// Connects to `url`; checkpoints go under `weir:ckpt:<namespace>`.
     pub async fn connect(
         url: &str,
         namespace: &str,
         settings: OutputSettings,
+        partitioned: bool,
     ) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
         let conn = open(&client).await?;
         Ok(Self {
+            url: url.to_owned(),
             client,
             conn,
             keys: CheckpointKeys::new(namespace),
+            partitioned,
             settings,
         })
-    }
-
-    /// Opens a new connection after a failure (a restarted Redis does not
-    /// answer on the old one).
-    pub async fn reconnect(&mut self) -> Result<(), StoreError> {
-        self.conn = open(&self.client).await?;
-        Ok(())
     }
 
     /// The checkpoint key names.
@@ -107,52 +80,45 @@ impl RedisStore {
         &self.keys
     }
 
-    /// The connection, for restore and inspection.
-    pub fn connection(&mut self) -> &mut MultiplexedConnection {
-        &mut self.conn
+    /// The checkpoint keys of a lane.
+    pub fn lane_keys(&self, lane: &str) -> CheckpointKeys {
+        if self.partitioned {
+            self.keys.lane(lane)
+        } else {
+            self.keys.clone()
+        }
     }
+}
 
-    /// Drops a removed rule's checkpoint bookkeeping (its windows were
-    /// flushed and their state deleted by the last commit).
-    pub async fn forget_rule(
-        &mut self,
-        keys: &CheckpointKeys,
-        rule: &str,
-    ) -> Result<(), StoreError> {
-        let () = redis::pipe()
-            .atomic()
-            .del(keys.rule(rule))
-            .ignore()
-            .del(keys.slots(rule))
-            .ignore()
-            .query_async(&mut self.conn)
-            .await?;
-        Ok(())
-    }
+#[async_trait]
+impl CheckpointStore for RedisStore {
+    type Body = redis::Pipeline;
 
-    /// Builds one checkpoint of `lanes`; lanes named in `fences` are
-    /// written only while their tokens are held, and only once.
-    pub fn prepare(&self, lanes: &[LaneCommit<'_>], fences: Vec<Fence>) -> PreparedCommit {
-        let (mut pipe, size) = commit::build(&self.settings, lanes);
+    fn prepare(&self, lanes: &[LaneCommit<'_>], fences: Vec<Fence>) -> Prepared<redis::Pipeline> {
+        let (mut pipe, size) = commit::build(&self.settings, lanes, |lane| self.lane_keys(lane));
         for fence in &fences {
             pipe.set(self.keys.lane(&fence.lane).commit_seq(), fence.seq + 1)
                 .ignore();
         }
-        PreparedCommit { pipe, size, fences }
+        Prepared {
+            body: pipe,
+            fences,
+            size,
+        }
     }
 
-    /// Writes one checkpoint atomically: every lane, or nothing if one of
-    /// its fences is no longer held (then [`StoreError::Fenced`] names the
-    /// lanes lost). The tokens are checked under WATCH, so a partition
-    /// taken over between the check and the write aborts the write too.
-    ///
-    /// Sending the same checkpoint again is safe: if the lanes' sequence
-    /// numbers show it was written (an earlier attempt went through but its
-    /// reply was lost), it is not applied twice.
-    pub async fn send(&mut self, prepared: &PreparedCommit) -> Result<CommitSize, StoreError> {
+    /// Every lane, or nothing if one of its fences is no longer held. The
+    /// tokens are checked under WATCH, so a partition taken over between
+    /// the check and the write aborts the write too. If the lanes' sequence
+    /// numbers show the checkpoint was written (an earlier attempt went
+    /// through but its reply was lost), it is not applied twice.
+    async fn send(
+        &mut self,
+        prepared: &Prepared<redis::Pipeline>,
+    ) -> Result<CommitSize, StoreError> {
         let fences = &prepared.fences;
         if fences.is_empty() {
-            let () = prepared.pipe.query_async(&mut self.conn).await?;
+            let () = prepared.body.query_async(&mut self.conn).await?;
             return Ok(prepared.size);
         }
         let mut watched: Vec<String> = fences.iter().map(|f| self.keys.fence(&f.lane)).collect();
@@ -167,32 +133,83 @@ impl RedisStore {
                 .query_async(&mut self.conn)
                 .await?;
             let (tokens, seqs) = held.split_at(fences.len());
-            let mut lost = Vec::new();
-            let mut written = 0;
-            for ((fence, token), seq) in fences.iter().zip(tokens).zip(seqs) {
-                let seq = seq.unwrap_or(0);
-                if *token != Some(fence.token) {
-                    lost.push(fence.lane.clone());
-                } else if seq == fence.seq + 1 {
-                    written += 1;
-                } else if seq != fence.seq {
-                    tracing::error!(lane = %fence.lane, seq, expected = fence.seq, "checkpoint sequence moved under a held token");
-                    lost.push(fence.lane.clone());
+            match check_fences(fences, tokens, seqs) {
+                FenceCheck::Write => {}
+                outcome => {
+                    let () = redis::cmd("UNWATCH").query_async(&mut self.conn).await?;
+                    return match outcome {
+                        FenceCheck::Fenced(lost) => Err(StoreError::Fenced(lost)),
+                        _ => {
+                            tracing::info!("checkpoint had been written by an earlier attempt");
+                            Ok(prepared.size)
+                        }
+                    };
                 }
             }
-            if !lost.is_empty() || written == fences.len() {
-                let () = redis::cmd("UNWATCH").query_async(&mut self.conn).await?;
-                if lost.is_empty() {
-                    tracing::info!("checkpoint had been written by an earlier attempt");
-                    return Ok(prepared.size);
-                }
-                return Err(StoreError::Fenced(lost));
-            }
-            let reply: redis::Value = prepared.pipe.query_async(&mut self.conn).await?;
+            let reply: redis::Value = prepared.body.query_async(&mut self.conn).await?;
             if !matches!(reply, redis::Value::Nil) {
                 return Ok(prepared.size);
             }
             // A token changed between the check and EXEC: check again.
         }
+    }
+
+    async fn open_another(&self) -> Result<Self, StoreError> {
+        let conn = open(&self.client).await?;
+        Ok(Self {
+            url: self.url.clone(),
+            client: self.client.clone(),
+            conn,
+            keys: self.keys.clone(),
+            partitioned: self.partitioned,
+            settings: self.settings.clone(),
+        })
+    }
+
+    /// A restarted Redis does not answer on the old connection.
+    async fn reconnect(&mut self) -> Result<(), StoreError> {
+        self.conn = open(&self.client).await?;
+        Ok(())
+    }
+
+    async fn restore_rule(
+        &mut self,
+        lane: &str,
+        spec: &RuleSpec,
+        lateness_ms: i64,
+        state: &mut RuleState,
+    ) -> Result<usize, StoreError> {
+        let keys = self.lane_keys(lane);
+        restore::rule_state(&mut self.conn, &keys, spec, lateness_ms, state).await
+    }
+
+    async fn position(&mut self, lane: &str) -> Result<Option<Position>, StoreError> {
+        let keys = self.lane_keys(lane);
+        restore::position(&mut self.conn, &keys, lane).await
+    }
+
+    async fn commit_seq(&mut self, lane: &str) -> Result<u64, StoreError> {
+        if !self.partitioned {
+            return Ok(0);
+        }
+        let keys = self.lane_keys(lane);
+        restore::commit_seq(&mut self.conn, &keys).await
+    }
+
+    async fn forget_rule(&mut self, lane: &str, rule: &str) -> Result<(), StoreError> {
+        let keys = self.lane_keys(lane);
+        let () = redis::pipe()
+            .atomic()
+            .del(keys.rule(rule))
+            .ignore()
+            .del(keys.slots(rule))
+            .ignore()
+            .query_async(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+
+    fn claims(&self) -> Arc<dyn LaneClaims> {
+        Arc::new(RedisClaims::new(&self.url, self.keys.clone()))
     }
 }

@@ -6,9 +6,10 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::SourceError;
 use super::lines::{LineSplitter, Packed, empty_batch};
-use super::{Position, SourceError};
 use crate::contract::Batch;
+use crate::model::Position;
 
 /// Bytes of a file's head fingerprinted to tell a file from a later one that
 /// reuses its inode.
@@ -214,7 +215,7 @@ impl FileSource {
     }
 
     /// Source counters.
-    pub fn stats(&self) -> crate::stats::SourceStats {
+    pub fn stats(&self) -> crate::model::SourceStats {
         self.splitter.stats
     }
 }

@@ -1,7 +1,7 @@
 //! Splitting a byte stream into line records, batch by batch.
 
 use crate::contract::{Batch, RecordMeta, Span};
-use crate::stats::SourceStats;
+use crate::model::SourceStats;
 
 /// Bytes read from the underlying stream at a time.
 const READ_CHUNK: usize = 256 * 1024;

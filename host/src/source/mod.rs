@@ -11,7 +11,7 @@ mod stdin;
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub use file::FileSource;
 pub use kafka::{KafkaSource, Rebalance};
@@ -20,11 +20,7 @@ pub use stdin::StdinSource;
 
 use crate::config::{SourceConfig, SourceKind};
 use crate::contract::Batch;
-use crate::sink::CheckpointKeys;
-use crate::stats::SourceStats;
-
-/// The checkpoint field of a file source's position.
-pub const FILE_POSITION_FIELD: &str = crate::lanes::SINGLE_LANE;
+use crate::model::{LaneClaims, Position, SINGLE_LANE, SourceStats};
 
 /// What a source hands out at a time.
 pub struct Step {
@@ -32,19 +28,6 @@ pub struct Step {
     pub batch: Batch,
     /// Changes of the partitions owned, after the batch's records.
     pub rebalances: Vec<Rebalance>,
-}
-
-/// A resumable position in one partition of a source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Position {
-    /// Which file (or partition) the offset is in.
-    pub identity: String,
-    /// Bytes of the file's head covered by `head_hash`.
-    pub head_len: u64,
-    /// Fingerprint of the file's first `head_len` bytes.
-    pub head_hash: u64,
-    /// Where to resume: just past the last record processed.
-    pub offset: u64,
 }
 
 /// A source failed; the pipeline stops (after checkpointing what it has).
@@ -75,13 +58,12 @@ pub enum Source {
 
 impl Source {
     /// Opens the configured source, resuming at `resume` where possible (a
-    /// Kafka source reads its partitions' positions from the checkpoint in
-    /// Redis as partitions are assigned).
+    /// Kafka source takes its partitions through `claims` as they are
+    /// assigned, which also says where each resumes).
     pub fn open(
         config: &SourceConfig,
         resume: Option<&Position>,
-        redis_url: &str,
-        keys: &CheckpointKeys,
+        claims: Arc<dyn LaneClaims>,
     ) -> Result<Self, SourceError> {
         match &config.kind {
             SourceKind::File {
@@ -103,8 +85,7 @@ impl Source {
             ))),
             SourceKind::Kafka(kafka) => Ok(Self::Kafka(Box::new(KafkaSource::open(
                 kafka,
-                redis_url,
-                keys.clone(),
+                claims,
                 config.max_record_bytes,
                 config.batch_records,
             )?))),
@@ -140,11 +121,28 @@ impl Source {
         }))
     }
 
-    /// The Kafka source, if this is one.
-    pub fn kafka(&mut self) -> Option<&mut KafkaSource> {
-        match self {
-            Self::Kafka(kafka) => Some(kafka),
-            _ => None,
+    /// Remembers that a revoked partition was flushed under `token` and
+    /// its state kept, in case it comes straight back (Kafka only).
+    pub fn park(&self, lane: &str, token: u64) {
+        if let Self::Kafka(kafka) = self {
+            kafka.park(lane, token);
+        }
+    }
+
+    /// Reads a partition again from `offset` (its beginning if `None`):
+    /// its lane was reloaded from an older checkpoint (Kafka only; a file's
+    /// one lane is never fenced).
+    pub fn rewind(&mut self, lane: &str, offset: Option<u64>) {
+        if let Self::Kafka(kafka) = self {
+            kafka.rewind(lane, offset);
+        }
+    }
+
+    /// Tells the broker which offsets are checkpointed, for lag monitoring
+    /// (Kafka only).
+    pub fn commit_offsets(&self, offsets: &[(String, u64)]) {
+        if let Self::Kafka(kafka) = self {
+            kafka.commit_offsets(offsets);
         }
     }
 
@@ -158,7 +156,7 @@ impl Source {
     /// `topic/partition` per Kafka partition read, none for stdin.
     pub fn positions(&self) -> Vec<(String, Position)> {
         match self {
-            Self::File(file) => vec![(FILE_POSITION_FIELD.to_owned(), file.position())],
+            Self::File(file) => vec![(SINGLE_LANE.to_owned(), file.position())],
             Self::Stdin(_) => Vec::new(),
             Self::Kafka(kafka) => kafka.positions(),
         }

@@ -62,7 +62,7 @@ impl StdinSource {
     }
 
     /// Source counters.
-    pub fn stats(&self) -> crate::stats::SourceStats {
+    pub fn stats(&self) -> crate::model::SourceStats {
         self.splitter.stats
     }
 }

@@ -2,7 +2,7 @@
 
 use super::distinct::{DistinctSet, hash_member};
 use super::hll::HyperLogLog;
-use crate::plugin::spec::Aggregation;
+use crate::model::Aggregation;
 
 /// The running value of one group in one window.
 #[derive(Debug, Clone)]

@@ -3,9 +3,8 @@
 use super::aggregate::{Contribution, Mismatch};
 use super::windows::{MetricWindows, SlotChange};
 use crate::contract::{BatchOutput, Measure, MetricUpdate, RecordMeta};
-use crate::plugin::spec::{Aggregation, RuleSpec};
-use crate::stats::RuleStats;
-use crate::window::{Alignment, Watermark};
+use crate::model::{Aggregation, Alignment, RuleSpec, RuleStats};
+use crate::window::Watermark;
 
 /// The windows of one metric, one entry per window shape of its manifest.
 #[derive(Debug, Clone)]
@@ -66,9 +65,10 @@ impl RuleState {
 
     /// The state for a new version of the rule: metrics whose definition
     /// (name, aggregation, windows) is unchanged keep their open windows;
-    /// the others start empty, with a log line saying so. The watermark and
-    /// counters carry over.
-    pub fn migrate(mut self, spec: &RuleSpec) -> Self {
+    /// the others start empty. The watermark and counters carry over.
+    /// Also returns the metrics whose open windows were discarded (changed
+    /// or dropped by the new version), for the caller to report once.
+    pub fn migrate(mut self, spec: &RuleSpec) -> (Self, Vec<String>) {
         let mut next = Self::new(spec, self.align, self.watermark.lateness_ms());
         next.watermark = self.watermark;
         next.stats = self.stats;
@@ -82,17 +82,20 @@ impl RuleState {
                         .map(MetricWindows::spec)
                         .eq(metric.windows.iter().copied())
             });
-            match kept {
-                Some(index) => *new = self.metrics.swap_remove(index),
-                None => {
-                    tracing::info!(rule = %spec.name, metric = %metric.name, "metric is new or its definition changed; its windows start empty")
-                }
+            if let Some(index) = kept {
+                *new = self.metrics.swap_remove(index);
             }
         }
-        for old in &self.metrics {
-            tracing::info!(rule = %spec.name, metric = %old.name, "metric dropped by the new version; its open windows are discarded");
-        }
-        next
+        // What is left had open windows (or could have): changed
+        // definitions and metrics the new version dropped.
+        let mut discarded: Vec<String> = self
+            .metrics
+            .iter()
+            .filter(|old| old.windows.iter().any(|w| w.open_slots().next().is_some()))
+            .map(|old| old.name.clone())
+            .collect();
+        discarded.sort();
+        (next, discarded)
     }
 
     /// Window alignment.

@@ -6,7 +6,7 @@ use std::hash::BuildHasherDefault;
 use xxhash_rust::xxh3::Xxh3Default;
 
 use super::aggregate::{Aggregate, Contribution, Mismatch};
-use crate::plugin::spec::Aggregation;
+use crate::model::Aggregation;
 
 /// What a slot is to its metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

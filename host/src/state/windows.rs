@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use super::aggregate::{Aggregate, Contribution, Mismatch};
 use super::codec;
 use super::slot::{Slot, SlotKind};
-use crate::plugin::spec::Aggregation;
-use crate::window::{Alignment, Watermark, WindowSpec};
+use crate::model::{Aggregation, Alignment, WindowSpec};
+use crate::window::Watermark;
 
 /// A change to one slot that the next checkpoint must write.
 #[derive(Debug, Clone)]

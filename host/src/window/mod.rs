@@ -3,8 +3,7 @@
 //! Windows are owned by the host, not by rules: a rule only says which window
 //! shapes a metric is kept for. Time is event time in Unix milliseconds.
 
-mod spec;
 mod watermark;
 
-pub use spec::{Alignment, WindowSpec};
+pub use crate::model::{Alignment, WindowSpec};
 pub use watermark::Watermark;

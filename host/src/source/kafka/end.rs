@@ -54,7 +54,7 @@ impl EndWatch {
 
     /// librdkafka reached the end of `partition` of the topic.
     pub(super) fn at_end(&mut self, partition: i32, now: Instant) {
-        let lane = crate::lanes::partition_lane(&self.topic, partition.max(0) as u32);
+        let lane = crate::model::partition_lane(&self.topic, partition.max(0) as u32);
         if let Some(end) = self.lanes.get_mut(&lane) {
             end.get_or_insert(now);
         }

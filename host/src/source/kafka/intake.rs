@@ -10,8 +10,7 @@ use std::time::Instant;
 use rdkafka::message::Message;
 
 use crate::contract::{Batch, RecordMeta, Span};
-use crate::lanes::partition_lane;
-use crate::stats::SourceStats;
+use crate::model::{SourceStats, partition_lane};
 
 /// Turns messages into batch records.
 pub(super) struct Intake {

@@ -1,15 +1,16 @@
 //! Reading Kafka topics as a member of a consumer group.
 //!
-//! Redis, not Kafka, holds the positions. When partitions are assigned,
-//! each one's ownership token (fence) is taken and it starts at the offset
-//! its lane's last checkpoint recorded (or at its beginning), so a restart
-//! or a rebalance neither skips nor repeats a record that made it into a
-//! checkpoint, and an instance that lost a partition can no longer write
-//! its state. Rebalances are handed to the pipeline as [`Rebalance`] events
-//! between batches: a batch never spans one.
+//! The checkpoint store, not Kafka, holds the positions. When partitions
+//! are assigned, each one is claimed through [`LaneClaims`] (its ownership
+//! token taken, its checkpointed offset read) and starts at that offset (or
+//! at its beginning), so a restart or a rebalance neither skips nor repeats
+//! a record that made it into a checkpoint, and an instance that lost a
+//! partition can no longer write its state. Rebalances are handed to the
+//! pipeline as [`Rebalance`] events between batches: a batch never spans
+//! one.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -25,18 +26,13 @@ mod intake;
 use end::EndWatch;
 use intake::{Intake, Pushed};
 
-use super::{Position, SourceError};
+use super::SourceError;
 use crate::config::KafkaSourceConfig;
 use crate::contract::Batch;
-use crate::lanes::partition_lane;
-use crate::sink::CheckpointKeys;
-use crate::stats::SourceStats;
+use crate::model::{Assignment, LaneClaims, Position, SourceStats, partition_lane, split_lane};
 
 /// Longest a batch waits for more records before it is handed out.
 const BATCH_WAIT: Duration = Duration::from_millis(100);
-
-/// Longest wait between attempts to reach Redis while taking partitions.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A change of the partitions this instance owns, in the order it happened
 /// relative to the batches around it.
@@ -51,111 +47,14 @@ pub enum Rebalance {
     Lost(Vec<String>),
 }
 
-/// One partition taken.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assignment {
-    /// The lane (`topic/partition`).
-    pub lane: String,
-    /// The ownership token taken.
-    pub token: u64,
-    /// Whether the state this instance still holds for it (parked after a
-    /// flushed revoke) is current: nobody took the partition in between.
-    pub kept: bool,
-    /// The checkpointed offset it starts at (`None`: its beginning).
-    pub start: Option<u64>,
-}
-
-/// Takes partitions as they are assigned (inside `poll`, on the pipeline's
-/// thread) and records what happened for the pipeline.
+/// Claims partitions as they are assigned (inside `poll`, on the
+/// pipeline's thread) and records what happened for the pipeline.
 struct AssignContext {
-    redis: Mutex<Option<redis::Connection>>,
-    redis_url: String,
-    keys: CheckpointKeys,
-    /// Lanes flushed on revoke whose state is still in memory, with their
-    /// token.
-    parked: Mutex<HashMap<String, u64>>,
+    claims: Arc<dyn LaneClaims>,
     events: Mutex<Vec<Rebalance>>,
 }
 
 impl AssignContext {
-    /// Runs `op` on the Redis connection, reconnecting and retrying with
-    /// backoff until it works: owning a partition without its fence and
-    /// position would be unsafe, and nothing else can happen meanwhile.
-    fn with_redis<T>(
-        &self,
-        what: &str,
-        op: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
-    ) -> T {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let result = match self.redis.lock() {
-                Ok(mut guard) => {
-                    if guard.is_none() {
-                        *guard = redis::Client::open(self.redis_url.as_str())
-                            .and_then(|client| client.get_connection())
-                            .map_err(|error| tracing::warn!(%error, "cannot reach Redis"))
-                            .ok();
-                    }
-                    match guard.as_mut().map(&op) {
-                        Some(Ok(value)) => return value,
-                        Some(Err(error)) => {
-                            *guard = None;
-                            Some(error.to_string())
-                        }
-                        None => None,
-                    }
-                }
-                Err(_) => None,
-            };
-            tracing::warn!(what, error = ?result, retry_in = ?backoff, "cannot take an assigned partition while Redis is unavailable; retrying");
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
-    }
-
-    /// Takes a lane: its token (kept if still parked under the current
-    /// token, else a new one) and the offset to start at.
-    fn take(&self, lane: &str) -> (Assignment, Offset) {
-        let fence = self.keys.fence(lane);
-        let parked = self.parked.lock().ok().and_then(|mut p| p.remove(lane));
-        let held: Option<u64> = match parked {
-            Some(_) => self.with_redis("read a partition's token", |conn| {
-                redis::cmd("GET").arg(&fence).query(conn)
-            }),
-            None => None,
-        };
-        let assignment = match (parked, held) {
-            (Some(token), Some(held)) if token == held => Assignment {
-                lane: lane.to_owned(),
-                token,
-                kept: true,
-                start: None,
-            },
-            _ => Assignment {
-                lane: lane.to_owned(),
-                token: self.with_redis("take a partition's token", |conn| {
-                    redis::cmd("INCR").arg(&fence).query(conn)
-                }),
-                kept: false,
-                start: None,
-            },
-        };
-        let mut assignment = assignment;
-        let json: Option<String> = self.with_redis("read a partition's position", |conn| {
-            redis::cmd("HGET")
-                .arg(self.keys.lane(lane).source())
-                .arg(lane)
-                .query(conn)
-        });
-        assignment.start = json
-            .and_then(|json| serde_json::from_str::<Position>(&json).ok())
-            .map(|position| position.offset);
-        let offset = assignment
-            .start
-            .map_or(Offset::Beginning, |offset| Offset::Offset(offset as i64));
-        (assignment, offset)
-    }
-
     fn push_event(&self, event: Rebalance) {
         if let Ok(mut events) = self.events.lock() {
             events.push(event);
@@ -184,15 +83,16 @@ impl ConsumerContext for AssignContext {
                 let mut taken = Vec::new();
                 for (topic, partition) in lanes_of(tpl) {
                     let lane = partition_lane(&topic, partition as u32);
-                    let (assignment, offset) = self.take(&lane);
+                    let assignment = self.claims.claim(&lane);
+                    let offset = assignment
+                        .start
+                        .map_or(Offset::Beginning, |offset| Offset::Offset(offset as i64));
                     tracing::info!(%lane, token = assignment.token, kept = assignment.kept, ?offset, "partition assigned");
                     let _ = tpl.set_partition_offset(&topic, partition, offset);
                     taken.push(assignment);
                 }
                 // Parked lanes not given back are someone else's now.
-                if let Ok(mut parked) = self.parked.lock() {
-                    parked.clear();
-                }
+                self.claims.clear_parked();
                 if let Err(error) = consumer.assign(tpl) {
                     tracing::error!(%error, "cannot take the assigned partitions");
                 }
@@ -225,8 +125,6 @@ pub struct KafkaSource {
     intake: Intake,
     /// Messages polled after a rebalance, for the next batch.
     carry: VecDeque<OwnedMessage>,
-    /// Whether fetching is paused (Redis unavailable).
-    paused: bool,
     batch_records: usize,
     /// With `stop_at_end`: which partitions were read to their end.
     end: Option<EndWatch>,
@@ -245,8 +143,7 @@ impl KafkaSource {
     /// Joins the consumer group and subscribes to the configured topics.
     pub fn open(
         config: &KafkaSourceConfig,
-        redis_url: &str,
-        keys: CheckpointKeys,
+        claims: Arc<dyn LaneClaims>,
         max_record_bytes: usize,
         batch_records: usize,
     ) -> Result<Self, SourceError> {
@@ -265,10 +162,7 @@ impl KafkaSource {
             )
             .set("auto.offset.reset", "earliest");
         let context = AssignContext {
-            redis: Mutex::new(None),
-            redis_url: redis_url.to_owned(),
-            keys,
-            parked: Mutex::new(HashMap::new()),
+            claims,
             events: Mutex::new(Vec::new()),
         };
         let kafka = |error: rdkafka::error::KafkaError| SourceError::Kafka(error.to_string());
@@ -286,7 +180,6 @@ impl KafkaSource {
                 stats: SourceStats::default(),
             },
             carry: VecDeque::new(),
-            paused: false,
             batch_records,
             end: config.stop_at_end.then(|| EndWatch::new(&config.topics[0])),
         })
@@ -514,32 +407,7 @@ impl KafkaSource {
     /// Remembers that a revoked lane was flushed under `token` and its
     /// state is kept in memory, in case the partition comes straight back.
     pub fn park(&self, lane: &str, token: u64) {
-        if let Ok(mut parked) = self.consumer.context().parked.lock() {
-            parked.insert(lane.to_owned(), token);
-        }
-    }
-
-    /// Notes that input stopped while Redis is unavailable. The consumer
-    /// is not polled meanwhile, so no record piles up in memory;
-    /// librdkafka keeps heartbeating on its own thread, so the instance
-    /// stays in the group for up to `max.poll.interval.ms` (librdkafka's
-    /// default: 5 minutes; after that it rejoins and its partitions are
-    /// restored from their checkpoints, which stays exact). Partitions
-    /// are deliberately not paused in librdkafka: resuming refetches from
-    /// the middle of a record batch, which some brokers answer wrongly.
-    pub fn pause(&mut self) {
-        if !self.paused {
-            self.paused = true;
-            tracing::warn!("input paused until Redis is back");
-        }
-    }
-
-    /// Notes that input resumed after [`KafkaSource::pause`].
-    pub fn resume(&mut self) {
-        if self.paused {
-            self.paused = false;
-            tracing::info!("Redis is back; input resumed");
-        }
+        self.consumer.context().claims.park(lane, token);
     }
 
     /// Commits checkpointed offsets to Kafka, for lag monitoring only:
@@ -582,12 +450,6 @@ fn note_record(end: &mut Option<EndWatch>, message: &impl Message) {
     if let Some(end) = end {
         end.record(&partition_lane(message.topic(), message.partition() as u32));
     }
-}
-
-/// The topic and partition of a lane (`topic/partition`).
-fn split_lane(lane: &str) -> Option<(&str, i32)> {
-    let (topic, partition) = lane.rsplit_once('/')?;
-    Some((topic, partition.parse().ok()?))
 }
 
 /// How long a partition started at a checkpointed offset may stay silent

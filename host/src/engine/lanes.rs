@@ -1,38 +1,69 @@
-//! Window state split by input partition ("lanes").
-//!
-//! A file or stdin is one lane. A Kafka source has one lane per topic
-//! partition: each keeps its own windows, watermark and counters, and is
-//! checkpointed on its own, so whichever instance owns a partition can load
-//! exactly its state, and whether a record is late depends only on the
-//! records before it in its partition (an order Kafka keeps), never on how
-//! partitions interleave or which instance holds them.
+//! Window state split by input partition ("lanes", see [`crate::model`]):
+//! each lane keeps its own windows, watermark and counters per rule, and is
+//! checkpointed on its own.
 
 use std::collections::BTreeMap;
 
 use crate::contract::{Batch, RecordMeta};
-use crate::plugin::spec::RuleSpec;
-use crate::processor::RuleOutcome;
+use crate::model::{
+    Alignment, RuleId, RuleOutcome, RuleSpec, RuleStats, SINGLE_LANE, partition_lane,
+};
 use crate::state::RuleState;
-use crate::window::Alignment;
 
-/// The lane name of an unpartitioned source (a file, stdin); also its
-/// checkpoint position field.
-pub const SINGLE_LANE: &str = "0";
-
-/// The lane (and checkpoint position field) of a topic partition.
-pub fn partition_lane(topic: &str, partition: u32) -> String {
-    format!("{topic}/{partition}")
+/// One lane's state of every rule, by rule id.
+#[derive(Debug, Clone, Default)]
+pub struct LaneRules {
+    states: Vec<(RuleId, RuleState)>,
 }
 
-/// Every lane's state: one [`RuleState`] per rule, in registry order.
+impl LaneRules {
+    /// The state of rule `id`.
+    pub fn get(&self, id: RuleId) -> Option<&RuleState> {
+        self.states.iter().find(|(i, _)| *i == id).map(|(_, s)| s)
+    }
+
+    /// The state of rule `id`, mutably.
+    pub fn get_mut(&mut self, id: RuleId) -> Option<&mut RuleState> {
+        self.states
+            .iter_mut()
+            .find(|(i, _)| *i == id)
+            .map(|(_, s)| s)
+    }
+
+    /// Every rule's state, in the order rules were added.
+    pub fn iter(&self) -> impl Iterator<Item = (RuleId, &RuleState)> {
+        self.states.iter().map(|(id, state)| (*id, state))
+    }
+
+    /// Every rule's state, mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (RuleId, &mut RuleState)> {
+        self.states.iter_mut().map(|(id, state)| (*id, state))
+    }
+
+    /// Puts rule `id`'s state in place (replacing any).
+    pub fn insert(&mut self, id: RuleId, state: RuleState) {
+        match self.get_mut(id) {
+            Some(slot) => *slot = state,
+            None => self.states.push((id, state)),
+        }
+    }
+
+    /// Takes rule `id`'s state out.
+    pub fn remove(&mut self, id: RuleId) -> Option<RuleState> {
+        let index = self.states.iter().position(|(i, _)| *i == id)?;
+        Some(self.states.remove(index).1)
+    }
+}
+
+/// Every lane's state: one [`RuleState`] per rule.
 #[derive(Debug, Clone)]
 pub struct Lanes {
-    by_name: BTreeMap<String, Vec<RuleState>>,
+    by_name: BTreeMap<String, LaneRules>,
     /// Whether records are split by (source, partition); otherwise every
     /// record is in [`SINGLE_LANE`].
     partitioned: bool,
     /// The rules, for a new lane's empty state.
-    specs: Vec<RuleSpec>,
+    specs: Vec<(RuleId, RuleSpec)>,
     align: Alignment,
     lateness_ms: i64,
 }
@@ -40,7 +71,7 @@ pub struct Lanes {
 impl Lanes {
     /// No lanes yet.
     pub fn new(
-        specs: Vec<RuleSpec>,
+        specs: Vec<(RuleId, RuleSpec)>,
         align: Alignment,
         lateness_ms: i64,
         partitioned: bool,
@@ -71,15 +102,23 @@ impl Lanes {
     }
 
     /// Empty state for every rule.
-    pub fn empty_states(&self) -> Vec<RuleState> {
-        self.specs
-            .iter()
-            .map(|spec| RuleState::new(spec, self.align, self.lateness_ms))
-            .collect()
+    pub fn empty_states(&self) -> LaneRules {
+        LaneRules {
+            states: self
+                .specs
+                .iter()
+                .map(|(id, spec)| (*id, RuleState::new(spec, self.align, self.lateness_ms)))
+                .collect(),
+        }
+    }
+
+    /// Empty state for one rule.
+    pub fn empty_state(&self, spec: &RuleSpec) -> RuleState {
+        RuleState::new(spec, self.align, self.lateness_ms)
     }
 
     /// A lane's states, created empty if it is new.
-    pub fn get_or_insert(&mut self, lane: &str) -> &mut Vec<RuleState> {
+    pub fn get_or_insert(&mut self, lane: &str) -> &mut LaneRules {
         if !self.by_name.contains_key(lane) {
             let states = self.empty_states();
             self.by_name.insert(lane.to_owned(), states);
@@ -90,12 +129,12 @@ impl Lanes {
     }
 
     /// Puts a lane's (restored) states in place.
-    pub fn insert(&mut self, lane: String, states: Vec<RuleState>) {
+    pub fn insert(&mut self, lane: String, states: LaneRules) {
         self.by_name.insert(lane, states);
     }
 
     /// Takes a lane out.
-    pub fn remove(&mut self, lane: &str) -> Option<Vec<RuleState>> {
+    pub fn remove(&mut self, lane: &str) -> Option<LaneRules> {
         self.by_name.remove(lane)
     }
 
@@ -105,65 +144,81 @@ impl Lanes {
     }
 
     /// The lanes and their states.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[RuleState])> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &LaneRules)> {
         self.by_name
             .iter()
-            .map(|(name, states)| (name.as_str(), states.as_slice()))
+            .map(|(name, states)| (name.as_str(), states))
     }
 
     /// The lanes and their states, mutably.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Vec<RuleState>)> {
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut LaneRules)> {
         self.by_name
             .iter_mut()
             .map(|(name, states)| (name.as_str(), states))
     }
 
-    /// Every lane's state of rule `index`.
-    pub fn rule_states(&self, index: usize) -> impl Iterator<Item = &RuleState> {
+    /// Every lane's state of rule `id`.
+    pub fn rule_states(&self, id: RuleId) -> impl Iterator<Item = &RuleState> {
         self.by_name
             .values()
-            .filter_map(move |states| states.get(index))
+            .filter_map(move |states| states.get(id))
+    }
+
+    /// Rule `id`'s counters, added up over every lane.
+    pub fn rule_totals(&self, id: RuleId) -> RuleStats {
+        let mut total = RuleStats::default();
+        for state in self.rule_states(id) {
+            total.add(&state.stats);
+        }
+        total
     }
 
     /// A rule was added: every lane gets empty state for it.
-    pub fn push_rule(&mut self, spec: RuleSpec) {
+    pub fn add_rule(&mut self, id: RuleId, spec: RuleSpec) {
         for states in self.by_name.values_mut() {
-            states.push(RuleState::new(&spec, self.align, self.lateness_ms));
+            states.insert(id, RuleState::new(&spec, self.align, self.lateness_ms));
         }
-        self.specs.push(spec);
+        self.specs.push((id, spec));
     }
 
-    /// Rule `index` has a new version: every lane keeps the windows of its
-    /// unchanged metrics.
-    pub fn replace_rule(&mut self, index: usize, spec: RuleSpec) {
+    /// Rule `id` has a new version: every lane keeps the windows of its
+    /// unchanged metrics. Returns what the new version reset (see
+    /// [`RuleState::migrate`]), once for all lanes.
+    pub fn replace_rule(&mut self, id: RuleId, spec: RuleSpec) -> Vec<String> {
+        let mut reset = Vec::new();
         for states in self.by_name.values_mut() {
-            if let Some(state) = states.get_mut(index) {
-                let fresh = RuleState::new(&spec, self.align, self.lateness_ms);
-                let old = std::mem::replace(state, fresh);
-                *state = old.migrate(&spec);
-            }
+            let migrated = match states.remove(id) {
+                Some(old) => {
+                    let (state, dropped) = old.migrate(&spec);
+                    reset = dropped;
+                    state
+                }
+                None => RuleState::new(&spec, self.align, self.lateness_ms),
+            };
+            states.insert(id, migrated);
         }
-        if let Some(slot) = self.specs.get_mut(index) {
-            *slot = spec;
+        match self.specs.iter_mut().find(|(i, _)| *i == id) {
+            Some(slot) => slot.1 = spec,
+            None => self.specs.push((id, spec)),
         }
+        reset
     }
 
-    /// Rule `index` was removed: returns each lane's state of it.
-    pub fn remove_rule(&mut self, index: usize) -> Vec<(String, RuleState)> {
-        if index < self.specs.len() {
-            self.specs.remove(index);
-        }
+    /// Rule `id` was removed: returns each lane's state of it.
+    pub fn remove_rule(&mut self, id: RuleId) -> Vec<(String, RuleState)> {
+        self.specs.retain(|(i, _)| *i != id);
         self.by_name
             .iter_mut()
-            .filter(|(_, states)| index < states.len())
-            .map(|(name, states)| (name.clone(), states.remove(index)))
+            .filter_map(|(name, states)| Some((name.clone(), states.remove(id)?)))
             .collect()
     }
 
     /// The input ended: every window of every lane closes.
     pub fn close_all(&mut self) {
-        for state in self.by_name.values_mut().flatten() {
-            state.close_all();
+        for states in self.by_name.values_mut() {
+            for (_, state) in states.iter_mut() {
+                state.close_all();
+            }
         }
     }
 
@@ -182,7 +237,11 @@ impl Lanes {
                 .all(|r| r.source == first.source && r.partition == first.partition);
         if single {
             let states = self.get_or_insert(&first_lane);
-            for (state, outcome) in states.iter_mut().zip(outcomes) {
+            for outcome in outcomes {
+                let Some(state) = states.get_mut(outcome.rule) else {
+                    tracing::error!(rule = %outcome.rule, "an outcome for a rule the lanes do not hold; dropped");
+                    continue;
+                };
                 count_failures(state, &outcome, outcome.quarantined);
                 if let Some(output) = outcome.output {
                     state.apply(&batch.records, &output);
@@ -221,14 +280,15 @@ impl Lanes {
         for &lane in &lane_of_record {
             records_per_lane[lane] += 1;
         }
-        let mut lanes: Vec<Option<&mut Vec<RuleState>>> = names.iter().map(|_| None).collect();
+        let mut lanes: Vec<Option<&mut LaneRules>> = names.iter().map(|_| None).collect();
         for (name, states) in self.by_name.iter_mut() {
             if let Some(index) = names.iter().position(|n| n == name) {
                 lanes[index] = Some(states);
             }
         }
-        let mut lanes: Vec<&mut Vec<RuleState>> = lanes.into_iter().flatten().collect();
-        for (rule, outcome) in outcomes.into_iter().enumerate() {
+        let mut lanes: Vec<&mut LaneRules> = lanes.into_iter().flatten().collect();
+        for outcome in outcomes {
+            let rule = outcome.rule;
             for (lane, states) in lanes.iter_mut().enumerate() {
                 if let Some(state) = states.get_mut(rule) {
                     let share = if outcome.quarantined > 0 {
@@ -279,19 +339,23 @@ fn count_failures(state: &mut RuleState, outcome: &RuleOutcome, quarantined: u64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::{self, BatchOutput, Measure, MetricUpdate, Span};
+    use crate::contract::{BatchOutput, Measure, MetricUpdate, Span};
 
-    fn counter() -> RuleSpec {
-        let manifest = contract::Manifest {
-            name: "hits".into(),
-            version: "1".into(),
-            metrics: vec![contract::Metric {
+    const HITS: RuleId = RuleId(7);
+
+    fn counter() -> Vec<(RuleId, RuleSpec)> {
+        vec![(
+            HITS,
+            RuleSpec {
                 name: "hits".into(),
-                aggregation: contract::Aggregation::Count,
-                windows: vec![contract::Window::Tumbling(60)],
-            }],
-        };
-        RuleSpec::from_manifest(&manifest).unwrap()
+                version: "1".into(),
+                metrics: vec![crate::model::MetricSpec {
+                    name: "hits".into(),
+                    aggregation: crate::model::Aggregation::Count,
+                    windows: vec![crate::model::WindowSpec::Tumbling { size_ms: 60_000 }],
+                }],
+            },
+        )]
     }
 
     /// A batch of one record per (partition, event time), all counted.
@@ -328,16 +392,17 @@ mod tests {
                 updates,
                 rejects: Vec::new(),
             }),
-            ..RuleOutcome::default()
+            ..RuleOutcome::new(HITS)
         };
         lanes.apply(&batch, vec![outcome]);
     }
 
-    fn stats(lanes: &Lanes, lane: &str) -> crate::stats::RuleStats {
+    fn stats(lanes: &Lanes, lane: &str) -> RuleStats {
         lanes
             .iter()
             .find(|(name, _)| *name == lane)
-            .map(|(_, states)| states[0].stats)
+            .and_then(|(_, states)| states.get(HITS))
+            .map(|state| state.stats)
             .unwrap()
     }
 
@@ -346,7 +411,7 @@ mod tests {
     /// is not, however the partitions interleave in a batch.
     #[test]
     fn each_partition_has_its_own_watermark() {
-        let mut lanes = Lanes::new(vec![counter()], Alignment::new(0), 10_000, true);
+        let mut lanes = Lanes::new(counter(), Alignment::new(0), 10_000, true);
         run(
             &mut lanes,
             &[(0, 600_000), (1, 5_000), (0, 5_000), (1, 6_000)],
@@ -360,7 +425,7 @@ mod tests {
     /// Unpartitioned sources keep one lane whatever the partition field.
     #[test]
     fn a_file_is_one_lane() {
-        let mut lanes = Lanes::new(vec![counter()], Alignment::new(0), 10_000, false);
+        let mut lanes = Lanes::new(counter(), Alignment::new(0), 10_000, false);
         run(&mut lanes, &[(0, 600_000), (1, 5_000)]);
         let one = stats(&lanes, SINGLE_LANE);
         assert_eq!((one.records_in, one.late), (2, 1));

@@ -1,0 +1,151 @@
+//! Checkpoints: what one holds and the store that keeps them.
+//!
+//! A checkpoint records, for every lane, the output values that changed,
+//! the window state and counters of every rule, and the source position,
+//! all or nothing. [`CheckpointStore`] is that boundary: Redis in
+//! production ([`crate::sink::RedisStore`]), [`MemoryStore`] for tests and
+//! runs without Redis. Both keep the same layout of raw checkpoint data
+//! and restore it through the same code ([`restore`]).
+
+pub mod fence;
+pub mod layout;
+pub mod memory;
+pub mod restore;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use fence::Fence;
+pub use memory::MemoryStore;
+
+use crate::model::{DeadLetter, LaneClaims, Position, RuleSpec};
+use crate::state::{MetricChanges, RuleState};
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store refused or could not be reached; the checkpoint did not
+    /// happen (it is retried).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A checkpoint value could not be read back.
+    #[error("checkpoint data is damaged: {0}")]
+    Corrupt(String),
+    /// Another instance took these lanes (partitions) since this one did:
+    /// nothing was written, and this instance must drop them.
+    #[error("partitions taken over by another instance: {}", .0.join(", "))]
+    Fenced(Vec<String>),
+}
+
+/// Counts of what a checkpoint wrote, for logs and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitSize {
+    /// Output fields written.
+    pub output_fields: usize,
+    /// Checkpoint groups written.
+    pub state_groups: usize,
+    /// Member hash bytes appended.
+    pub member_bytes: usize,
+    /// Slots closed.
+    pub closed_slots: usize,
+}
+
+/// One rule's part of a checkpoint.
+pub struct RuleCommit<'a> {
+    /// The rule's manifest.
+    pub spec: &'a RuleSpec,
+    /// Names the loaded version.
+    pub version_hash: &'a str,
+    /// When this version was loaded, Unix milliseconds.
+    pub loaded_at_ms: u64,
+    /// Remaining quarantine, in milliseconds (0 = not quarantined).
+    pub quarantined_for_ms: u64,
+    /// Its state after the changes were drained (watermark, counters).
+    pub state: &'a RuleState,
+    /// The last error loading a new version, while the old one runs.
+    pub last_load_error: Option<&'a str>,
+    /// The last reload and what it reset, for `weir status`.
+    pub last_reload: Option<&'a str>,
+    /// What changed since the previous checkpoint.
+    pub changes: Vec<MetricChanges>,
+    /// Records the rule failed on since the previous checkpoint.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Whether to (re)write the rule's metric catalog.
+    pub write_catalog: bool,
+}
+
+/// One lane's part of a checkpoint: its rules' state and its position.
+pub struct LaneCommit<'a> {
+    /// The lane.
+    pub lane: String,
+    /// Whether its output values are partials, merged with the other
+    /// lanes' (a partition of a partitioned source).
+    pub merged: bool,
+    /// Source positions to record (field, position).
+    pub positions: Vec<(String, Position)>,
+    /// Each rule's state in this lane.
+    pub rules: Vec<RuleCommit<'a>>,
+}
+
+/// One checkpoint, built once and sent (again, if need be) with
+/// [`CheckpointStore::send`].
+pub struct Prepared<B> {
+    /// The store's own form of it.
+    pub body: B,
+    /// The lanes it writes under a fence, with the sequence numbers they
+    /// had before it.
+    pub fences: Vec<Fence>,
+    /// What it writes.
+    pub size: CommitSize,
+}
+
+/// Where checkpoints are kept.
+///
+/// A store addresses lanes by name; how a lane maps onto keys is its own
+/// business. Writes are all or nothing, fenced: lanes named in a
+/// [`Prepared`]'s fences are written only while their tokens are held, and
+/// only once (a checkpoint sent again after a lost reply is not applied
+/// twice).
+#[async_trait]
+pub trait CheckpointStore: Send + Sized + 'static {
+    /// A prepared checkpoint, in the store's own form.
+    type Body: Send + Sync + 'static;
+
+    /// Builds one checkpoint of `lanes`.
+    fn prepare(&self, lanes: &[LaneCommit<'_>], fences: Vec<Fence>) -> Prepared<Self::Body>;
+
+    /// Writes a prepared checkpoint, all or nothing; [`StoreError::Fenced`]
+    /// names the lanes another instance took.
+    async fn send(&mut self, prepared: &Prepared<Self::Body>) -> Result<CommitSize, StoreError>;
+
+    /// A second handle on the same store, for a checkpoint written in the
+    /// background while the first one restores and reads.
+    async fn open_another(&self) -> Result<Self, StoreError>;
+
+    /// Reconnects after a failure.
+    async fn reconnect(&mut self) -> Result<(), StoreError>;
+
+    /// Restores a rule's watermark, counters and open windows in `lane`
+    /// into `state`; returns how many groups were restored.
+    async fn restore_rule(
+        &mut self,
+        lane: &str,
+        spec: &RuleSpec,
+        lateness_ms: i64,
+        state: &mut RuleState,
+    ) -> Result<usize, StoreError>;
+
+    /// The source position checkpointed for `lane`.
+    async fn position(&mut self, lane: &str) -> Result<Option<Position>, StoreError>;
+
+    /// A lane's checkpoint sequence number (0 before its first).
+    async fn commit_seq(&mut self, lane: &str) -> Result<u64, StoreError>;
+
+    /// Drops a removed rule's checkpoint bookkeeping in `lane` (its windows
+    /// were flushed and their state deleted by the last checkpoint).
+    async fn forget_rule(&mut self, lane: &str, rule: &str) -> Result<(), StoreError>;
+
+    /// Claims lanes against this store's fences (for a partitioned source).
+    fn claims(&self) -> Arc<dyn LaneClaims>;
+}

@@ -1,0 +1,177 @@
+//! Calling every rule on a batch: the half of the engine that runs rules
+//! (on a helper thread while the other half updates windows).
+
+use std::time::Instant;
+
+use super::RuleSlot;
+use crate::contract::{Batch, RecordMeta};
+use crate::model::{DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, RuleOutcome};
+use crate::plugin::isolation::{Isolated, run_isolated};
+use crate::plugin::{CallError, RuleRunner};
+
+/// The rule-calling half of an [`Engine`](super::Engine).
+pub struct RuleCalls<'a> {
+    rules: &'a mut [RuleSlot],
+}
+
+impl<'a> RuleCalls<'a> {
+    pub(super) fn new(rules: &'a mut [RuleSlot]) -> Self {
+        Self { rules }
+    }
+
+    /// Runs one batch through every rule on this thread, isolating records
+    /// that make a rule fail; returns one outcome per rule, in rule order.
+    pub fn run(&mut self, batch: &Batch) -> Vec<RuleOutcome> {
+        self.run_with(batch, false)
+    }
+
+    /// Like [`RuleCalls::run`], but a large batch is split in two halves
+    /// that run side by side on two instances of each rule. Outputs are
+    /// joined in record order, so the outcome is the same.
+    pub fn run_parallel(&mut self, batch: &Batch) -> Vec<RuleOutcome> {
+        self.run_with(batch, true)
+    }
+
+    fn run_with(&mut self, batch: &Batch, parallel: bool) -> Vec<RuleOutcome> {
+        if batch.records.is_empty() {
+            return self
+                .rules
+                .iter()
+                .map(|slot| RuleOutcome::new(slot.id))
+                .collect();
+        }
+        let now = Instant::now();
+        let mut outcomes = Vec::new();
+        for slot in self.rules.iter_mut() {
+            let RuleSlot {
+                id,
+                rule,
+                breaker,
+                dead_letters: dead,
+                rejects,
+            } = slot;
+            let name = rule.spec.name.as_str();
+            let mut outcome = RuleOutcome::new(*id);
+            if breaker.is_open(now) {
+                outcome.quarantined = batch.records.len() as u64;
+                outcomes.push(outcome);
+                continue;
+            }
+            let isolated = match call(&mut rule.runner, &mut rule.spare, batch, parallel) {
+                Ok(isolated) => isolated,
+                Err(error) => {
+                    outcome.traps = 1;
+                    outcome.quarantined = batch.records.len() as u64;
+                    let length = breaker.record_traps(u32::MAX, now);
+                    tracing::error!(rule = name, %error, quarantine = ?length, "cannot replace a failed instance; rule quarantined");
+                    outcomes.push(outcome);
+                    continue;
+                }
+            };
+            outcome.traps = u64::from(isolated.traps);
+            for (index, reason) in &isolated.trapped {
+                let Some(meta) = batch.records.get(*index as usize) else {
+                    continue;
+                };
+                let start = meta.payload.start as usize;
+                let len = (meta.payload.len as usize).min(DEAD_LETTER_PAYLOAD_BYTES);
+                tracing::warn!(rule = name, offset = meta.offset, reason = %first_line(reason), "record made the rule fail; dead-lettered");
+                dead.push(DeadLetter {
+                    reason: reason.clone(),
+                    source: batch
+                        .sources
+                        .get(meta.source as usize)
+                        .cloned()
+                        .unwrap_or_default(),
+                    partition: meta.partition,
+                    offset: meta.offset,
+                    version: rule.version_hash.clone(),
+                    payload: batch
+                        .data
+                        .get(start..start + len)
+                        .unwrap_or_default()
+                        .to_vec(),
+                });
+            }
+            outcome.dead_lettered = isolated.trapped.len() as u64;
+            if !isolated.trapped.is_empty() {
+                if let Some(length) = breaker.record_traps(isolated.trapped.len() as u32, now) {
+                    tracing::error!(rule = name, quarantine = ?length, "rule keeps failing; quarantined, its records are skipped until then");
+                }
+            } else {
+                breaker.record_success();
+            }
+            for reject in &isolated.output.rejects {
+                rejects.note(name, batch, reject);
+            }
+            outcome.output = Some(isolated.output);
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+}
+
+/// Smallest batch worth splitting across two instances.
+const MIN_SPLIT_RECORDS: usize = 256;
+
+/// Runs `batch` through `rule`, in two halves on two instances when asked
+/// and worthwhile.
+fn call(
+    runner: &mut Box<dyn RuleRunner>,
+    spare: &mut Option<Box<dyn RuleRunner>>,
+    batch: &Batch,
+    parallel: bool,
+) -> Result<Isolated, CallError> {
+    if !parallel || batch.records.len() < MIN_SPLIT_RECORDS {
+        return run_isolated(runner.as_mut(), batch);
+    }
+    if spare.is_none() {
+        *spare = runner.fork();
+    }
+    let Some(spare) = spare.as_mut() else {
+        return run_isolated(runner.as_mut(), batch);
+    };
+    let half = batch.records.len() / 2;
+    let part = |records: &[RecordMeta]| Batch {
+        sources: batch.sources.clone(),
+        data: batch.data.clone(),
+        records: records.to_vec(),
+    };
+    let (first, second) = (part(&batch.records[..half]), part(&batch.records[half..]));
+    let runner = runner.as_mut();
+    let (first, second) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| run_isolated(spare.as_mut(), &second));
+        (run_isolated(runner, &first), other.join())
+    });
+    let mut joined = first?;
+    let second = second.map_err(|_| CallError {
+        detail: "a rule call panicked in the host".to_owned(),
+    })??;
+    let shift = half as u32;
+    joined.traps += second.traps;
+    joined
+        .output
+        .updates
+        .extend(second.output.updates.into_iter().map(|mut update| {
+            update.record += shift;
+            update
+        }));
+    joined
+        .output
+        .rejects
+        .extend(second.output.rejects.into_iter().map(|mut reject| {
+            reject.record += shift;
+            reject
+        }));
+    joined.trapped.extend(
+        second
+            .trapped
+            .into_iter()
+            .map(|(index, reason)| (index + shift, reason)),
+    );
+    Ok(joined)
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}

@@ -1,0 +1,185 @@
+//! The checkpointer: owns the store and the checkpoint being written. A
+//! periodic checkpoint is written on its own handle while the next batches
+//! are processed; anything that needs it written waits for it first. A
+//! failed write is retried with backoff while input waits (nothing is
+//! read meanwhile, so memory stays bounded and nothing is lost).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::checkpoint::{CheckpointStore, Fence, LaneCommit, Prepared, StoreError};
+
+/// Longest wait between attempts to reach the store.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How a checkpoint write ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    /// Written; these lanes' fences moved on and these offsets are safe.
+    Yes {
+        /// The fences it was written under.
+        fences: Vec<Fence>,
+        /// The offsets it recorded (lane, offset).
+        offsets: Vec<(String, u64)>,
+    },
+    /// The deadline passed first; nothing is known to be written.
+    TimedOut,
+}
+
+/// A checkpoint being written in the background.
+struct InFlight<S: CheckpointStore> {
+    task: tokio::task::JoinHandle<(S, Result<(), StoreError>)>,
+    prepared: Arc<Prepared<S::Body>>,
+    offsets: Vec<(String, u64)>,
+}
+
+/// The store and the write in flight.
+pub struct Checkpointer<S: CheckpointStore> {
+    /// Restores, fences and rule bookkeeping.
+    pub store: S,
+    /// Its own handle for checkpoints, lent to the write in flight.
+    writer: Option<S>,
+    in_flight: Option<InFlight<S>>,
+    stop: Arc<AtomicBool>,
+    /// Checkpoints written.
+    pub written: u64,
+}
+
+impl<S: CheckpointStore> Checkpointer<S> {
+    /// Checkpoints through `store` (and a second handle on it).
+    pub async fn new(store: S, stop: Arc<AtomicBool>) -> Result<Self, StoreError> {
+        let writer = store.open_another().await?;
+        Ok(Self {
+            store,
+            writer: Some(writer),
+            in_flight: None,
+            stop,
+            written: 0,
+        })
+    }
+
+    /// Builds a checkpoint of `lanes`, fenced by `fences`.
+    pub fn prepare(&self, lanes: &[LaneCommit<'_>], fences: Vec<Fence>) -> Prepared<S::Body> {
+        self.store.prepare(lanes, fences)
+    }
+
+    /// Hands a checkpoint to the store and returns at once; the next
+    /// [`Checkpointer::settle`] waits for it. Writes it here if no second
+    /// handle is free.
+    pub async fn send_in_background(
+        &mut self,
+        prepared: Prepared<S::Body>,
+        offsets: Vec<(String, u64)>,
+    ) -> Result<Option<Written>, StoreError> {
+        let Some(mut writer) = self.writer.take() else {
+            return self.write(&prepared, offsets, None).await.map(Some);
+        };
+        let prepared = Arc::new(prepared);
+        let sent = prepared.clone();
+        let task = tokio::spawn(async move {
+            let result = writer.send(&sent).await.map(|_| ());
+            (writer, result)
+        });
+        self.in_flight = Some(InFlight {
+            task,
+            prepared,
+            offsets,
+        });
+        Ok(None)
+    }
+
+    /// Writes a checkpoint and waits for it, retrying while the store is
+    /// unavailable, until `deadline` if there is one. `offsets`: what it
+    /// records, to commit to the broker once written.
+    pub async fn send(
+        &mut self,
+        prepared: &Prepared<S::Body>,
+        offsets: Vec<(String, u64)>,
+        deadline: Option<Instant>,
+    ) -> Result<Written, StoreError> {
+        self.write(prepared, offsets, deadline).await
+    }
+
+    /// Waits for the checkpoint in flight, if any: `None` if there was
+    /// none. A failed write is retried (input waits meanwhile); a fenced
+    /// one is returned as [`StoreError::Fenced`].
+    pub async fn settle(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Written>, StoreError> {
+        let Some(in_flight) = self.in_flight.take() else {
+            return Ok(None);
+        };
+        let (writer, first) = in_flight
+            .task
+            .await
+            .map_err(|error| StoreError::Corrupt(format!("checkpoint task failed: {error}")))?;
+        self.writer = Some(writer);
+        match first {
+            Ok(()) => {
+                self.written += 1;
+                Ok(Some(Written::Yes {
+                    fences: in_flight.prepared.fences.clone(),
+                    offsets: in_flight.offsets,
+                }))
+            }
+            Err(error @ StoreError::Fenced(_)) => Err(error),
+            Err(error) => {
+                tracing::warn!(%error, "checkpoint failed; input paused, retrying");
+                self.write(&in_flight.prepared, in_flight.offsets, deadline)
+                    .await
+                    .map(Some)
+            }
+        }
+    }
+
+    /// Writes on the writer handle with retries (see [`Checkpointer::send`]).
+    async fn write(
+        &mut self,
+        prepared: &Prepared<S::Body>,
+        offsets: Vec<(String, u64)>,
+        deadline: Option<Instant>,
+    ) -> Result<Written, StoreError> {
+        let store = match self.writer.as_mut() {
+            Some(writer) => writer,
+            None => &mut self.store,
+        };
+        let mut backoff = Duration::from_millis(100);
+        let mut attempts = 0;
+        let first_failure = Instant::now();
+        loop {
+            let started = Instant::now();
+            match store.send(prepared).await {
+                Ok(size) => {
+                    if attempts > 0 {
+                        tracing::warn!(attempts, down_for = ?first_failure.elapsed(), "store is back; checkpoint written, input resumes");
+                    }
+                    tracing::debug!(?size, took = ?started.elapsed(), "checkpoint written");
+                    self.written += 1;
+                    return Ok(Written::Yes {
+                        fences: prepared.fences.clone(),
+                        offsets,
+                    });
+                }
+                Err(error @ StoreError::Fenced(_)) => return Err(error),
+                Err(error) => {
+                    attempts += 1;
+                    if self.stop.load(Ordering::Relaxed) && attempts >= 3 {
+                        return Err(error);
+                    }
+                    if deadline.is_some_and(|deadline| Instant::now() + backoff > deadline) {
+                        tracing::warn!(%error, "checkpoint failed and time is up");
+                        return Ok(Written::TimedOut);
+                    }
+                    tracing::warn!(%error, attempts, retry_in = ?backoff, "checkpoint failed; input paused until the store is back, retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    if let Err(error) = store.reconnect().await {
+                        tracing::debug!(%error, "store still unavailable");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The loop against the in-memory store: checkpoints, end of input, a
+//! restart that resumes, retries while the store is down, and a reload at a
+//! batch boundary. The rules are small Rust [`RuleRunner`]s, so these run
+//! without WebAssembly; the integration tests run the real thing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::{Pipeline, RunSummary, Settings};
+use crate::checkpoint::MemoryStore;
+use crate::config::{LimitsConfig, SourceConfig, SourceKind};
+use crate::contract::{Batch, BatchOutput, Measure, MetricUpdate, Reject};
+use crate::engine::Engine;
+use crate::model::{Aggregation, Alignment, MetricSpec, RuleSpec, WindowSpec};
+use crate::plugin::reload::ReloadEvent;
+use crate::plugin::{ActiveRule, CallError, RuleRegistry, RuleRunner};
+
+/// Counts lines `SECONDS KEY` per key in `metric` (tumbling 60 s); any
+/// other line is rejected.
+struct Counter {
+    metric: u32,
+}
+
+impl RuleRunner for Counter {
+    fn process(&mut self, batch: &Batch) -> Result<BatchOutput, CallError> {
+        let mut output = BatchOutput {
+            updates: Vec::new(),
+            rejects: Vec::new(),
+        };
+        for (index, record) in batch.records.iter().enumerate() {
+            let start = record.payload.start as usize;
+            let line = batch
+                .data
+                .get(start..start + record.payload.len as usize)
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .unwrap_or_default();
+            let parsed = line
+                .split_once(' ')
+                .and_then(|(secs, key)| Some((secs.parse::<i64>().ok()?, key)));
+            match parsed {
+                Some((secs, key)) => output.updates.push(MetricUpdate {
+                    record: index as u32,
+                    metric: self.metric,
+                    key: key.to_owned(),
+                    measure: Measure::One,
+                    event_time_ms: Some(secs * 1000),
+                }),
+                None => output.rejects.push(Reject {
+                    record: index as u32,
+                    reason: format!("not `SECONDS KEY`: {line:?}"),
+                }),
+            }
+        }
+        Ok(output)
+    }
+}
+
+fn counter_rule(name: &str, metric: &str, version: &str) -> ActiveRule {
+    ActiveRule {
+        spec: RuleSpec {
+            name: name.into(),
+            version: version.into(),
+            metrics: vec![MetricSpec {
+                name: metric.into(),
+                aggregation: Aggregation::Count,
+                windows: vec![WindowSpec::Tumbling { size_ms: 60_000 }],
+            }],
+        },
+        path: PathBuf::from(format!("/plugins/{name}.wasm")),
+        version_hash: format!("hash-{version}"),
+        loaded_at_ms: 0,
+        runner: Box::new(Counter { metric: 0 }),
+        spare: None,
+    }
+}
+
+fn write_log(path: &Path, lines: &[String]) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for line in lines {
+        writeln!(file, "{line}").unwrap();
+    }
+}
+
+fn file_source(path: &Path, batch_records: usize) -> SourceConfig {
+    SourceConfig {
+        kind: SourceKind::File {
+            path: path.to_owned(),
+            follow: false,
+            poll_interval_ms: 10,
+        },
+        max_record_bytes: 1024,
+        batch_records,
+    }
+}
+
+fn settings(interval_ms: u64) -> Settings {
+    Settings {
+        checkpoint_interval: Duration::from_millis(interval_ms),
+        lateness_ms: 0,
+        idle_after: None,
+    }
+}
+
+async fn run(
+    store: &MemoryStore,
+    rules: Vec<ActiveRule>,
+    source: &SourceConfig,
+    interval_ms: u64,
+    reloads: Option<&mpsc::Receiver<ReloadEvent>>,
+) -> RunSummary {
+    let engine = Engine::new(
+        RuleRegistry::from_rules(rules),
+        Alignment::new(0),
+        0,
+        &LimitsConfig::default(),
+        false,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut pipeline = Pipeline::start(settings(interval_ms), engine, store.clone(), source, stop)
+        .await
+        .unwrap();
+    pipeline.run(reloads).await.unwrap()
+}
+
+/// `count` lines per minute for `minutes` minutes from 0, keys a and b.
+fn lines(minutes: i64, count: i64) -> Vec<String> {
+    (0..minutes)
+        .flat_map(|m| {
+            (0..count)
+                .map(move |i| format!("{} {}", m * 60 + i, if i % 2 == 0 { "a" } else { "b" }))
+        })
+        .collect()
+}
+
+fn value(store: &MemoryStore, key: &str, group: &str) -> Option<String> {
+    store.output(key)?.get(group).cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finite_input_is_counted_once_and_a_rerun_adds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hits.log");
+    let mut input = lines(3, 10);
+    input.insert(5, "garbage".into());
+    write_log(&log, &input);
+    let store = MemoryStore::new();
+    let source = file_source(&log, 7);
+    let summary = run(
+        &store,
+        vec![counter_rule("hits", "n", "1")],
+        &source,
+        0,
+        None,
+    )
+    .await;
+    assert_eq!(summary.rules[0].stats.records_in, 31);
+    assert_eq!(summary.rules[0].stats.rejected, 1);
+    assert!(
+        summary.rules[0]
+            .top_reject
+            .as_ref()
+            .is_some_and(|(reason, n)| reason.contains("garbage") && *n == 1)
+    );
+    assert!(
+        summary.checkpoints >= 2,
+        "a checkpoint per batch, then the last"
+    );
+    for minute in 0..3 {
+        let key = format!("weir:hits:n:60:{}", minute * 60);
+        assert_eq!(value(&store, &key, "a").as_deref(), Some("5"), "{key}");
+        assert_eq!(value(&store, &key, "b").as_deref(), Some("5"), "{key}");
+    }
+    // A finished run is final: the same namespace reads nothing new.
+    let again = run(
+        &store,
+        vec![counter_rule("hits", "n", "1")],
+        &source,
+        0,
+        None,
+    )
+    .await;
+    assert_eq!(
+        again.rules[0].stats.records_in, 31,
+        "counters restored, nothing added"
+    );
+    assert_eq!(value(&store, "weir:hits:n:60:0", "a").as_deref(), Some("5"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_is_retried_until_the_store_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hits.log");
+    write_log(&log, &lines(2, 20));
+    let store = MemoryStore::new();
+    store.fail_next_sends(3);
+    let summary = run(
+        &store,
+        vec![counter_rule("hits", "n", "1")],
+        &file_source(&log, 8),
+        0,
+        None,
+    )
+    .await;
+    assert_eq!(summary.rules[0].stats.records_in, 40);
+    assert_eq!(
+        value(&store, "weir:hits:n:60:0", "a").as_deref(),
+        Some("10")
+    );
+    assert_eq!(
+        value(&store, "weir:hits:n:60:60", "b").as_deref(),
+        Some("10")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_is_swapped_in_at_a_batch_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hits.log");
+    write_log(&log, &lines(2, 10));
+    let store = MemoryStore::new();
+    let (tx, rx) = mpsc::channel();
+    // Queued before the first batch: every record goes through version 2,
+    // which keeps the metric (its windows) and names its version.
+    tx.send(ReloadEvent::Loaded(Box::new(counter_rule(
+        "hits", "n", "2",
+    ))))
+    .unwrap();
+    let summary = run(
+        &store,
+        vec![counter_rule("hits", "n", "1")],
+        &file_source(&log, 4),
+        0,
+        Some(&rx),
+    )
+    .await;
+    assert_eq!(summary.reloads, 1);
+    assert_eq!(summary.rules.len(), 1);
+    assert_eq!(summary.rules[0].stats.records_in, 20);
+    assert_eq!(
+        store.rule_meta("0", "hits", "version").as_deref(),
+        Some("2")
+    );
+    assert!(
+        store
+            .rule_meta("0", "hits", "last_reload")
+            .is_some_and(|note| note.contains("every open window kept")),
+    );
+    assert_eq!(value(&store, "weir:hits:n:60:0", "a").as_deref(), Some("5"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_rule_is_flushed_and_an_added_one_sees_what_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hits.log");
+    write_log(&log, &lines(1, 10));
+    let store = MemoryStore::new();
+    let (tx, rx) = mpsc::channel();
+    tx.send(ReloadEvent::Removed(PathBuf::from("/plugins/hits.wasm")))
+        .unwrap();
+    tx.send(ReloadEvent::Loaded(Box::new(counter_rule(
+        "other", "m", "1",
+    ))))
+    .unwrap();
+    let summary = run(
+        &store,
+        vec![counter_rule("hits", "n", "1")],
+        &file_source(&log, 4),
+        0,
+        Some(&rx),
+    )
+    .await;
+    assert_eq!(summary.reloads, 2);
+    let names: Vec<&str> = summary.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["other"]);
+    assert_eq!(summary.rules[0].stats.records_in, 10);
+    assert_eq!(
+        value(&store, "weir:other:m:60:0", "a").as_deref(),
+        Some("5")
+    );
+    assert_eq!(
+        store.rule_meta("0", "hits", "version"),
+        None,
+        "its checkpoint is dropped"
+    );
+}
