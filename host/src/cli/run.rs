@@ -26,16 +26,16 @@ pub async fn run(config_path: &Path) -> anyhow::Result<RunSummary> {
             .as_ref()
             .map(|(reason, count)| format!("{reason} ({count} records)"));
         tracing::info!(
-            rule = %rule.name,
+            rule = rule.name.as_str(),
             records = stats.records_in,
             rejected = stats.rejected,
-            dead_lettered = stats.dead_lettered,
-            traps = stats.traps,
-            quarantined = stats.quarantined,
             updates = stats.updates,
             late = stats.late,
             no_event_time = stats.no_event_time,
             invalid_updates = stats.invalid_updates,
+            dead_lettered = stats.dead_lettered,
+            traps = stats.traps,
+            quarantined = stats.quarantined,
             top_reject = top_reject.as_deref().unwrap_or("-"),
             "rule totals"
         );

@@ -48,7 +48,7 @@ impl<'a> RuleCalls<'a> {
                 rule,
                 breaker,
                 dead_letters: dead,
-                rejects,
+                ..
             } = slot;
             let name = rule.spec.name.as_str();
             let mut outcome = RuleOutcome::new(*id);
@@ -100,9 +100,6 @@ impl<'a> RuleCalls<'a> {
                 }
             } else {
                 breaker.record_success();
-            }
-            for reject in &isolated.output.rejects {
-                rejects.note(name, batch, reject);
             }
             outcome.output = Some(isolated.output);
             outcomes.push(outcome);

@@ -20,7 +20,7 @@ pub use rejects::RejectLog;
 
 use crate::config::LimitsConfig;
 use crate::contract::Batch;
-use crate::model::{Alignment, DeadLetter, RuleId, RuleStats};
+use crate::model::{Alignment, DeadLetter, RuleId, RuleOutcome, RuleStats};
 use crate::plugin::breaker::Breaker;
 use crate::plugin::{ActiveRule, RuleRegistry};
 use crate::state::RuleState;
@@ -89,6 +89,26 @@ impl Engine {
             engine.add_rule(rule);
         }
         engine
+    }
+
+    /// Notes the records each rule rejected in `batch` (see [`RejectLog`]);
+    /// `lines`: each record's line number, where the source knows it.
+    pub fn note_rejects(&mut self, batch: &Batch, outcomes: &[RuleOutcome], lines: &[u64]) {
+        for outcome in outcomes {
+            let Some(output) = &outcome.output else {
+                continue;
+            };
+            if output.rejects.is_empty() {
+                continue;
+            }
+            let Some(slot) = self.rules.iter_mut().find(|slot| slot.id == outcome.rule) else {
+                continue;
+            };
+            for reject in &output.rejects {
+                let line = lines.get(reject.record as usize).copied();
+                slot.rejects.note(&slot.rule.spec.name, batch, reject, line);
+            }
+        }
     }
 
     /// Takes the rules out (benchmarks reuse them across runs).

@@ -30,8 +30,9 @@ pub struct RejectLog {
 }
 
 impl RejectLog {
-    /// Notes one reject of `batch`'s record.
-    pub fn note(&mut self, rule: &str, batch: &Batch, reject: &Reject) {
+    /// Notes one reject of `batch`'s record (at `line` of its file, if
+    /// known).
+    pub fn note(&mut self, rule: &str, batch: &Batch, reject: &Reject, line: Option<u64>) {
         let reason = short(&reject.reason);
         let key = if self.reasons.contains_key(reason) || self.reasons.len() < MAX_REASONS {
             reason
@@ -62,6 +63,7 @@ impl RejectLog {
             source,
             partition = record.map(|r| r.partition),
             offset = record.map(|r| r.offset),
+            line,
             reason,
             not_logged_since = self.suppressed,
             "record rejected"
@@ -121,6 +123,7 @@ mod tests {
                     record: 0,
                     reason: reason.into(),
                 },
+                Some(1),
             );
         }
         assert_eq!(log.most_common(), Some(("unknown metric `spnd`", 2)));

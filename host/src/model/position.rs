@@ -13,4 +13,9 @@ pub struct Position {
     pub head_hash: u64,
     /// Where to resume: just past the last record processed.
     pub offset: u64,
+    /// Lines before `offset` (files), so rejects name their line number
+    /// after a restart too; 0 where unknown (checkpoints written before
+    /// it was recorded, Kafka).
+    #[serde(default)]
+    pub line: u64,
 }

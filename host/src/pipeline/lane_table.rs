@@ -182,6 +182,7 @@ mod tests {
             head_len: 0,
             head_hash: 0,
             offset,
+            line: 0,
         }
     }
 

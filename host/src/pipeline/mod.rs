@@ -283,7 +283,7 @@ impl<S: CheckpointStore> Pipeline<S> {
                 break;
             };
             let positions = self.source.positions();
-            self.on_batch(step.batch, positions)?;
+            self.on_batch(step.batch, positions, &step.lines)?;
             if !step.rebalances.is_empty() {
                 self.on_rebalance(step.rebalances).await?;
             }
@@ -304,6 +304,7 @@ impl<S: CheckpointStore> Pipeline<S> {
         &mut self,
         mut batch: Batch,
         positions: Vec<(String, Position)>,
+        lines: &[u64],
     ) -> anyhow::Result<()> {
         if self.lanes.is_partitioned() {
             self.keep_owned(&mut batch);
@@ -324,6 +325,7 @@ impl<S: CheckpointStore> Pipeline<S> {
             self.lanes.note_positions(applied);
         }
         let outcomes = outcomes.map_err(|_| anyhow::anyhow!("a rule call panicked in the host"))?;
+        self.engine.note_rejects(&batch, &outcomes, lines);
         self.pending = Some(Pending {
             batch,
             positions,

@@ -90,6 +90,10 @@ impl FileSource {
             Some(position) => resume_offset(&file, identity, position).map_err(io)?,
             None => 0,
         };
+        let lines = match resume {
+            Some(position) if offset > 0 && offset == position.offset => position.line,
+            _ => 0,
+        };
         if offset > 0 {
             tracing::info!(path = %path.display(), offset, "resuming file from checkpoint");
         }
@@ -100,7 +104,7 @@ impl FileSource {
             poll,
             file,
             identity,
-            splitter: LineSplitter::new(offset, max_record_bytes),
+            splitter: LineSplitter::new(offset, lines, max_record_bytes),
             batch_records,
             finished: false,
             head: None,
@@ -211,7 +215,13 @@ impl FileSource {
             head_len,
             head_hash: head_hash(&self.file, head_len).unwrap_or(0),
             offset: self.splitter.committed(),
+            line: self.splitter.lines(),
         }
+    }
+
+    /// The line numbers of the records handed out since the last call.
+    pub fn take_lines(&mut self) -> Vec<u64> {
+        self.splitter.take_lines()
     }
 
     /// Source counters.

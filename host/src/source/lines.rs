@@ -26,6 +26,12 @@ pub struct LineSplitter {
     committed: u64,
     discarding: bool,
     max_record_bytes: usize,
+    /// Lines consumed so far (handed out or skipped), counting from the
+    /// start of the stream: the line number of the last one.
+    lines: u64,
+    /// The line number of each record packed since the last
+    /// [`LineSplitter::take_lines`].
+    record_lines: Vec<u64>,
     /// Counters.
     pub stats: SourceStats,
 }
@@ -40,8 +46,8 @@ pub enum Packed {
 }
 
 impl LineSplitter {
-    /// A splitter for a stream starting at `offset`.
-    pub fn new(offset: u64, max_record_bytes: usize) -> Self {
+    /// A splitter for a stream starting at `offset`, after `lines` lines.
+    pub fn new(offset: u64, lines: u64, max_record_bytes: usize) -> Self {
         Self {
             buf: Vec::new(),
             start: 0,
@@ -50,8 +56,21 @@ impl LineSplitter {
             committed: offset,
             discarding: false,
             max_record_bytes,
+            lines,
+            record_lines: Vec::new(),
             stats: SourceStats::default(),
         }
+    }
+
+    /// Lines consumed so far (see [`LineSplitter::new`]).
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// The line numbers (from 1) of the records packed since the last call,
+    /// in record order, so a reject can name its line.
+    pub fn take_lines(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.record_lines)
     }
 
     /// Offset just past the last complete line handed out or skipped.
@@ -105,6 +124,7 @@ impl LineSplitter {
             self.start += newline + 1;
             let line_offset = self.committed;
             self.committed = self.base + self.start as u64;
+            self.lines += 1;
             if self.discarding {
                 self.discarding = false;
                 continue;
@@ -131,6 +151,7 @@ impl LineSplitter {
             let (start, end) = (self.start, self.end);
             self.start = self.end;
             self.committed = self.base + self.end as u64;
+            self.lines += 1;
             if end - start > self.max_record_bytes {
                 self.count_oversized(line_offset);
             } else {
@@ -139,6 +160,7 @@ impl LineSplitter {
         } else if self.discarding {
             self.committed = self.base + self.end as u64;
             self.start = self.end;
+            self.lines += 1;
         }
         self.discarding = false;
     }
@@ -146,6 +168,7 @@ impl LineSplitter {
     /// Forgets buffered input and restarts at `offset` (after truncation or
     /// rotation).
     pub fn reset(&mut self, offset: u64) {
+        self.lines = 0;
         self.start = 0;
         self.end = 0;
         self.base = offset;
@@ -186,6 +209,7 @@ impl LineSplitter {
             offset,
             timestamp_ms: None,
         });
+        self.record_lines.push(self.lines);
         self.stats.records += 1;
     }
 }
@@ -204,7 +228,7 @@ mod tests {
     use super::*;
 
     fn split(input: &[u8], max_record: usize, chunk: usize) -> (Vec<(u64, Vec<u8>)>, LineSplitter) {
-        let mut splitter = LineSplitter::new(0, max_record);
+        let mut splitter = LineSplitter::new(0, 0, max_record);
         let mut lines = Vec::new();
         let mut batch = empty_batch("t", 4);
         for piece in input.chunks(chunk) {
@@ -231,6 +255,28 @@ mod tests {
         batch.data.clear();
     }
 
+    /// Records carry their line number, counting the lines skipped as too
+    /// long, and a splitter resumed after `n` lines goes on from `n`.
+    #[test]
+    fn records_know_their_line_numbers() {
+        let mut input = b"a\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 50));
+        input.extend(b"\nb\n\nc");
+        let mut splitter = LineSplitter::new(0, 0, 10);
+        splitter.space()[..input.len()].copy_from_slice(&input);
+        splitter.filled(input.len());
+        let mut batch = empty_batch("t", 8);
+        splitter.pack(&mut batch, 8, 0);
+        splitter.finish(&mut batch, 0);
+        assert_eq!(splitter.take_lines(), vec![1, 3, 4, 5]);
+        assert!(splitter.take_lines().is_empty());
+        let mut resumed = LineSplitter::new(100, 41, 10);
+        resumed.space()[..4].copy_from_slice(b"z\ny\n");
+        resumed.filled(4);
+        resumed.pack(&mut batch, 8, 0);
+        assert_eq!(resumed.take_lines(), vec![42, 43]);
+    }
+
     #[test]
     fn lines_offsets_and_crlf() {
         for chunk in [1, 3, 100] {
@@ -255,6 +301,7 @@ mod tests {
         for chunk in [1, 7, 1000] {
             let (lines, splitter) = split(&input, 10, chunk);
             let texts: Vec<&[u8]> = lines.iter().map(|(_, line)| line.as_slice()).collect();
+            assert_eq!(splitter.lines(), 4, "every line counts, skipped or not");
             assert_eq!(
                 texts,
                 [b"ok".as_slice(), b"fine".as_slice()],

@@ -28,6 +28,9 @@ pub struct Step {
     pub batch: Batch,
     /// Changes of the partitions owned, after the batch's records.
     pub rebalances: Vec<Rebalance>,
+    /// Files and stdin: each record's line number (from 1), so a reject
+    /// can name it; empty for Kafka.
+    pub lines: Vec<u64>,
 }
 
 /// A source failed; the pipeline stops (after checkpointing what it has).
@@ -112,12 +115,19 @@ impl Source {
                 return Ok(Some(Step {
                     batch: step.batch,
                     rebalances: step.rebalances,
+                    lines: Vec::new(),
                 }));
             }
+        };
+        let lines = match self {
+            Self::File(file) => file.take_lines(),
+            Self::Stdin(stdin) => stdin.take_lines(),
+            Self::Kafka(_) => Vec::new(),
         };
         Ok(batch.map(|batch| Step {
             batch,
             rebalances: Vec::new(),
+            lines,
         }))
     }
 

@@ -23,7 +23,7 @@ impl StdinSource {
     pub fn new(max_record_bytes: usize, batch_records: usize, idle: Duration) -> Self {
         Self {
             stdin: tokio::io::stdin(),
-            splitter: LineSplitter::new(0, max_record_bytes),
+            splitter: LineSplitter::new(0, 0, max_record_bytes),
             batch_records,
             idle,
             finished: false,
@@ -59,6 +59,11 @@ impl StdinSource {
                 }
             }
         }
+    }
+
+    /// The line numbers of the records handed out since the last call.
+    pub fn take_lines(&mut self) -> Vec<u64> {
+        self.splitter.take_lines()
     }
 
     /// Source counters.

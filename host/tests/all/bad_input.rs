@@ -181,6 +181,20 @@ fn rejected_invalid_and_huge_lines_cost_nothing_else() {
         stderr.contains("rule=\"pvuv\" records=1000 rejected=1000 updates=0"),
         "{stderr}"
     );
+    // Why is visible without RUST_LOG=debug: the first rejects at warn
+    // level (then rate-limited), and the most common reason in the totals.
+    let warned = stderr
+        .lines()
+        .filter(|line| line.contains("WARN") && line.contains("record rejected"))
+        .count();
+    assert!(
+        (1..=10).contains(&warned),
+        "{warned} reject lines\n{stderr}"
+    );
+    assert!(
+        stderr.contains("top_reject=") && stderr.contains("(1000 records)"),
+        "{stderr}"
+    );
     assert!(redis.outputs("pvuv").is_empty());
 }
 

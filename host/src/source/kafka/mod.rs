@@ -398,6 +398,7 @@ impl KafkaSource {
                         head_len: 0,
                         head_hash: 0,
                         offset,
+                        line: 0,
                     },
                 )
             })
