@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use weir::cli::produce::Lines;
-use weir::cli::{Cli, Command, check, produce, run, status};
+use weir::cli::{Cli, Command, check, produce, reset, run, status};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -47,6 +47,15 @@ async fn main() -> ExitCode {
                 },
             )
         }
+        Command::Reset { config, outputs } => reset::reset(&config, outputs).await.map(|report| {
+            #[expect(
+                clippy::print_stdout,
+                reason = "the reset report is the command's output"
+            )]
+            {
+                print!("{report}");
+            }
+        }),
         Command::Check { config } => check::check(&config).map(|report| {
             #[expect(
                 clippy::print_stdout,

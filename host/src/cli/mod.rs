@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod check;
 pub mod produce;
+pub mod reset;
 pub mod run;
 pub mod status;
 
@@ -66,6 +67,24 @@ pub enum Command {
         /// At most this many lines per second (0 = as fast as possible).
         #[arg(long, default_value_t = 0)]
         rate: u64,
+    },
+    /// Forget a pipeline's checkpoint, so the next `weir run` starts from
+    /// the beginning of its input.
+    ///
+    /// Deletes every key under `weir:ckpt:{namespace}:` (the config's
+    /// `[checkpoint] namespace`), and prints how many of each kind. A
+    /// finished file run is final until then: running it again reads
+    /// nothing. Stop every `weir run` of the namespace first.
+    Reset {
+        /// The pipeline's config file (TOML).
+        #[arg(long, short, env = "WEIR_CONFIG")]
+        config: PathBuf,
+        /// Also delete the published values (`weir:{rule}:*`) of every rule
+        /// that checkpointed in the namespace. The rules are found through
+        /// the checkpoint, so this only works before it is reset; a rule's
+        /// values are shared by every pipeline that runs it.
+        #[arg(long)]
+        outputs: bool,
     },
     /// Check a config file and every plugin without running anything.
     ///

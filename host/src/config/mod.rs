@@ -5,6 +5,10 @@
 //! [`Config`], whose types hold only what the pipeline needs (the source's
 //! `kind` key and its kind-specific keys become one [`SourceKind`], say).
 //!
+//! Each section has its own file holding its types and its reader (`source`,
+//! `plugins`, `redis`, `windows`, `checkpoint`, `limits`, `rules`); this module
+//! holds [`Config`], loading, the errors, and the checks several sections share.
+//!
 //! Unknown keys are rejected, and every problem in a file is reported at once,
 //! each under its key path ([`ConfigError::Invalid`]):
 //!
@@ -72,19 +76,31 @@
 //! topics = ["access"]           # (all topics) kafka only: which of source.topics the rule sees
 //! ```
 
+mod checkpoint;
 mod limits;
+mod plugins;
 mod reader;
+mod redis;
+mod rules;
+mod source;
 #[cfg(test)]
 mod tests;
+mod windows;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use checkpoint::CheckpointConfig;
 pub use limits::LimitsConfig;
-use reader::{Problems, TableReader, join_key, mismatch};
-use toml::{Table, Value};
+pub use plugins::PluginsConfig;
+use reader::{Problems, TableReader};
+pub use redis::RedisConfig;
+pub use rules::RuleConfig;
+pub use source::{KafkaSourceConfig, SourceConfig, SourceKind};
+use toml::Table;
+pub use windows::WindowsConfig;
 
 /// A validated `weir` configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,209 +120,6 @@ pub struct Config {
     /// Per-rule settings by rule name (`[rules.<name>]`); rules without a
     /// table here use [`RuleConfig::default`].
     pub rules: BTreeMap<String, RuleConfig>,
-}
-
-/// The `[source]` section: where records come from and how they are batched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceConfig {
-    /// The kind of source and its kind-specific settings (`kind` and the keys
-    /// that go with it).
-    pub kind: SourceKind,
-    /// Records longer than this many bytes are skipped and counted
-    /// (`max_record_bytes`); at least 1.
-    pub max_record_bytes: usize,
-    /// The most records in one batch handed to the rules (`batch_records`);
-    /// `1..=`[`SourceConfig::MAX_BATCH_RECORDS`].
-    pub batch_records: usize,
-}
-
-impl SourceConfig {
-    /// Default of `max_record_bytes`: 1 MiB.
-    pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
-    /// Default of `batch_records`.
-    pub const DEFAULT_BATCH_RECORDS: usize = 4096;
-    /// Largest allowed `batch_records`.
-    pub const MAX_BATCH_RECORDS: usize = 1_000_000;
-    /// Default of `poll_interval_ms` for file sources.
-    pub const DEFAULT_POLL_INTERVAL_MS: u64 = 200;
-}
-
-impl Default for SourceConfig {
-    /// Standard input with the default limits.
-    fn default() -> Self {
-        Self {
-            kind: SourceKind::Stdin,
-            max_record_bytes: Self::DEFAULT_MAX_RECORD_BYTES,
-            batch_records: Self::DEFAULT_BATCH_RECORDS,
-        }
-    }
-}
-
-/// The kind of source (`source.kind`) with its kind-specific settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceKind {
-    /// `kind = "file"`: one log file.
-    File {
-        /// The file (`path`), relative paths kept as written (resolved
-        /// against the current directory by the caller).
-        path: PathBuf,
-        /// Keep reading as the file grows and follow rotation, like
-        /// `tail -F` (`follow`); otherwise stop at the end of the file.
-        follow: bool,
-        /// In follow mode, how often to look for new data or rotation, in
-        /// milliseconds (`poll_interval_ms`); at least 1.
-        poll_interval_ms: u64,
-    },
-    /// `kind = "stdin"`: standard input, until it closes.
-    Stdin,
-    /// `kind = "kafka"`: one or more Kafka topics.
-    Kafka(KafkaSourceConfig),
-}
-
-/// Settings of a Kafka source (`kind = "kafka"`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KafkaSourceConfig {
-    /// Bootstrap servers, comma-separated `host:port` (`brokers`).
-    pub brokers: String,
-    /// Topics to consume (`topics`); non-empty, no duplicates.
-    pub topics: Vec<String>,
-    /// Consumer group id (`group`).
-    pub group: String,
-    /// A partition without records for this many milliseconds stops holding
-    /// the watermark back (`idle_partition_ms`; 0 = never).
-    pub idle_partition_ms: u64,
-    /// A bounded run (`stop_at_end`): once every partition owned has been
-    /// read to its end, close every window, checkpoint and exit, as a file
-    /// source does at its end (a backfill, a replay of a finished topic).
-    /// Needs a single topic: librdkafka names only the partition number
-    /// when it reports an end. Meant for one instance: with several, each
-    /// stops when its own partitions are done.
-    pub stop_at_end: bool,
-    /// Raw librdkafka client properties (`[source.librdkafka]`); numbers and
-    /// booleans in the file are turned into strings.
-    pub librdkafka: BTreeMap<String, String>,
-}
-
-impl KafkaSourceConfig {
-    /// Default of `idle_partition_ms`: one minute.
-    pub const DEFAULT_IDLE_PARTITION_MS: u64 = 60_000;
-}
-
-/// The `[plugins]` section.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginsConfig {
-    /// Directory whose `*.wasm` components are the rules (`dir`); a relative
-    /// path is kept as written (resolved against the current directory by
-    /// the caller).
-    pub dir: PathBuf,
-}
-
-/// The `[redis]` section.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisConfig {
-    /// Connection URL (`url`): `redis://`, `rediss://` or `unix://`.
-    pub url: String,
-    /// TTL of output hashes in seconds, 0 for no expiry (`default_ttl_secs`).
-    pub default_ttl_secs: u64,
-    /// How many recent windows each metric's index keeps (`index_windows`);
-    /// at least 1.
-    pub index_windows: usize,
-}
-
-impl RedisConfig {
-    /// Default of `index_windows`: one day of minute windows.
-    pub const DEFAULT_INDEX_WINDOWS: usize = 1440;
-}
-
-impl Default for RedisConfig {
-    /// A local Redis, database 0, no expiry.
-    fn default() -> Self {
-        Self {
-            url: "redis://127.0.0.1:6379/0".to_owned(),
-            default_ttl_secs: 0,
-            index_windows: Self::DEFAULT_INDEX_WINDOWS,
-        }
-    }
-}
-
-/// The `[windows]` section: event-time window settings.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WindowsConfig {
-    /// How long after a window's end, in event-time seconds, records for it
-    /// are still accepted (`allowed_lateness_secs`).
-    pub allowed_lateness_secs: u64,
-    /// Where day windows start, as seconds from UTC midnight
-    /// (`day_offset_secs`); within ±[`WindowsConfig::MAX_DAY_OFFSET_SECS`].
-    /// For example -28800 puts day boundaries at local midnight in UTC+8.
-    pub day_offset_secs: i64,
-}
-
-impl WindowsConfig {
-    /// Largest magnitude of `day_offset_secs`.
-    pub const MAX_DAY_OFFSET_SECS: i64 = 86_399;
-
-    /// `allowed_lateness_secs` in milliseconds, saturating at `i64::MAX`.
-    pub fn allowed_lateness_ms(&self) -> i64 {
-        i64::try_from(self.allowed_lateness_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
-    }
-
-    /// `day_offset_secs` in milliseconds.
-    pub fn day_offset_ms(&self) -> i64 {
-        self.day_offset_secs.saturating_mul(1000)
-    }
-}
-
-/// The `[checkpoint]` section.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckpointConfig {
-    /// How often to checkpoint, in milliseconds (`interval_ms`); at least
-    /// [`CheckpointConfig::MIN_INTERVAL_MS`].
-    pub interval_ms: u64,
-    /// Names this pipeline's checkpoint keys in Redis (`namespace`);
-    /// 1 to 64 characters of `A-Z a-z 0-9 _ -`.
-    pub namespace: String,
-}
-
-impl CheckpointConfig {
-    /// Default of `interval_ms`.
-    pub const DEFAULT_INTERVAL_MS: u64 = 1000;
-    /// Smallest allowed `interval_ms`.
-    pub const MIN_INTERVAL_MS: u64 = 10;
-    /// Default of `namespace`.
-    pub const DEFAULT_NAMESPACE: &str = "default";
-}
-
-impl Default for CheckpointConfig {
-    fn default() -> Self {
-        Self {
-            interval_ms: Self::DEFAULT_INTERVAL_MS,
-            namespace: Self::DEFAULT_NAMESPACE.to_owned(),
-        }
-    }
-}
-
-/// One `[rules.<name>]` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleConfig {
-    /// The `config` table as JSON object text, passed to the rule's init;
-    /// `"{}"` when absent. TOML datetimes become JSON strings.
-    pub config_json: String,
-    /// Per-metric TTL overrides in seconds, by metric name (`ttl_secs`).
-    pub ttl_secs: BTreeMap<String, u64>,
-    /// The Kafka topics this rule sees (`topics`), each one of
-    /// `source.topics`; `None` for all of them.
-    pub topics: Option<Vec<String>>,
-}
-
-impl Default for RuleConfig {
-    /// Empty config, no TTL overrides, all topics.
-    fn default() -> Self {
-        Self {
-            config_json: "{}".to_owned(),
-            ttl_secs: BTreeMap::new(),
-            topics: None,
-        }
-    }
 }
 
 /// One problem in a config file.
@@ -428,20 +241,25 @@ impl Config {
 /// invalid (the reason is in `problems`).
 fn read_config(table: &Table, problems: &Problems) -> Option<Config> {
     let mut root = TableReader::root(table, problems);
-    let source = root.required_table("source").map(read_source);
-    let plugins = root.required_table("plugins").and_then(read_plugins);
-    let redis = root.required_table("redis").and_then(read_redis);
-    let windows = root.table("windows").map(read_windows).unwrap_or_default();
+    let source = root.required_table("source").map(source::read_source);
+    let plugins = root
+        .required_table("plugins")
+        .and_then(plugins::read_plugins);
+    let redis = root.required_table("redis").and_then(redis::read_redis);
+    let windows = root
+        .table("windows")
+        .map(windows::read_windows)
+        .unwrap_or_default();
     let checkpoint = root
         .table("checkpoint")
-        .map(read_checkpoint)
+        .map(checkpoint::read_checkpoint)
         .unwrap_or_default();
     let limits = root
         .table("limits")
         .map(limits::read_limits)
         .unwrap_or_default();
     let rules = match root.table("rules") {
-        Some(rules) => read_rules(rules, source.as_ref()),
+        Some(rules) => rules::read_rules(rules, source.as_ref()),
         None => BTreeMap::new(),
     };
     drop(root);
@@ -454,434 +272,6 @@ fn read_config(table: &Table, problems: &Problems) -> Option<Config> {
         limits,
         rules,
     })
-}
-
-/// `source.kind` as named in the file, before its settings are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum KindName {
-    /// `"file"`
-    File,
-    /// `"stdin"`
-    Stdin,
-    /// `"kafka"`
-    Kafka,
-}
-
-impl KindName {
-    /// The name as written in the file.
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::File => "file",
-            Self::Stdin => "stdin",
-            Self::Kafka => "kafka",
-        }
-    }
-}
-
-/// What reading `[source]` found: the config if valid, and as much as the
-/// `[rules]` checks need even when it is not.
-struct SourceRead {
-    /// The validated section.
-    config: Option<SourceConfig>,
-    /// `source.kind`, if valid.
-    kind: Option<KindName>,
-    /// `source.topics`, if valid.
-    kafka_topics: Option<Vec<String>>,
-}
-
-/// Which source kinds a key belongs to.
-#[derive(Clone, Copy)]
-enum Need {
-    /// Required for this kind.
-    Required,
-    /// Allowed for this kind.
-    Optional,
-    /// Not allowed: the source is of kind `.0`, and only kind `.1` takes
-    /// the key.
-    Forbidden(KindName, &'static str),
-}
-
-impl Need {
-    /// How a key that only `owner` takes (required there if `required`)
-    /// applies to a source of kind `kind` (unknown when `None`).
-    fn of(kind: Option<KindName>, owner: KindName, required: bool) -> Need {
-        match kind {
-            Some(kind) if kind != owner => Need::Forbidden(kind, owner.as_str()),
-            Some(_) if required => Need::Required,
-            _ => Need::Optional,
-        }
-    }
-}
-
-/// Reads a kind-specific scalar key according to `need`.
-fn kind_field<'a, T: serde::de::DeserializeOwned>(
-    t: &mut TableReader<'a>,
-    key: &'a str,
-    need: Need,
-) -> Option<T> {
-    match need {
-        Need::Required => t.required(key),
-        Need::Optional => t.optional(key),
-        Need::Forbidden(kind, owner) => {
-            t.forbidden(key, not_for_kind(kind, owner));
-            None
-        }
-    }
-}
-
-/// `not allowed when source.kind = "stdin" (only with "file")`.
-fn not_for_kind(kind: KindName, owner: &str) -> String {
-    format!(
-        "not allowed when source.kind = {:?} (only with {owner:?})",
-        kind.as_str()
-    )
-}
-
-/// Reads `[source]`.
-fn read_source(mut t: TableReader<'_>) -> SourceRead {
-    let kind = t
-        .required::<String>("kind")
-        .and_then(|name| match name.as_str() {
-            "file" => Some(KindName::File),
-            "stdin" => Some(KindName::Stdin),
-            "kafka" => Some(KindName::Kafka),
-            _ => {
-                t.problem(
-                    "kind",
-                    format!(r#"expected one of "file", "stdin", "kafka", found {name:?}"#),
-                );
-                None
-            }
-        });
-
-    let file = |required| Need::of(kind, KindName::File, required);
-    let path: Option<PathBuf> = kind_field(&mut t, "path", file(true));
-    let path = path.filter(|path| {
-        let ok = !path.as_os_str().is_empty();
-        if !ok {
-            t.problem("path", "must not be empty");
-        }
-        ok
-    });
-    let follow: Option<bool> = kind_field(&mut t, "follow", file(false));
-    let max_record_bytes = t.optional::<usize>("max_record_bytes");
-    let max_record_bytes = at_least(&t, "max_record_bytes", max_record_bytes, 1)
-        .unwrap_or(SourceConfig::DEFAULT_MAX_RECORD_BYTES);
-    let batch_records = t.optional::<usize>("batch_records");
-    let batch_records = within(
-        &t,
-        "batch_records",
-        batch_records,
-        1,
-        SourceConfig::MAX_BATCH_RECORDS,
-    )
-    .unwrap_or(SourceConfig::DEFAULT_BATCH_RECORDS);
-    let poll_interval_ms: Option<u64> = kind_field(&mut t, "poll_interval_ms", file(false));
-    let poll_interval_ms = at_least(&t, "poll_interval_ms", poll_interval_ms, 1)
-        .unwrap_or(SourceConfig::DEFAULT_POLL_INTERVAL_MS);
-
-    let kafka = |required| Need::of(kind, KindName::Kafka, required);
-    let brokers: Option<String> = kind_field(&mut t, "brokers", kafka(true));
-    let brokers = non_empty(&t, "brokers", brokers);
-    let topics = match kafka(true) {
-        Need::Forbidden(kind, owner) => {
-            t.forbidden("topics", not_for_kind(kind, owner));
-            None
-        }
-        Need::Required => t.required_list::<String>("topics"),
-        Need::Optional => t.optional_list::<String>("topics"),
-    };
-    let topics = topics.and_then(|topics| check_topics(&t, "topics", topics));
-    let group: Option<String> = kind_field(&mut t, "group", kafka(true));
-    let group = non_empty(&t, "group", group);
-    let idle_partition_ms: Option<u64> = kind_field(&mut t, "idle_partition_ms", kafka(false));
-    let stop_at_end: Option<bool> = kind_field(&mut t, "stop_at_end", kafka(false));
-    if stop_at_end == Some(true)
-        && let Some(topics) = &topics
-        && topics.len() > 1
-    {
-        t.problem(
-            "stop_at_end",
-            format!(
-                "needs exactly one topic (librdkafka reports the end of a partition by number only), found {}",
-                topics.len()
-            ),
-        );
-    }
-    let librdkafka = match kafka(false) {
-        Need::Forbidden(kind, owner) => {
-            t.forbidden("librdkafka", not_for_kind(kind, owner));
-            BTreeMap::new()
-        }
-        _ => t
-            .table("librdkafka")
-            .map(read_librdkafka)
-            .unwrap_or_default(),
-    };
-
-    let source_kind = match kind {
-        Some(KindName::File) => path.map(|path| SourceKind::File {
-            path,
-            follow: follow.unwrap_or(false),
-            poll_interval_ms,
-        }),
-        Some(KindName::Stdin) => Some(SourceKind::Stdin),
-        Some(KindName::Kafka) => match (brokers, topics.clone(), group) {
-            (Some(brokers), Some(topics), Some(group)) => {
-                Some(SourceKind::Kafka(KafkaSourceConfig {
-                    brokers,
-                    topics,
-                    group,
-                    idle_partition_ms: idle_partition_ms
-                        .unwrap_or(KafkaSourceConfig::DEFAULT_IDLE_PARTITION_MS),
-                    stop_at_end: stop_at_end.unwrap_or(false),
-                    librdkafka,
-                }))
-            }
-            _ => None,
-        },
-        None => None,
-    };
-    SourceRead {
-        config: source_kind.map(|kind| SourceConfig {
-            kind,
-            max_record_bytes,
-            batch_records,
-        }),
-        kind,
-        kafka_topics: topics,
-    }
-}
-
-/// librdkafka properties that `weir` sets from other keys.
-const LIBRDKAFKA_RESERVED: [(&str, &str); 3] = [
-    ("bootstrap.servers", "brokers"),
-    ("metadata.broker.list", "brokers"),
-    ("group.id", "group"),
-];
-
-/// Reads `[source.librdkafka]`: string values, numbers and booleans as text.
-fn read_librdkafka(mut t: TableReader<'_>) -> BTreeMap<String, String> {
-    let mut properties = BTreeMap::new();
-    for key in t.keys() {
-        let Some(value) = t.raw(key) else { continue };
-        if let Some((_, instead)) = LIBRDKAFKA_RESERVED.iter().find(|(name, _)| *name == key) {
-            t.problem(key, format!("set source.{instead} instead"));
-            continue;
-        }
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Integer(i) => i.to_string(),
-            Value::Float(f) => f.to_string(),
-            Value::Boolean(b) => b.to_string(),
-            other => {
-                t.problem(key, mismatch("a string, number or boolean", other));
-                continue;
-            }
-        };
-        properties.insert(key.to_owned(), text);
-    }
-    properties
-}
-
-/// Reads `[plugins]`.
-fn read_plugins(mut t: TableReader<'_>) -> Option<PluginsConfig> {
-    let dir: Option<PathBuf> = t.required("dir");
-    let dir = dir.filter(|dir| {
-        let ok = !dir.as_os_str().is_empty();
-        if !ok {
-            t.problem("dir", "must not be empty");
-        }
-        ok
-    });
-    Some(PluginsConfig { dir: dir? })
-}
-
-/// Reads `[redis]`.
-fn read_redis(mut t: TableReader<'_>) -> Option<RedisConfig> {
-    let url = t.required::<String>("url").filter(|url| {
-        let ok = ["redis://", "rediss://", "unix://"]
-            .iter()
-            .any(|scheme| url.starts_with(scheme));
-        if !ok {
-            t.problem(
-                "url",
-                format!("must start with redis://, rediss:// or unix:// (found {url:?})"),
-            );
-        }
-        ok
-    });
-    let default_ttl_secs = t.optional::<u64>("default_ttl_secs").unwrap_or(0);
-    let index_windows = t.optional::<usize>("index_windows");
-    let index_windows = at_least(&t, "index_windows", index_windows, 1)
-        .unwrap_or(RedisConfig::DEFAULT_INDEX_WINDOWS);
-    Some(RedisConfig {
-        url: url?,
-        default_ttl_secs,
-        index_windows,
-    })
-}
-
-/// Reads `[windows]`.
-fn read_windows(mut t: TableReader<'_>) -> WindowsConfig {
-    let allowed_lateness_secs = t.optional::<u64>("allowed_lateness_secs").unwrap_or(0);
-    let day_offset_secs = t.optional::<i64>("day_offset_secs");
-    let max = WindowsConfig::MAX_DAY_OFFSET_SECS;
-    let day_offset_secs = within(&t, "day_offset_secs", day_offset_secs, -max, max).unwrap_or(0);
-    WindowsConfig {
-        allowed_lateness_secs,
-        day_offset_secs,
-    }
-}
-
-/// Reads `[checkpoint]`.
-fn read_checkpoint(mut t: TableReader<'_>) -> CheckpointConfig {
-    let interval_ms = t.optional::<u64>("interval_ms");
-    let interval_ms = at_least(
-        &t,
-        "interval_ms",
-        interval_ms,
-        CheckpointConfig::MIN_INTERVAL_MS,
-    )
-    .unwrap_or(CheckpointConfig::DEFAULT_INTERVAL_MS);
-    let namespace = t.optional::<String>("namespace").filter(|namespace| {
-        let ok = is_name(namespace, |c| {
-            c.is_ascii_alphanumeric() || c == '_' || c == '-'
-        });
-        if !ok {
-            t.problem(
-                "namespace",
-                format!(
-                    "must be 1 to 64 characters of A-Z, a-z, 0-9, _ and - (found {namespace:?})"
-                ),
-            );
-        }
-        ok
-    });
-    CheckpointConfig {
-        interval_ms,
-        namespace: namespace.unwrap_or_else(|| CheckpointConfig::DEFAULT_NAMESPACE.to_owned()),
-    }
-}
-
-/// Reads `[rules]`: one table per rule name.
-fn read_rules(mut t: TableReader<'_>, source: Option<&SourceRead>) -> BTreeMap<String, RuleConfig> {
-    let mut rules = BTreeMap::new();
-    for name in t.keys() {
-        let name_ok = is_name(name, |c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
-        });
-        if !name_ok {
-            t.problem(
-                name,
-                "invalid rule name (expected 1 to 64 characters of a-z, 0-9, _ and -)",
-            );
-        }
-        let Some(rule) = t.table(name) else { continue };
-        let rule = read_rule(rule, source);
-        if name_ok {
-            rules.insert(name.to_owned(), rule);
-        }
-    }
-    rules
-}
-
-/// Reads one `[rules.<name>]` table.
-fn read_rule(mut t: TableReader<'_>, source: Option<&SourceRead>) -> RuleConfig {
-    let config_json = match t.raw("config") {
-        None => "{}".to_owned(),
-        Some(Value::Table(table)) => {
-            let json = table_to_json(table, &t.path_of("config"), t.problems());
-            serde_json::Value::Object(json).to_string()
-        }
-        Some(other) => {
-            t.problem("config", mismatch("a table", other));
-            "{}".to_owned()
-        }
-    };
-
-    let mut ttl_secs = BTreeMap::new();
-    if let Some(mut ttls) = t.table("ttl_secs") {
-        for metric in ttls.keys() {
-            if let Some(ttl) = ttls.optional::<u64>(metric) {
-                ttl_secs.insert(metric.to_owned(), ttl);
-            }
-        }
-    }
-
-    let kind = source.and_then(|source| source.kind);
-    let topics = match Need::of(kind, KindName::Kafka, false) {
-        Need::Forbidden(kind, owner) => {
-            t.forbidden("topics", not_for_kind(kind, owner));
-            None
-        }
-        _ => t.optional_list::<String>("topics"),
-    };
-    let topics = topics.and_then(|topics| {
-        let topics = check_topics(&t, "topics", topics)?;
-        let known = source.and_then(|source| source.kafka_topics.as_ref());
-        let mut ok = true;
-        for (index, topic) in topics.iter().enumerate() {
-            if known.is_some_and(|known| !known.contains(topic)) {
-                let path = format!("{}[{index}]", t.path_of("topics"));
-                t.problems()
-                    .push(path, format!("topic {topic:?} is not in source.topics"));
-                ok = false;
-            }
-        }
-        ok.then_some(topics)
-    });
-
-    RuleConfig {
-        config_json,
-        ttl_secs,
-        topics,
-    }
-}
-
-/// A TOML table as a JSON object; datetimes become strings. Floats JSON
-/// cannot hold (NaN, infinities) are reported under `path`.
-fn table_to_json(
-    table: &Table,
-    path: &str,
-    problems: &Problems,
-) -> serde_json::Map<String, serde_json::Value> {
-    table
-        .iter()
-        .map(|(key, value)| {
-            let json = toml_to_json(value, &join_key(path, key), problems);
-            (key.clone(), json)
-        })
-        .collect()
-}
-
-/// One TOML value as JSON; see [`table_to_json`].
-fn toml_to_json(value: &Value, path: &str, problems: &Problems) -> serde_json::Value {
-    use serde_json::Value as Json;
-    match value {
-        Value::String(s) => Json::String(s.clone()),
-        Value::Integer(i) => Json::from(*i),
-        Value::Float(f) => match serde_json::Number::from_f64(*f) {
-            Some(n) => Json::Number(n),
-            None => {
-                problems.push(
-                    path.to_owned(),
-                    format!("{f} cannot be passed to a rule as JSON"),
-                );
-                Json::Null
-            }
-        },
-        Value::Boolean(b) => Json::Bool(*b),
-        Value::Datetime(dt) => Json::String(dt.to_string()),
-        Value::Array(items) => Json::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(index, item)| toml_to_json(item, &format!("{path}[{index}]"), problems))
-                .collect(),
-        ),
-        Value::Table(table) => Json::Object(table_to_json(table, path, problems)),
-    }
 }
 
 /// Whether `name` is 1 to 64 characters, each allowed by `allowed`.

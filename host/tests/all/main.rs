@@ -13,6 +13,7 @@ mod exactness;
 mod kafka;
 mod merge;
 mod reload;
+mod reset;
 mod sandbox;
 mod sources;
 mod support;

@@ -1,0 +1,430 @@
+//! `weir reset`: forget a pipeline's checkpoint, so the next `weir run`
+//! starts from the beginning of its input.
+//!
+//! A finished file run is final: its checkpoint says the file was read to
+//! its end, so running it again reads nothing. `weir reset` deletes every
+//! key under `weir:ckpt:{namespace}:` and, with `--outputs`, the published
+//! keys `weir:{rule}:*` of each rule found in that checkpoint.
+//!
+//! Keys are found with `SCAN … MATCH` (never `KEYS`, which blocks Redis) and
+//! deleted with `UNLINK` in batches. Outputs go first: a reset cut short
+//! leaves the checkpoint, which still names the rules, so running it again
+//! finishes the job.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use redis::aio::MultiplexedConnection;
+
+use crate::config::Config;
+use crate::plugin::spec::is_valid_name;
+use crate::sink::keys;
+
+/// Keys asked for per `SCAN` step and deleted per `UNLINK`.
+const BATCH: usize = 500;
+
+/// The start of every checkpoint key, of every namespace.
+const CHECKPOINT_ROOT: &str = "weir:ckpt:";
+
+/// How long connecting to Redis may take before the reset is refused.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What `weir reset` deleted; its `Display` is the command's output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResetReport {
+    /// The checkpoint namespace reset.
+    pub namespace: String,
+    /// Checkpoint keys deleted, by kind.
+    pub checkpoint: BTreeMap<CheckpointPart, u64>,
+    /// The rules that had checkpointed in the namespace.
+    pub rules: BTreeSet<String>,
+    /// Output keys deleted, by rule and kind; `None` without `--outputs`.
+    pub outputs: Option<BTreeMap<String, BTreeMap<OutputPart, u64>>>,
+}
+
+/// What a checkpoint key holds (see [`crate::sink::CheckpointKeys`] for the layout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CheckpointPart {
+    /// A rule's watermark, counters and version (`…:rule:{rule}`).
+    RuleState,
+    /// A rule's open windows: slots and distinct members (`…:rule:{rule}:…`).
+    WindowState,
+    /// Source positions and checkpoint sequence numbers.
+    Positions,
+    /// Cross-lane merge state of distinct and approx-distinct windows.
+    MergeState,
+    /// The lane list and the lanes' ownership tokens.
+    Lanes,
+    /// Anything else under the namespace.
+    Other,
+}
+
+impl CheckpointPart {
+    fn label(self) -> &'static str {
+        match self {
+            Self::RuleState => "rule state",
+            Self::WindowState => "window state",
+            Self::Positions => "source positions",
+            Self::MergeState => "merge state",
+            Self::Lanes => "lane ownership",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// What a published key of a rule holds (the README's "Redis layout").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OutputPart {
+    /// A window's hash of values (`weir:{rule}:{metric}:{size}:{start}`).
+    Windows,
+    /// A metric's index of recent windows (`…:windows`).
+    Indexes,
+    /// The rule's metric catalog (`weir:{rule}:metrics`).
+    Catalog,
+    /// The rule's dead letters (`weir:{rule}:dead`).
+    DeadLetters,
+}
+
+impl OutputPart {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Windows => "window hashes",
+            Self::Indexes => "window indexes",
+            Self::Catalog => "metric catalog",
+            Self::DeadLetters => "dead letters",
+        }
+    }
+}
+
+/// Resets the namespace of the pipeline at `config_path`; with `outputs`,
+/// also deletes the published keys of the rules that checkpointed there.
+///
+/// Refuses, deleting nothing, when the config is invalid or Redis cannot
+/// be reached. Stop every `weir run` of the namespace first: a running
+/// pipeline writes its state back at its next checkpoint.
+pub async fn reset(config_path: &Path, outputs: bool) -> anyhow::Result<ResetReport> {
+    let config = Config::load(config_path)?;
+    let url = redacted(&config.redis.url);
+    let client = redis::Client::open(config.redis.url.as_str())
+        .with_context(|| format!("invalid Redis URL {url}; nothing was deleted"))?;
+    let connection =
+        redis::AsyncConnectionConfig::new().set_connection_timeout(Some(CONNECT_TIMEOUT));
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&connection)
+        .await
+        .with_context(|| format!("cannot reach Redis at {url}; nothing was deleted"))?;
+
+    let namespace = &config.checkpoint.namespace;
+    let prefix = namespace_prefix(namespace);
+    let checkpoint_keys = scan(&mut conn, &format!("{prefix}*")).await?;
+    let mut report = ResetReport {
+        namespace: namespace.clone(),
+        ..ResetReport::default()
+    };
+    let mut by_part: BTreeMap<CheckpointPart, Vec<String>> = BTreeMap::new();
+    for key in checkpoint_keys {
+        let Some(own) = key.strip_prefix(prefix.as_str()) else {
+            continue;
+        };
+        let (part, rule) = classify_checkpoint_key(own);
+        if let Some(rule) = rule {
+            if is_valid_name(rule) {
+                report.rules.insert(rule.to_owned());
+            } else {
+                tracing::warn!(
+                    key,
+                    "not a rule name weir writes; its outputs are left alone"
+                );
+            }
+        }
+        by_part.entry(part).or_default().push(key);
+    }
+
+    if outputs {
+        let mut deleted = BTreeMap::new();
+        for rule in &report.rules {
+            deleted.insert(rule.clone(), delete_outputs(&mut conn, rule).await?);
+        }
+        report.outputs = Some(deleted);
+    }
+    for (part, keys) in by_part {
+        let count = unlink(&mut conn, &keys).await?;
+        report.checkpoint.insert(part, count);
+    }
+    Ok(report)
+}
+
+/// `weir:ckpt:{namespace}:`, the prefix of every checkpoint key of the
+/// namespace. Namespaces hold no `:` and no glob characters, so this
+/// prefix matches no other namespace's keys.
+fn namespace_prefix(namespace: &str) -> String {
+    format!("{CHECKPOINT_ROOT}{namespace}:")
+}
+
+/// What a checkpoint key holds, and the rule it belongs to, from the key
+/// without its namespace prefix (the layout of [`crate::sink::CheckpointKeys`]).
+fn classify_checkpoint_key(key: &str) -> (CheckpointPart, Option<&str>) {
+    // A lane's own keys sit under `lane:{topic}/{partition}:`; a topic
+    // name holds no `:`.
+    let own = match key.strip_prefix("lane:") {
+        Some(lane_key) => match lane_key.split_once(':') {
+            Some((_lane, own)) => own,
+            None => return (CheckpointPart::Other, None),
+        },
+        None => key,
+    };
+    if let Some(rule_key) = own.strip_prefix("rule:") {
+        return match rule_key.split_once(':') {
+            None => (CheckpointPart::RuleState, Some(rule_key)),
+            Some((rule, _)) => (CheckpointPart::WindowState, Some(rule)),
+        };
+    }
+    let head = own.split(':').next().unwrap_or_default();
+    let part = match head {
+        "source" | "seq" => CheckpointPart::Positions,
+        "union" | "sketch" => CheckpointPart::MergeState,
+        "lanes" | "fence" => CheckpointPart::Lanes,
+        _ => CheckpointPart::Other,
+    };
+    (part, None)
+}
+
+/// Deletes `weir:{rule}:*`, counted by kind. The `:` after the name keeps
+/// rule `ip` off `weir:ip-count:*`; checkpoint keys (`weir:ckpt:*`, which a
+/// rule named `ckpt` would match) are never touched.
+async fn delete_outputs(
+    conn: &mut MultiplexedConnection,
+    rule: &str,
+) -> anyhow::Result<BTreeMap<OutputPart, u64>> {
+    let mut by_part: BTreeMap<OutputPart, Vec<String>> = BTreeMap::new();
+    for key in scan(conn, &format!("weir:{rule}:*")).await? {
+        if key.starts_with(CHECKPOINT_ROOT) {
+            continue;
+        }
+        let part = if key == keys::catalog(rule) {
+            OutputPart::Catalog
+        } else if key == keys::dead_letters(rule) {
+            OutputPart::DeadLetters
+        } else if key.ends_with(":windows") {
+            OutputPart::Indexes
+        } else {
+            OutputPart::Windows
+        };
+        by_part.entry(part).or_default().push(key);
+    }
+    let mut deleted = BTreeMap::new();
+    for (part, keys) in by_part {
+        deleted.insert(part, unlink(conn, &keys).await?);
+    }
+    Ok(deleted)
+}
+
+/// Every key matching `pattern`, by `SCAN` (which may return a key twice).
+async fn scan(conn: &mut MultiplexedConnection, pattern: &str) -> anyhow::Result<BTreeSet<String>> {
+    let mut found = BTreeSet::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(BATCH)
+            .query_async(conn)
+            .await
+            .with_context(|| format!("scanning Redis for {pattern}"))?;
+        found.extend(keys);
+        if next == 0 {
+            return Ok(found);
+        }
+        cursor = next;
+    }
+}
+
+/// Deletes `keys` in batches; returns how many existed.
+async fn unlink(conn: &mut MultiplexedConnection, keys: &[String]) -> anyhow::Result<u64> {
+    let mut deleted = 0;
+    for batch in keys.chunks(BATCH) {
+        let count: u64 = redis::cmd("UNLINK")
+            .arg(batch)
+            .query_async(conn)
+            .await
+            .context("deleting keys from Redis (the reset is incomplete; run it again)")?;
+        deleted += count;
+    }
+    Ok(deleted)
+}
+
+/// The URL without its password, for messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://…@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl fmt::Display for ResetReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total: u64 = self.checkpoint.values().sum();
+        writeln!(
+            f,
+            "namespace {:?}: deleted {total} checkpoint keys",
+            self.namespace
+        )?;
+        for (part, count) in &self.checkpoint {
+            writeln!(f, "  {:<18} {count:>8}", part.label())?;
+        }
+        if !self.rules.is_empty() {
+            let rules: Vec<&str> = self.rules.iter().map(String::as_str).collect();
+            writeln!(f, "  rules checkpointed: {}", rules.join(", "))?;
+        }
+        match &self.outputs {
+            None if self.rules.is_empty() => {}
+            None => writeln!(
+                f,
+                "outputs kept (weir:<rule>:*); `weir reset --outputs` deletes them too"
+            )?,
+            Some(outputs) => {
+                for (rule, parts) in outputs {
+                    let total: u64 = parts.values().sum();
+                    writeln!(
+                        f,
+                        "rule {rule}: deleted {total} output keys (weir:{rule}:*)"
+                    )?;
+                    for (part, count) in parts {
+                        writeln!(f, "  {:<18} {count:>8}", part.label())?;
+                    }
+                    if rule == "ckpt" {
+                        writeln!(
+                            f,
+                            "  (keys under weir:ckpt: are checkpoint keys and were left alone)"
+                        )?;
+                    }
+                }
+            }
+        }
+        if total == 0 {
+            writeln!(f, "nothing to reset: no checkpoint in this namespace")
+        } else {
+            writeln!(
+                f,
+                "the next `weir run` starts from the beginning of its input"
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::CheckpointKeys;
+
+    /// Classifies a key built by [`CheckpointKeys`], so a change of the
+    /// layout there shows up here.
+    fn part_of(key: &str, namespace: &str) -> (CheckpointPart, Option<String>) {
+        let prefix = namespace_prefix(namespace);
+        let own = key
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{key} is not under {prefix}"));
+        let (part, rule) = classify_checkpoint_key(own);
+        (part, rule.map(str::to_owned))
+    }
+
+    #[test]
+    fn every_checkpoint_key_is_classified_with_its_rule() {
+        let base = CheckpointKeys::new("prod");
+        let lane = base.lane("access/3");
+        let rule = |name: &str| Some(name.to_owned());
+        for keys in [&base, &lane] {
+            assert_eq!(
+                part_of(&keys.rule("pvuv"), "prod"),
+                (CheckpointPart::RuleState, rule("pvuv"))
+            );
+            for key in [
+                keys.slots("ip-count"),
+                keys.slot("ip-count", "hits:60:t:1000"),
+                keys.members("ip-count", "uv:60:t:1000", "total"),
+            ] {
+                assert_eq!(
+                    part_of(&key, "prod"),
+                    (CheckpointPart::WindowState, rule("ip-count")),
+                    "{key}"
+                );
+            }
+            assert_eq!(
+                part_of(&keys.source(), "prod"),
+                (CheckpointPart::Positions, None)
+            );
+            assert_eq!(
+                part_of(&keys.commit_seq(), "prod"),
+                (CheckpointPart::Positions, None)
+            );
+        }
+        let output = keys::output("pvuv", "uv", 60, 0);
+        for key in [base.union(&output, "total"), base.sketch(&output, "total")] {
+            assert_eq!(part_of(&key, "prod"), (CheckpointPart::MergeState, None));
+        }
+        for key in [base.lanes(), base.fence("access/3")] {
+            assert_eq!(part_of(&key, "prod"), (CheckpointPart::Lanes, None));
+        }
+    }
+
+    #[test]
+    fn a_namespace_prefix_matches_no_other_namespace() {
+        let prefix = namespace_prefix("a");
+        assert_eq!(prefix, "weir:ckpt:a:");
+        assert!(!CheckpointKeys::new("a-b").source().starts_with(&prefix));
+        assert!(!CheckpointKeys::new("ab").source().starts_with(&prefix));
+        assert!(CheckpointKeys::new("a").source().starts_with(&prefix));
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redacted("redis://user:secret@host:6379/0"),
+            "redis://…@host:6379/0"
+        );
+        assert_eq!(redacted("redis://127.0.0.1/0"), "redis://127.0.0.1/0");
+        assert_eq!(redacted("unix:///run/redis.sock"), "unix:///run/redis.sock");
+    }
+
+    #[test]
+    fn report_lists_counts_per_kind() {
+        let report = ResetReport {
+            namespace: "default".to_owned(),
+            checkpoint: BTreeMap::from([
+                (CheckpointPart::RuleState, 2),
+                (CheckpointPart::Positions, 1),
+            ]),
+            rules: BTreeSet::from(["pvuv".to_owned(), "ip-count".to_owned()]),
+            outputs: Some(BTreeMap::from([(
+                "pvuv".to_owned(),
+                BTreeMap::from([(OutputPart::Windows, 10), (OutputPart::Catalog, 1)]),
+            )])),
+        };
+        let shown = report.to_string();
+        assert!(
+            shown.starts_with("namespace \"default\": deleted 3 checkpoint keys\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("rules checkpointed: ip-count, pvuv"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("rule pvuv: deleted 11 output keys"),
+            "{shown}"
+        );
+        assert!(shown.contains("window hashes"), "{shown}");
+        let empty = ResetReport {
+            namespace: "x".to_owned(),
+            ..ResetReport::default()
+        };
+        assert!(empty.to_string().contains("nothing to reset"), "{empty}");
+    }
+}

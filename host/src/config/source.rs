@@ -1,0 +1,328 @@
+//! The `[source]` section: where records come from (a file, stdin, Kafka
+//! topics) and how they are batched.
+//!
+//! `kind` decides which other keys the section takes; a key of another kind
+//! is reported as not allowed, naming the kind that takes it. The kind and
+//! the Kafka topics are also what the `[rules]` checks need (`SourceRead`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use toml::Value;
+
+use super::reader::{TableReader, mismatch};
+use super::{at_least, check_topics, non_empty, within};
+
+/// The `[source]` section: where records come from and how they are batched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceConfig {
+    /// The kind of source and its kind-specific settings (`kind` and the keys
+    /// that go with it).
+    pub kind: SourceKind,
+    /// Records longer than this many bytes are skipped and counted
+    /// (`max_record_bytes`); at least 1.
+    pub max_record_bytes: usize,
+    /// The most records in one batch handed to the rules (`batch_records`);
+    /// `1..=`[`SourceConfig::MAX_BATCH_RECORDS`].
+    pub batch_records: usize,
+}
+
+impl SourceConfig {
+    /// Default of `max_record_bytes`: 1 MiB.
+    pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
+    /// Default of `batch_records`.
+    pub const DEFAULT_BATCH_RECORDS: usize = 4096;
+    /// Largest allowed `batch_records`.
+    pub const MAX_BATCH_RECORDS: usize = 1_000_000;
+    /// Default of `poll_interval_ms` for file sources.
+    pub const DEFAULT_POLL_INTERVAL_MS: u64 = 200;
+}
+
+impl Default for SourceConfig {
+    /// Standard input with the default limits.
+    fn default() -> Self {
+        Self {
+            kind: SourceKind::Stdin,
+            max_record_bytes: Self::DEFAULT_MAX_RECORD_BYTES,
+            batch_records: Self::DEFAULT_BATCH_RECORDS,
+        }
+    }
+}
+
+/// The kind of source (`source.kind`) with its kind-specific settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    /// `kind = "file"`: one log file.
+    File {
+        /// The file (`path`), relative paths kept as written (resolved
+        /// against the current directory by the caller).
+        path: PathBuf,
+        /// Keep reading as the file grows and follow rotation, like
+        /// `tail -F` (`follow`); otherwise stop at the end of the file.
+        follow: bool,
+        /// In follow mode, how often to look for new data or rotation, in
+        /// milliseconds (`poll_interval_ms`); at least 1.
+        poll_interval_ms: u64,
+    },
+    /// `kind = "stdin"`: standard input, until it closes.
+    Stdin,
+    /// `kind = "kafka"`: one or more Kafka topics.
+    Kafka(KafkaSourceConfig),
+}
+
+/// Settings of a Kafka source (`kind = "kafka"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSourceConfig {
+    /// Bootstrap servers, comma-separated `host:port` (`brokers`).
+    pub brokers: String,
+    /// Topics to consume (`topics`); non-empty, no duplicates.
+    pub topics: Vec<String>,
+    /// Consumer group id (`group`).
+    pub group: String,
+    /// A partition without records for this many milliseconds stops holding
+    /// the watermark back (`idle_partition_ms`; 0 = never).
+    pub idle_partition_ms: u64,
+    /// A bounded run (`stop_at_end`): once every partition owned has been
+    /// read to its end, close every window, checkpoint and exit, as a file
+    /// source does at its end (a backfill, a replay of a finished topic).
+    /// Needs a single topic: librdkafka names only the partition number
+    /// when it reports an end. Meant for one instance: with several, each
+    /// stops when its own partitions are done.
+    pub stop_at_end: bool,
+    /// Raw librdkafka client properties (`[source.librdkafka]`); numbers and
+    /// booleans in the file are turned into strings.
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+impl KafkaSourceConfig {
+    /// Default of `idle_partition_ms`: one minute.
+    pub const DEFAULT_IDLE_PARTITION_MS: u64 = 60_000;
+}
+
+/// `source.kind` as named in the file, before its settings are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KindName {
+    /// `"file"`
+    File,
+    /// `"stdin"`
+    Stdin,
+    /// `"kafka"`
+    Kafka,
+}
+
+impl KindName {
+    /// The name as written in the file.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Stdin => "stdin",
+            Self::Kafka => "kafka",
+        }
+    }
+}
+
+/// What reading `[source]` found: the config if valid, and as much as the
+/// `[rules]` checks need even when it is not.
+pub(super) struct SourceRead {
+    /// The validated section.
+    pub(super) config: Option<SourceConfig>,
+    /// `source.kind`, if valid.
+    pub(super) kind: Option<KindName>,
+    /// `source.topics`, if valid.
+    pub(super) kafka_topics: Option<Vec<String>>,
+}
+
+/// Which source kinds a key belongs to.
+#[derive(Clone, Copy)]
+pub(super) enum Need {
+    /// Required for this kind.
+    Required,
+    /// Allowed for this kind.
+    Optional,
+    /// Not allowed: the source is of kind `.0`, and only kind `.1` takes
+    /// the key.
+    Forbidden(KindName, &'static str),
+}
+
+impl Need {
+    /// How a key that only `owner` takes (required there if `required`)
+    /// applies to a source of kind `kind` (unknown when `None`).
+    pub(super) fn of(kind: Option<KindName>, owner: KindName, required: bool) -> Need {
+        match kind {
+            Some(kind) if kind != owner => Need::Forbidden(kind, owner.as_str()),
+            Some(_) if required => Need::Required,
+            _ => Need::Optional,
+        }
+    }
+}
+
+/// Reads a kind-specific scalar key according to `need`.
+fn kind_field<'a, T: serde::de::DeserializeOwned>(
+    t: &mut TableReader<'a>,
+    key: &'a str,
+    need: Need,
+) -> Option<T> {
+    match need {
+        Need::Required => t.required(key),
+        Need::Optional => t.optional(key),
+        Need::Forbidden(kind, owner) => {
+            t.forbidden(key, not_for_kind(kind, owner));
+            None
+        }
+    }
+}
+
+/// `not allowed when source.kind = "stdin" (only with "file")`.
+pub(super) fn not_for_kind(kind: KindName, owner: &str) -> String {
+    format!(
+        "not allowed when source.kind = {:?} (only with {owner:?})",
+        kind.as_str()
+    )
+}
+
+/// Reads `[source]`.
+pub(super) fn read_source(mut t: TableReader<'_>) -> SourceRead {
+    let kind = t
+        .required::<String>("kind")
+        .and_then(|name| match name.as_str() {
+            "file" => Some(KindName::File),
+            "stdin" => Some(KindName::Stdin),
+            "kafka" => Some(KindName::Kafka),
+            _ => {
+                t.problem(
+                    "kind",
+                    format!(r#"expected one of "file", "stdin", "kafka", found {name:?}"#),
+                );
+                None
+            }
+        });
+
+    let file = |required| Need::of(kind, KindName::File, required);
+    let path: Option<PathBuf> = kind_field(&mut t, "path", file(true));
+    let path = path.filter(|path| {
+        let ok = !path.as_os_str().is_empty();
+        if !ok {
+            t.problem("path", "must not be empty");
+        }
+        ok
+    });
+    let follow: Option<bool> = kind_field(&mut t, "follow", file(false));
+    let max_record_bytes = t.optional::<usize>("max_record_bytes");
+    let max_record_bytes = at_least(&t, "max_record_bytes", max_record_bytes, 1)
+        .unwrap_or(SourceConfig::DEFAULT_MAX_RECORD_BYTES);
+    let batch_records = t.optional::<usize>("batch_records");
+    let batch_records = within(
+        &t,
+        "batch_records",
+        batch_records,
+        1,
+        SourceConfig::MAX_BATCH_RECORDS,
+    )
+    .unwrap_or(SourceConfig::DEFAULT_BATCH_RECORDS);
+    let poll_interval_ms: Option<u64> = kind_field(&mut t, "poll_interval_ms", file(false));
+    let poll_interval_ms = at_least(&t, "poll_interval_ms", poll_interval_ms, 1)
+        .unwrap_or(SourceConfig::DEFAULT_POLL_INTERVAL_MS);
+
+    let kafka = |required| Need::of(kind, KindName::Kafka, required);
+    let brokers: Option<String> = kind_field(&mut t, "brokers", kafka(true));
+    let brokers = non_empty(&t, "brokers", brokers);
+    let topics = match kafka(true) {
+        Need::Forbidden(kind, owner) => {
+            t.forbidden("topics", not_for_kind(kind, owner));
+            None
+        }
+        Need::Required => t.required_list::<String>("topics"),
+        Need::Optional => t.optional_list::<String>("topics"),
+    };
+    let topics = topics.and_then(|topics| check_topics(&t, "topics", topics));
+    let group: Option<String> = kind_field(&mut t, "group", kafka(true));
+    let group = non_empty(&t, "group", group);
+    let idle_partition_ms: Option<u64> = kind_field(&mut t, "idle_partition_ms", kafka(false));
+    let stop_at_end: Option<bool> = kind_field(&mut t, "stop_at_end", kafka(false));
+    if stop_at_end == Some(true)
+        && let Some(topics) = &topics
+        && topics.len() > 1
+    {
+        t.problem(
+            "stop_at_end",
+            format!(
+                "needs exactly one topic (librdkafka reports the end of a partition by number only), found {}",
+                topics.len()
+            ),
+        );
+    }
+    let librdkafka = match kafka(false) {
+        Need::Forbidden(kind, owner) => {
+            t.forbidden("librdkafka", not_for_kind(kind, owner));
+            BTreeMap::new()
+        }
+        _ => t
+            .table("librdkafka")
+            .map(read_librdkafka)
+            .unwrap_or_default(),
+    };
+
+    let source_kind = match kind {
+        Some(KindName::File) => path.map(|path| SourceKind::File {
+            path,
+            follow: follow.unwrap_or(false),
+            poll_interval_ms,
+        }),
+        Some(KindName::Stdin) => Some(SourceKind::Stdin),
+        Some(KindName::Kafka) => match (brokers, topics.clone(), group) {
+            (Some(brokers), Some(topics), Some(group)) => {
+                Some(SourceKind::Kafka(KafkaSourceConfig {
+                    brokers,
+                    topics,
+                    group,
+                    idle_partition_ms: idle_partition_ms
+                        .unwrap_or(KafkaSourceConfig::DEFAULT_IDLE_PARTITION_MS),
+                    stop_at_end: stop_at_end.unwrap_or(false),
+                    librdkafka,
+                }))
+            }
+            _ => None,
+        },
+        None => None,
+    };
+    SourceRead {
+        config: source_kind.map(|kind| SourceConfig {
+            kind,
+            max_record_bytes,
+            batch_records,
+        }),
+        kind,
+        kafka_topics: topics,
+    }
+}
+
+/// librdkafka properties that `weir` sets from other keys.
+const LIBRDKAFKA_RESERVED: [(&str, &str); 3] = [
+    ("bootstrap.servers", "brokers"),
+    ("metadata.broker.list", "brokers"),
+    ("group.id", "group"),
+];
+
+/// Reads `[source.librdkafka]`: string values, numbers and booleans as text.
+fn read_librdkafka(mut t: TableReader<'_>) -> BTreeMap<String, String> {
+    let mut properties = BTreeMap::new();
+    for key in t.keys() {
+        let Some(value) = t.raw(key) else { continue };
+        if let Some((_, instead)) = LIBRDKAFKA_RESERVED.iter().find(|(name, _)| *name == key) {
+            t.problem(key, format!("set source.{instead} instead"));
+            continue;
+        }
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Integer(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Boolean(b) => b.to_string(),
+            other => {
+                t.problem(key, mismatch("a string, number or boolean", other));
+                continue;
+            }
+        };
+        properties.insert(key.to_owned(), text);
+    }
+    properties
+}

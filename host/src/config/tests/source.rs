@@ -1,0 +1,164 @@
+//! `[source]`: the Kafka source and its keys.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+/// A kafka source with librdkafka properties and per-rule topics.
+const KAFKA: &str = r#"
+[source]
+kind = "kafka"
+brokers = "127.0.0.1:9092,127.0.0.1:9093"
+topics = ["access", "audit"]
+group = "weir"
+batch_records = 100
+
+[source.librdkafka]
+"fetch.min.bytes" = 1
+"enable.partition.eof" = false
+"client.id" = "weir-1"
+"fetch.wait.max.ms" = 0.5
+
+[plugins]
+dir = "plugins"
+
+[redis]
+url = "unix:///run/redis.sock"
+
+[rules.pvuv]
+topics = ["access"]
+
+[rules.hive-audit]
+"#;
+
+#[test]
+fn kafka_source_parses() {
+    let config = Config::parse(KAFKA).expect("kafka config is valid");
+    assert_eq!(
+        config.source.kind,
+        SourceKind::Kafka(KafkaSourceConfig {
+            brokers: "127.0.0.1:9092,127.0.0.1:9093".to_owned(),
+            topics: vec!["access".to_owned(), "audit".to_owned()],
+            group: "weir".to_owned(),
+            idle_partition_ms: KafkaSourceConfig::DEFAULT_IDLE_PARTITION_MS,
+            stop_at_end: false,
+            librdkafka: BTreeMap::from([
+                ("client.id".to_owned(), "weir-1".to_owned()),
+                ("enable.partition.eof".to_owned(), "false".to_owned()),
+                ("fetch.min.bytes".to_owned(), "1".to_owned()),
+                ("fetch.wait.max.ms".to_owned(), "0.5".to_owned()),
+            ]),
+        })
+    );
+    assert_eq!(config.source.batch_records, 100);
+    assert_eq!(config.rules["pvuv"].topics, Some(vec!["access".to_owned()]));
+    assert_eq!(config.rules["hive-audit"].topics, None);
+
+    let bare = "[source]\nkind = \"kafka\"\nbrokers = \"b:9092\"\ntopics = [\"t\"]\ngroup = \"g\"\n\
+                [plugins]\ndir = \"p\"\n[redis]\nurl = \"rediss://r\"\n";
+    let config = Config::parse(bare).expect("librdkafka is optional");
+    let SourceKind::Kafka(kafka) = config.source.kind else {
+        panic!("expected a kafka source");
+    };
+    assert!(kafka.librdkafka.is_empty());
+}
+
+#[test]
+fn kafka_problems() {
+    let text = r#"
+[source]
+kind = "kafka"
+topics = ["access", 7, "", "access"]
+group = ""
+path = "a.log"
+poll_interval_ms = 5
+
+[source.librdkafka]
+"group.id" = "other"
+"sasl.mechanisms" = ["PLAIN"]
+
+[plugins]
+dir = "plugins"
+[redis]
+url = "redis://x"
+[rules.pvuv]
+topics = []
+[rules.ipcount]
+topics = ["nope"]
+"#;
+    assert_problems(
+        problems_of(text),
+        &[
+            "source.brokers: missing required key",
+            "source.topics[1]: expected a string, found an integer",
+            "source.group: must not be empty",
+            r#"source.path: not allowed when source.kind = "kafka" (only with "file")"#,
+            r#"source.poll_interval_ms: not allowed when source.kind = "kafka" (only with "file")"#,
+            "source.librdkafka.\"group.id\": set source.group instead",
+            "source.librdkafka.\"sasl.mechanisms\": expected a string, number or boolean, found an array",
+            "rules.pvuv.topics: must list at least one topic",
+        ],
+    );
+
+    let text = KAFKA.replace(r#"["access", "audit"]"#, r#"["access", "", "access"]"#);
+    assert_problems(
+        problems_of(&text),
+        &[
+            "source.topics[1]: must not be empty",
+            r#"source.topics[2]: duplicate topic "access""#,
+        ],
+    );
+    let text = KAFKA.replace(r#"topics = ["access"]"#, r#"topics = ["access", "nope"]"#);
+    assert_problems(
+        problems_of(&text),
+        &[r#"rules.pvuv.topics[1]: topic "nope" is not in source.topics"#],
+    );
+    let text = KAFKA.replace(r#"topics = ["access", "audit"]"#, "topics = []");
+    assert_problems(
+        problems_of(&text),
+        &["source.topics: must list at least one topic"],
+    );
+    let text = KAFKA.replace(
+        r#"topics = ["access", "audit"]"#,
+        "topics = [\"access\", \"audit\"]\nstop_at_end = true",
+    );
+    assert_problems(
+        problems_of(&text),
+        &[
+            "source.stop_at_end: needs exactly one topic (librdkafka reports the end \
+           of a partition by number only), found 2",
+        ],
+    );
+    let text = KAFKA.replace(
+        r#"topics = ["access", "audit"]"#,
+        "topics = [\"access\"]\nstop_at_end = true",
+    );
+    match Config::parse(&text).map(|config| config.source.kind) {
+        Ok(SourceKind::Kafka(kafka)) => assert!(kafka.stop_at_end),
+        other => panic!("a single-topic stop_at_end parses: {other:?}"),
+    }
+
+    let text = r#"
+[source]
+kind = "file"
+path = "a.log"
+brokers = "b:9092"
+topics = ["t"]
+group = "g"
+stop_at_end = true
+[source.librdkafka]
+[plugins]
+dir = "plugins"
+[redis]
+url = "redis://x"
+"#;
+    let not_file = |key: &str| {
+        format!(r#"source.{key}: not allowed when source.kind = "file" (only with "kafka")"#)
+    };
+    let expected: Vec<String> = ["brokers", "topics", "group", "stop_at_end", "librdkafka"]
+        .into_iter()
+        .map(not_file)
+        .collect();
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_problems(problems_of(text), &expected);
+}
