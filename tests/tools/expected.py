@@ -62,12 +62,21 @@ Watermark and lateness (one watermark per rule)
         start = floor((t - off) / S_ms) * S_ms + off,  end = start + S_ms.
     The line is LATE for that window if end <= watermark; it is then not added
     to that window (it may still be added to the line's other windows).
-  * Cumulative window (size D, step s): the line's step pane is the tumbling
-    window of size s. If pane_end <= watermark the line is not added to the
-    cumulative window; otherwise it is added to the window of size D that
-    contains t (start = floor((t - off) / D_ms) * D_ms + off). The output is
-    the aggregate over ALL lines added to it (end of input closes every
-    window).
+  * Cumulative window (size D, step s), as Flink's CUMULATE: the window of
+    size D containing t (start = floor((t - off) / D_ms) * D_ms + off,
+    end = start + D_ms) is published as the step windows
+    [start, start + k * s_ms) for k = 1 .. D/s, step k when the watermark
+    reaches its end. The line belongs to every step window whose end is > t
+    and counts in those not closed when it arrives (end > watermark), i.e.
+    in the steps ending after max(t, watermark): its first step ends at
+    floor_start(max(t, watermark), s_ms) + s_ms. So a line late for its own
+    step but not for the window counts in the steps still open and in the
+    final value, and a step's value never changes once published.
+    The line is LATE for the cumulative window only if end <= watermark (the
+    whole window has closed); it is then not added. The output (end of input
+    closes every window, so this is the last step) is the aggregate over ALL
+    lines added to the window; step k's value is the aggregate over the added
+    lines whose first step ends at or before start + k * s_ms.
   * After handling the line, max_t = max(max_t, t).
 
 Rules
@@ -285,8 +294,12 @@ def floor_start(t: int, size_ms: int, off: int) -> int:
 
 
 def evaluate(rule: Rule, data: bytes, lateness_secs: int = 10,
-             day_offset_secs: int = 0, trace=None):
-    """-> (hashes: {key: {field: str}}, summary: dict)."""
+             day_offset_secs: int = 0, trace=None, steps=None):
+    """-> (hashes: {key: {field: str}}, summary: dict).
+
+    If `steps` is a list, every line added to a cumulative window is appended
+    to it as (metric, label, window start ms, first step end ms, group,
+    value); step_value() reads a step's published value from it."""
     lateness = lateness_secs * 1000
     off = day_offset_secs * 1000
     # (metric name, window label, start ms) -> {group: int | set}
@@ -317,14 +330,13 @@ def evaluate(rule: Rule, data: bytes, lateness_secs: int = 10,
         t = rec["t"]
         wm = None if max_t is None else max_t - lateness
         target = {}  # window -> start ms, or None when late
+        first_step = {}  # cumulative window -> end ms of its first step counting the line
         for w in windows:
-            if isinstance(w, Tumbling):
-                start = floor_start(t, w.size * 1000, off)
-                late = wm is not None and start + w.size * 1000 <= wm
-            else:
-                pane = floor_start(t, w.step * 1000, off)
-                late = wm is not None and pane + w.step * 1000 <= wm
-                start = floor_start(t, w.size * 1000, off)
+            start = floor_start(t, w.size * 1000, off)
+            late = wm is not None and start + w.size * 1000 <= wm
+            if isinstance(w, Cumulative) and not late:
+                step = w.step * 1000
+                first_step[w] = floor_start(t if wm is None else max(t, wm), step, off) + step
             target[w] = None if late else start
             if late:
                 summary["late"] += 1
@@ -339,14 +351,17 @@ def evaluate(rule: Rule, data: bytes, lateness_secs: int = 10,
                     continue
                 groups = acc.setdefault((m.name, w.label(), start), {})
                 g = m.key(rec)
+                value = m.member(rec) if m.agg == "distinct" else 1
                 if m.agg == "count":
                     groups[g] = groups.get(g, 0) + 1
                 else:
-                    groups.setdefault(g, set()).add(m.member(rec))
-                notes.append(f"{m.name}:{kind}{w.label()}@{start // 1000}")
-        if trace:
-            trace(f"{lineno}: valid t={fmt_ms(t)} wm={fmt_ms(wm)} "
-                  + " ".join(notes))
+                    groups.setdefault(g, set()).add(value)
+                note = f"{m.name}:{kind}{w.label()}@{start // 1000}"
+                if w in first_step:
+                    note += f"/from-step-ending-{fmt_ms(first_step[w])}"
+                    if steps is not None:
+                        steps.append((m.name, w.label(), start, first_step[w], g, value))
+                notes.append(note)
         max_t = t if max_t is None else max(max_t, t)
 
     out = {}
@@ -355,6 +370,21 @@ def evaluate(rule: Rule, data: bytes, lateness_secs: int = 10,
         out[key] = {g: str(v if isinstance(v, int) else len(v))
                     for g, v in sorted(groups.items())}
     return dict(sorted(out.items())), summary
+
+
+def step_value(steps: list, metric: str, label: int, start_ms: int,
+               end_ms: int) -> dict:
+    """The value a cumulative window publishes for its step ending at end_ms:
+    {group: str}, from the `steps` list filled by evaluate()."""
+    groups: dict = {}
+    for m, lab, start, first_end, g, value in steps:
+        if (m, lab, start) == (metric, label, start_ms) and first_end <= end_ms:
+            if isinstance(value, int):
+                groups[g] = groups.get(g, 0) + value
+            else:
+                groups.setdefault(g, set()).add(value)
+    return {g: str(v if isinstance(v, int) else len(v))
+            for g, v in sorted(groups.items())}
 
 
 def to_json(hashes: dict) -> str:
@@ -434,36 +464,71 @@ def self_test() -> int:
         f"weir:ip-count:requests:60:{M10}": {"2.2.2.2": "1"},
         f"weir:ip-count:requests:60:{M10 + 60}": {"1.1.1.1": "1"}})
 
-    # 4. pvuv: a late line is late for the minute AND the day (pane = minute).
+    # 4. pvuv: a line late for its minute is not late for the open day; it
+    #    counts from the first step still open (Flink's CUMULATE).
     h, s = run(pvuv, [
         _acc("1.1.1.1", "21/Nov/2026:10:05:00"),
         _acc("2.2.2.2", "21/Nov/2026:10:02:00"),   # 3 minutes late
     ])
-    check("pvuv late both", h, {
+    check("pvuv late minute not day", h, {
         f"weir:pvuv:pv:60:{M10 + 300}": {"total": "1"},
-        f"weir:pvuv:pv:86400:{D0}": {"total": "1"},
+        f"weir:pvuv:pv:86400:{D0}": {"total": "2"},
         f"weir:pvuv:uv:60:{M10 + 300}": {"total": "1"},
-        f"weir:pvuv:uv:86400:{D0}": {"total": "1"},
+        f"weir:pvuv:uv:86400:{D0}": {"total": "2"},
     })
-    check("pvuv late both summary", (s["late"], s["late_updates"]), (2, 4))
+    check("pvuv late minute not day summary", (s["late"], s["late_updates"]), (1, 2))
 
-    # 5. late for the minute but not for the day: a synthetic rule whose day
-    #    windows have a coarser pane (tumbling day; cumulative day, step hour).
+    # 5. a synthetic rule with a coarser step (tumbling day; cumulative day,
+    #    step hour): a line whose hour step is published counts from the next.
     synth = Rule("t", parse_access, [
         Metric("a", "count", [Tumbling(60), Tumbling(86400)], lambda r: "total"),
         Metric("c", "count", [Cumulative(86400, 3600)], lambda r: "total"),
     ])
+    steps = []
     h, s = run(synth, [
         _acc("1.1.1.1", "21/Nov/2026:10:05:00"),
         _acc("2.2.2.2", "21/Nov/2026:10:02:00"),   # minute closed, hour open
         _acc("3.3.3.3", "21/Nov/2026:09:58:00"),   # minute and 09:00 hour closed
-    ])
+    ], steps=steps)
     check("late minute not day", h, {
         f"weir:t:a:60:{M10 + 300}": {"total": "1"},
         f"weir:t:a:86400:{D0}": {"total": "3"},
-        f"weir:t:c:86400:{D0}": {"total": "2"},
+        f"weir:t:c:86400:{D0}": {"total": "3"},
     })
-    check("late minute not day summary", (s["late"], s["late_updates"]), (3, 3))
+    check("late minute not day summary", (s["late"], s["late_updates"]), (2, 2))
+    check("hour step 09:00 published empty",
+          step_value(steps, "c", 86400, D0 * 1000, M10 * 1000), {})
+    check("hour step 10:00 counts the late line",
+          step_value(steps, "c", 86400, D0 * 1000, (M10 + 3600) * 1000), {"total": "3"})
+
+    # 5b. a line 10 minutes late in an open day: counted in the steps still
+    #     open and the final value, not in the steps already published.
+    steps = []
+    lines = [_acc("1.1.1.1", f"21/Nov/2026:10:{m:02d}:30") for m in range(11)]
+    lines += [_acc("2.2.2.2", "21/Nov/2026:10:00:30"),    # wm 10:10:20
+              _acc("1.1.1.1", "21/Nov/2026:10:11:30")]
+    h, s = run(pvuv, lines, steps=steps)
+    check("10 min late final", (h[f"weir:pvuv:pv:86400:{D0}"],
+                                h[f"weir:pvuv:uv:86400:{D0}"]),
+          ({"total": "13"}, {"total": "2"}))
+    check("10 min late steps",
+          [step_value(steps, "pv", 86400, D0 * 1000, (M10 + 60 * k) * 1000)
+           for k in (1, 10, 11)],
+          [{"total": "1"}, {"total": "10"}, {"total": "12"}])
+    check("10 min late uv steps",
+          [step_value(steps, "uv", 86400, D0 * 1000, (M10 + 60 * k) * 1000)
+           for k in (10, 11)],
+          [{"total": "1"}, {"total": "2"}])
+    check("10 min late summary", (s["late"], s["late_updates"]), (1, 2))
+
+    # 5c. a line for a day the watermark has passed is late for the day too.
+    h, s = run(pvuv, [
+        _acc("1.1.1.1", "22/Nov/2026:00:00:20", zone="+0000"),
+        _acc("2.2.2.2", "21/Nov/2026:23:59:00", zone="+0000"),
+    ])
+    check("closed day", sorted(k for k in h if ":86400:" in k),
+          ["weir:pvuv:pv:86400:1795305600", "weir:pvuv:uv:86400:1795305600"])
+    check("closed day summary", (s["late"], s["late_updates"]), (2, 4))
 
     # 6. day offset -28800: day windows start at 16:00 UTC (local midnight).
     lines = [

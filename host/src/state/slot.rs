@@ -13,7 +13,9 @@ use crate::model::Aggregation;
 pub enum SlotKind {
     /// A tumbling or hopping window: its values are output.
     Window,
-    /// A step pane of a cumulative window: checkpointed, not output.
+    /// A step pane of a cumulative window: what its step adds to the whole
+    /// window (its own records and those late for a published step);
+    /// checkpointed, not output.
     Pane,
     /// A whole cumulative window: output, grows as panes close.
     Total,

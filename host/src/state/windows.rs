@@ -83,6 +83,9 @@ impl MetricWindows {
 
     /// Adds a contribution at `time_ms` to every window it falls in that the
     /// watermark has not closed; returns how many windows it was late for.
+    ///
+    /// For a cumulative window, "late" means the whole window has closed
+    /// (see `cumulative_pane`).
     pub fn add(
         &mut self,
         align: Alignment,
@@ -91,6 +94,17 @@ impl MetricWindows {
         contribution: Contribution,
         time_ms: i64,
     ) -> Result<u64, Mismatch> {
+        if let WindowSpec::Cumulative { size_ms, step_ms } = self.spec {
+            let Some(pane) = cumulative_pane(align, watermark, time_ms, size_ms, step_ms) else {
+                return Ok(1);
+            };
+            return self
+                .slots
+                .entry(pane)
+                .or_default()
+                .add(self.kind, key, contribution)
+                .map(|()| 0);
+        }
         let slot_ms = self.spec.slot_ms();
         let kind = self.kind;
         let mut late = 0;
@@ -199,6 +213,36 @@ impl MetricWindows {
                     .map(|(start, slot)| (SlotKind::Total, *start, slot)),
             )
     }
+}
+
+/// The step pane a record at `time_ms` joins in its cumulative window, or
+/// `None` when the whole window has closed (the record is late).
+///
+/// As in Flink's CUMULATE, the record belongs to every step window
+/// `[window start, step end)` whose end is after `time_ms` and counts in those
+/// the watermark has not closed. Its own step's pane takes it while that step
+/// is open; once the step is published, the first step still open takes it,
+/// so every later step and the window's final value count it while the steps
+/// already published never change. One pane either way, whatever the number
+/// of steps.
+fn cumulative_pane(
+    align: Alignment,
+    watermark: &Watermark,
+    time_ms: i64,
+    size_ms: i64,
+    step_ms: i64,
+) -> Option<i64> {
+    let own = align.start(time_ms, step_ms);
+    if !watermark.is_closed(own + step_ms) {
+        return Some(own);
+    }
+    if watermark.is_closed(align.start(time_ms, size_ms) + size_ms) {
+        return None;
+    }
+    // The step holding the watermark is the first one still open; it lies in
+    // the record's window, which ends after the watermark and is a whole
+    // number of steps.
+    Some(align.start(watermark.current(), step_ms))
 }
 
 fn slot_groups(slot: &mut Slot, kind: SlotKind, closed: bool) -> Vec<GroupChange> {
