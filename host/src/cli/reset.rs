@@ -20,7 +20,7 @@ use anyhow::Context;
 use redis::aio::MultiplexedConnection;
 
 use crate::config::Config;
-use crate::plugin::spec::is_valid_name;
+use crate::model::is_valid_name;
 use crate::sink::keys;
 
 /// Keys asked for per `SCAN` step and deleted per `UNLINK`.
