@@ -2,9 +2,12 @@
 # End-to-end benchmark: `weir run` (pvuv rule, Redis output and checkpoints)
 # against DuckDB computing the same per-minute pv/uv, on the same 2M-line file.
 #   scripts/bench.sh
-# Environment: BENCH_RUNS (rounds; each system runs once per round, in turn,
-# and its best run is kept; default 3),
-# BENCH_LINES (default 2000000), BENCH_DIR (default <repo>/target/bench).
+# Environment: BENCH_RUNS (rounds; each system runs once per round, in turn;
+# the summary gives each system's median and best run; default 3),
+# BENCH_LINES (default 2000000), BENCH_DIR (default <repo>/target/bench),
+# BENCH_WEIR_BASELINE (another weir binary, e.g. one built from an earlier
+# commit: it runs in every round too, and the summary gives this build's
+# ratio to it — how a change moved the end-to-end speed).
 #
 # Generates $BENCH_DIR/access-<N>.log with tests/tools/gen_access.py (seed 7)
 # unless it exists; installs the duckdb Python module if it is missing; starts
@@ -102,6 +105,22 @@ DUCK_SECS=""
 DUCK1_SECS=""
 WEIR_SECS=""
 WEIR_CPU=""
+BASE="${BENCH_WEIR_BASELINE:-}"
+ALL_DUCK=()
+ALL_DUCK1=()
+ALL_WEIR=()
+ALL_BASE=()
+# time_weir BINARY: one run from an empty Redis; prints wall seconds, sets CPU.
+time_weir() {
+    "${CLI[@]}" FLUSHALL >/dev/null
+    local start end
+    start="$EPOCHREALTIME"
+    TIMEFORMAT='%U %S'
+    { time "$1" run --config "$CONFIG" 2>"$DIR/weir-run.log"; } 2>"$DIR/weir-time.txt"
+    end="$EPOCHREALTIME"
+    CPU="$(awk '{ printf "%.2f", $1 + $2 }' "$DIR/weir-time.txt")"
+    python3 -c "print(f'{$end - $start:.4f}')"
+}
 for run in $(seq 1 "$RUNS"); do
     echo "-- round $run (load average $(cut -d' ' -f1 /proc/loadavg))"
     if [ "$run" -eq 1 ]; then
@@ -112,19 +131,22 @@ for run in $(seq 1 "$RUNS"); do
     fi
     grep '^duckdb run' "$DIR/duckdb.txt"
     DUCK_SECS="$(best "$DUCK_SECS" "$(result "$DIR/duckdb.txt" best_secs)")"
+    ALL_DUCK+=("$(result "$DIR/duckdb.txt" best_secs)")
     DUCK_THREADS="$(result "$DIR/duckdb.txt" threads)"
     LINE_COUNT="$(result "$DIR/duckdb.txt" lines)"
     python3 scripts/bench_duckdb.py "$LOG" --repeat 1 --threads 1 --show 0 >"$DIR/duckdb-1thread.txt"
     grep '^duckdb run' "$DIR/duckdb-1thread.txt"
     DUCK1_SECS="$(best "$DUCK1_SECS" "$(result "$DIR/duckdb-1thread.txt" best_secs)")"
+    ALL_DUCK1+=("$(result "$DIR/duckdb-1thread.txt" best_secs)")
 
-    "${CLI[@]}" FLUSHALL >/dev/null
-    start="$EPOCHREALTIME"
-    TIMEFORMAT='%U %S'
-    { time target/release/weir run --config "$CONFIG" 2>"$DIR/weir-run.log"; } 2>"$DIR/weir-time.txt"
-    end="$EPOCHREALTIME"
-    secs="$(python3 -c "print(f'{$end - $start:.4f}')")"
-    cpu="$(awk '{ printf "%.2f", $1 + $2 }' "$DIR/weir-time.txt")"
+    if [ -n "$BASE" ]; then
+        secs="$(time_weir "$BASE")"
+        ALL_BASE+=("$secs")
+        echo "baseline weir run: $secs s  $(python3 -c "print(f'{$LINE_COUNT / $secs:,.0f}')") lines/s  (cpu $CPU s)"
+    fi
+    secs="$(time_weir target/release/weir)"
+    cpu="$CPU"
+    ALL_WEIR+=("$secs")
     echo "weir run: $secs s  $(python3 -c "print(f'{$LINE_COUNT / $secs:,.0f}')") lines/s  (cpu $cpu s)"
     if [ "$(best "$WEIR_SECS" "$secs")" = "$secs" ]; then
         WEIR_SECS="$secs"
@@ -155,21 +177,31 @@ if [ "$MISMATCHES" -gt 0 ]; then
 fi
 
 # ---- summary ---------------------------------------------------------------------
-say "summary ($LINE_COUNT lines, best of $RUNS)"
-python3 - "$LINE_COUNT" "$DUCK_SECS" "$DUCK_THREADS" "$DUCK1_SECS" "$WEIR_SECS" "$WEIR_CPU" <<'EOF'
+say "summary ($LINE_COUNT lines, $RUNS rounds: medians, best in brackets)"
+python3 - "$LINE_COUNT" "$DUCK_THREADS" "$WEIR_CPU" "${ALL_DUCK[*]}" "${ALL_DUCK1[*]}" "${ALL_WEIR[*]}" "${ALL_BASE[*]:-}" <<'EOF'
+import statistics
 import sys
 lines = int(sys.argv[1])
-duck, threads, duck1, weir, weir_cpu = (float(x) for x in sys.argv[2:])
+threads, weir_cpu = float(sys.argv[2]), float(sys.argv[3])
+runs = [[float(x) for x in arg.split()] for arg in sys.argv[4:8]]
+duck, duck1, weir, base = runs
+med = statistics.median
 rows = [
     (f"duckdb, {threads:.0f} threads (baseline)", duck),
     ("duckdb, 1 thread", duck1),
     ("weir run (pvuv wasm + Redis)", weir),
 ]
-print(f"| {'system':<34} | {'best s':>7} | {'lines/s':>11} | {'vs duckdb':>9} | {'vs duckdb 1t':>12} |")
-print(f"|{'-' * 36}|{'-' * 9}|{'-' * 13}|{'-' * 11}|{'-' * 14}|")
+if base:
+    rows.append(("weir run, BENCH_WEIR_BASELINE build", base))
+print(f"| {'system':<36} | {'median s':>8} | {'best s':>7} | {'lines/s (median)':>16} | {'vs duckdb':>9} | {'vs duckdb 1t':>12} |")
+print(f"|{'-' * 38}|{'-' * 10}|{'-' * 9}|{'-' * 18}|{'-' * 11}|{'-' * 14}|")
 for name, secs in rows:
-    print(f"| {name:<34} | {secs:>7.3f} | {lines / secs:>11,.0f} | {duck / secs:>8.2f}x | {duck1 / secs:>11.2f}x |")
-print(f"weir cpu time (user + sys) in its best run: {weir_cpu:.2f} s for {weir:.2f} s of wall time")
+    m = med(secs)
+    print(f"| {name:<36} | {m:>8.3f} | {min(secs):>7.3f} | {lines / m:>16,.0f} | {med(duck) / m:>8.2f}x | {med(duck1) / m:>11.2f}x |")
+if base:
+    ratios = [b / w for b, w in zip(base, weir)]
+    print(f"this build vs the baseline build, per round (baseline s / this s): {', '.join(f'{r:.3f}' for r in ratios)}; median {med(ratios):.3f}x")
+print(f"weir cpu time (user + sys) in its best run: {weir_cpu:.2f} s for {min(weir):.2f} s of wall time")
 EOF
 if [ "$MISMATCHES" -gt 0 ] || [ "$WEIR_MINUTES" != "$DUCK_MINUTES" ]; then
     echo "bench: weir and duckdb disagree (see $DIR/compare.tsv)" >&2
