@@ -3,7 +3,7 @@
 //! A checkpoint records, for every lane, the output values that changed,
 //! the window state and counters of every rule, and the source position,
 //! all or nothing. [`CheckpointStore`] is that boundary: Redis in
-//! production ([`crate::sink::RedisStore`]), [`MemoryStore`] for tests and
+//! production (`RedisStore`, in the sink module), [`MemoryStore`] for tests and
 //! runs without Redis. Both keep the same layout of raw checkpoint data
 //! and restore it through the same code ([`restore`]).
 

@@ -14,15 +14,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
+mod assign;
 mod end;
 mod intake;
 
+use assign::AssignContext;
 use end::EndWatch;
 use intake::{Intake, Pushed};
 
@@ -45,78 +46,6 @@ pub enum Rebalance {
     /// Partitions lost (the group moved on without us): drop them without
     /// writing, another instance may already own them.
     Lost(Vec<String>),
-}
-
-/// Claims partitions as they are assigned (inside `poll`, on the
-/// pipeline's thread) and records what happened for the pipeline.
-struct AssignContext {
-    claims: Arc<dyn LaneClaims>,
-    events: Mutex<Vec<Rebalance>>,
-}
-
-impl AssignContext {
-    fn push_event(&self, event: Rebalance) {
-        if let Ok(mut events) = self.events.lock() {
-            events.push(event);
-        }
-    }
-}
-
-fn lanes_of(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
-    tpl.elements()
-        .iter()
-        .map(|elem| (elem.topic().to_owned(), elem.partition()))
-        .collect()
-}
-
-impl ClientContext for AssignContext {}
-
-impl ConsumerContext for AssignContext {
-    fn rebalance(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        err: RDKafkaRespErr,
-        tpl: &mut TopicPartitionList,
-    ) {
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let mut taken = Vec::new();
-                for (topic, partition) in lanes_of(tpl) {
-                    let lane = partition_lane(&topic, partition as u32);
-                    let assignment = self.claims.claim(&lane);
-                    let offset = assignment
-                        .start
-                        .map_or(Offset::Beginning, |offset| Offset::Offset(offset as i64));
-                    tracing::info!(%lane, token = assignment.token, kept = assignment.kept, ?offset, "partition assigned");
-                    let _ = tpl.set_partition_offset(&topic, partition, offset);
-                    taken.push(assignment);
-                }
-                // Parked lanes not given back are someone else's now.
-                self.claims.clear_parked();
-                if let Err(error) = consumer.assign(tpl) {
-                    tracing::error!(%error, "cannot take the assigned partitions");
-                }
-                self.push_event(Rebalance::Assigned(taken));
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let lanes: Vec<String> = lanes_of(tpl)
-                    .iter()
-                    .map(|(topic, partition)| partition_lane(topic, *partition as u32))
-                    .collect();
-                let lost = consumer.assignment_lost();
-                tracing::info!(partitions = lanes.len(), lost, "partitions revoked");
-                if let Err(error) = consumer.unassign() {
-                    tracing::error!(%error, "cannot release the revoked partitions");
-                }
-                self.push_event(if lost {
-                    Rebalance::Lost(lanes)
-                } else {
-                    Rebalance::Revoked(lanes)
-                });
-            }
-            other => tracing::error!(?other, "rebalance error"),
-        }
-    }
 }
 
 /// A Kafka consumer producing batches.

@@ -1,0 +1,94 @@
+//! Unit tests of the parent module.
+
+use super::*;
+use crate::contract::{BatchOutput, Measure, MetricUpdate, Span};
+
+const HITS: RuleId = RuleId(7);
+
+fn counter() -> Vec<(RuleId, RuleSpec)> {
+    vec![(
+        HITS,
+        RuleSpec {
+            name: "hits".into(),
+            version: "1".into(),
+            metrics: vec![crate::model::MetricSpec {
+                name: "hits".into(),
+                aggregation: crate::model::Aggregation::Count,
+                windows: vec![crate::model::WindowSpec::Tumbling { size_ms: 60_000 }],
+            }],
+        },
+    )]
+}
+
+/// A batch of one record per (partition, event time), all counted.
+fn run(lanes: &mut Lanes, records: &[(u32, i64)]) {
+    let batch = Batch {
+        sources: vec!["access".into()],
+        data: Vec::new(),
+        records: records
+            .iter()
+            .enumerate()
+            .map(|(i, &(partition, _))| RecordMeta {
+                payload: Span { start: 0, len: 0 },
+                key: None,
+                source: 0,
+                partition,
+                offset: i as u64,
+                timestamp_ms: None,
+            })
+            .collect(),
+    };
+    let updates = records
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, time_ms))| MetricUpdate {
+            record: i as u32,
+            metric: 0,
+            key: "all".into(),
+            measure: Measure::One,
+            event_time_ms: Some(time_ms),
+        })
+        .collect();
+    let outcome = RuleOutcome {
+        output: Some(BatchOutput {
+            updates,
+            rejects: Vec::new(),
+        }),
+        ..RuleOutcome::new(HITS)
+    };
+    lanes.apply(&batch, vec![outcome]);
+}
+
+fn stats(lanes: &Lanes, lane: &str) -> RuleStats {
+    lanes
+        .iter()
+        .find(|(name, _)| *name == lane)
+        .and_then(|(_, states)| states.get(HITS))
+        .map(|state| state.stats)
+        .unwrap()
+}
+
+/// Lateness is judged per partition: a record that is old for its own
+/// partition is late, the same event time on a partition that is behind
+/// is not, however the partitions interleave in a batch.
+#[test]
+fn each_partition_has_its_own_watermark() {
+    let mut lanes = Lanes::new(counter(), Alignment::new(0), 10_000, true);
+    run(
+        &mut lanes,
+        &[(0, 600_000), (1, 5_000), (0, 5_000), (1, 6_000)],
+    );
+    let p0 = stats(&lanes, "access/0");
+    let p1 = stats(&lanes, "access/1");
+    assert_eq!((p0.records_in, p0.late), (2, 1));
+    assert_eq!((p1.records_in, p1.late), (2, 0));
+}
+
+/// Unpartitioned sources keep one lane whatever the partition field.
+#[test]
+fn a_file_is_one_lane() {
+    let mut lanes = Lanes::new(counter(), Alignment::new(0), 10_000, false);
+    run(&mut lanes, &[(0, 600_000), (1, 5_000)]);
+    let one = stats(&lanes, SINGLE_LANE);
+    assert_eq!((one.records_in, one.late), (2, 1));
+}
