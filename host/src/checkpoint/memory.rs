@@ -49,6 +49,10 @@ struct Memory {
     dead_letters: BTreeMap<String, Vec<DeadLetter>>,
     fail_sends: u32,
     sends: u64,
+    /// Send attempts so far.
+    attempts: u64,
+    /// Another instance takes this lane right before this send attempt.
+    steal_at: Option<(String, u64)>,
 }
 
 /// A checkpoint store in memory.
@@ -108,6 +112,15 @@ impl MemoryStore {
         *token
     }
 
+    /// Makes another instance take `lane` right before the `nth` checkpoint
+    /// write from now (1 = the next): that write is refused, whatever runs
+    /// in between (tests of fencing).
+    pub fn steal_at_send(&self, lane: &str, nth: u64) {
+        let mut memory = self.memory();
+        let at = memory.attempts + nth;
+        memory.steal_at = Some((lane.to_owned(), at));
+    }
+
     /// A rule's meta field in a lane's checkpoint (tests).
     pub fn rule_meta(&self, lane: &str, rule: &str, field: &str) -> Option<String> {
         self.memory()
@@ -149,6 +162,14 @@ impl CheckpointStore for MemoryStore {
 
     async fn send(&mut self, prepared: &Prepared<MemoryCommit>) -> Result<CommitSize, StoreError> {
         let mut memory = self.memory();
+        memory.attempts += 1;
+        if let Some((lane, at)) = memory.steal_at.take() {
+            if at == memory.attempts {
+                *memory.fences.entry(lane).or_default() += 1;
+            } else {
+                memory.steal_at = Some((lane, at));
+            }
+        }
         if memory.fail_sends > 0 {
             memory.fail_sends -= 1;
             return Err(StoreError::Unavailable(

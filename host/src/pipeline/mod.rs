@@ -32,7 +32,9 @@ use crate::checkpoint::CheckpointStore;
 use crate::config::{Config, SourceConfig, SourceKind};
 use crate::contract::Batch;
 use crate::engine::Engine;
-use crate::model::{Alignment, Position, RuleOutcome, RuleStats, SINGLE_LANE, SourceStats};
+use crate::model::{
+    Alignment, LaneClaims, Position, RuleOutcome, RuleStats, SINGLE_LANE, SourceStats,
+};
 use crate::plugin::reload::{ReloadEvent, Reloader};
 use crate::plugin::{RuleLoader, RuleRegistry};
 use crate::sink::{OutputSettings, RedisStore};
@@ -223,8 +225,8 @@ struct Pending {
 
 impl<S: CheckpointStore> Pipeline<S> {
     /// Restores what the store holds for an unpartitioned source and opens
-    /// the source where it left off (a partitioned source restores each
-    /// lane as its partition is assigned).
+    /// the configured source where it left off (a partitioned source
+    /// restores each lane as its partition is assigned).
     pub async fn start(
         settings: Settings,
         engine: Engine,
@@ -232,35 +234,51 @@ impl<S: CheckpointStore> Pipeline<S> {
         source: &SourceConfig,
         stop: Arc<AtomicBool>,
     ) -> anyhow::Result<Self> {
-        let claims = store.claims();
-        let checkpointer = Checkpointer::new(store, stop.clone()).await?;
+        Self::start_with(settings, engine, store, stop, |resume, claims| {
+            Ok(Source::open(source, resume, claims)?)
+        })
+        .await
+    }
+
+    /// Like [`Pipeline::start`], with the source opened by `open` from the
+    /// resume position and the store's lane claims.
+    pub async fn start_with(
+        settings: Settings,
+        mut engine: Engine,
+        mut store: S,
+        stop: Arc<AtomicBool>,
+        open: impl FnOnce(Option<&Position>, Arc<dyn LaneClaims>) -> anyhow::Result<Source>,
+    ) -> anyhow::Result<Self> {
         let partitioned = engine.lanes.is_partitioned();
-        let mut pipeline = Self {
+        let mut lanes = LaneTable::new(partitioned);
+        if !partitioned {
+            ownership::restore_lane(
+                &mut engine,
+                &mut store,
+                &mut lanes,
+                settings.lateness_ms,
+                SINGLE_LANE,
+            )
+            .await?;
+        }
+        let source = open(lanes.position(SINGLE_LANE), store.claims())?;
+        for slot in engine.rules() {
+            let rule = &slot.rule;
+            tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule loaded");
+        }
+        Ok(Self {
             settings,
             engine,
-            // Replaced below once the resume position is known.
-            source: Source::Stdin(crate::source::StdinSource::new(0, 0, Duration::ZERO)),
-            checkpointer,
-            lanes: LaneTable::new(partitioned),
+            source,
+            checkpointer: Checkpointer::new(store, stop.clone()).await?,
+            lanes,
             stop,
             catalog_written: false,
             load_errors: HashMap::new(),
             last_reloads: HashMap::new(),
             summary: RunSummary::default(),
             pending: None,
-        };
-        let resume = if partitioned {
-            None
-        } else {
-            pipeline.restore_lane(SINGLE_LANE).await?;
-            pipeline.lanes.position(SINGLE_LANE).cloned()
-        };
-        pipeline.source = Source::open(source, resume.as_ref(), claims)?;
-        for slot in pipeline.engine.rules() {
-            let rule = &slot.rule;
-            tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule loaded");
-        }
-        Ok(pipeline)
+        })
     }
 
     /// Runs until the input ends or `stop` is set; `reloads`: rule changes

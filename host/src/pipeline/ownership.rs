@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::{Parked, Pipeline};
+use super::{LaneTable, Parked, Pipeline};
 use crate::checkpoint::{CheckpointStore, StoreError};
 use crate::contract::Batch;
+use crate::engine::Engine;
 use crate::model::Assignment;
 use crate::source::Rebalance;
 
@@ -48,24 +49,14 @@ impl<S: CheckpointStore> Pipeline<S> {
     /// Reads a lane's state and position from its checkpoint; returns the
     /// checkpoint's sequence number.
     pub(super) async fn restore_lane(&mut self, lane: &str) -> Result<u64, StoreError> {
-        let lateness_ms = self.settings.lateness_ms;
-        let mut states = self.engine.lanes.empty_states();
-        let store = &mut self.checkpointer.store;
-        for slot in self.engine.rules() {
-            let Some(state) = states.get_mut(slot.id) else {
-                continue;
-            };
-            let spec = &slot.rule.spec;
-            let groups = store.restore_rule(lane, spec, lateness_ms, state).await?;
-            if groups > 0 {
-                tracing::info!(rule = %spec.name, lane, groups, "restored open windows from checkpoint");
-            }
-        }
-        self.engine.lanes.insert(lane.to_owned(), states);
-        let seq = store.commit_seq(lane).await?;
-        let position = store.position(lane).await?;
-        self.lanes.set_position(lane, position);
-        Ok(seq)
+        restore_lane(
+            &mut self.engine,
+            &mut self.checkpointer.store,
+            &mut self.lanes,
+            self.settings.lateness_ms,
+            lane,
+        )
+        .await
     }
 
     /// Follows changes of the partitions owned: revoked ones are flushed
@@ -219,4 +210,30 @@ impl<S: CheckpointStore> Pipeline<S> {
             }
         }
     }
+}
+
+/// Reads a lane's state (into the engine) and position (into the table)
+/// from its checkpoint in `store`; returns the checkpoint's sequence number.
+pub(super) async fn restore_lane<S: CheckpointStore>(
+    engine: &mut Engine,
+    store: &mut S,
+    table: &mut LaneTable,
+    lateness_ms: i64,
+    lane: &str,
+) -> Result<u64, StoreError> {
+    let mut states = engine.lanes.empty_states();
+    for slot in engine.rules() {
+        let Some(state) = states.get_mut(slot.id) else {
+            continue;
+        };
+        let spec = &slot.rule.spec;
+        let groups = store.restore_rule(lane, spec, lateness_ms, state).await?;
+        if groups > 0 {
+            tracing::info!(rule = %spec.name, lane, groups, "restored open windows from checkpoint");
+        }
+    }
+    engine.lanes.insert(lane.to_owned(), states);
+    let seq = store.commit_seq(lane).await?;
+    table.set_position(lane, store.position(lane).await?);
+    Ok(seq)
 }

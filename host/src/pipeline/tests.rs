@@ -18,6 +18,7 @@ use crate::engine::Engine;
 use crate::model::{Aggregation, Alignment, MetricSpec, RuleSpec, WindowSpec};
 use crate::plugin::reload::ReloadEvent;
 use crate::plugin::{ActiveRule, CallError, RuleRegistry, RuleRunner};
+use crate::source::{ScriptStep, ScriptedSource, Source};
 
 /// Counts lines `SECONDS KEY` per key in `metric` (tumbling 60 s); any
 /// other line is rejected.
@@ -289,5 +290,71 @@ async fn a_removed_rule_is_flushed_and_an_added_one_sees_what_follows() {
         store.rule_meta("0", "hits", "version"),
         None,
         "its checkpoint is dropped"
+    );
+}
+
+/// `SECONDS KEY` on partition `partition`.
+fn record(partition: u32, secs: i64, key: &str) -> (u32, Vec<u8>) {
+    (partition, format!("{secs} {key}").into_bytes())
+}
+
+/// Two instances' worth of fencing with one store: partition 1 is taken
+/// by "another instance" right before the checkpoint holding the second
+/// batch is written. That checkpoint is refused, the lost lane is dropped
+/// unwritten, the kept lane is reloaded from its last checkpoint and read
+/// again from its offset, so every count stays exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_checkpoint_drops_the_lost_partition_and_rewinds_the_rest() {
+    let store = MemoryStore::new();
+    let steps = vec![
+        // Checkpoint 1: both lanes taken.
+        ScriptStep::Assign(vec![0, 1]),
+        // Checkpoint 2: a is 10, b is 10.
+        ScriptStep::Records(
+            (0..10)
+                .map(|i| record(0, i, "a"))
+                .chain((0..10).map(|i| record(1, i, "b")))
+                .collect(),
+        ),
+        // Checkpoint 3, refused: 11 more of each.
+        ScriptStep::Records(
+            (10..21)
+                .map(|i| record(0, i, "a"))
+                .chain((10..21).map(|i| record(1, i, "b")))
+                .collect(),
+        ),
+        ScriptStep::Records(Vec::new()),
+    ];
+    store.steal_at_send("t/1", 3);
+    let engine = Engine::new(
+        RuleRegistry::from_rules(vec![counter_rule("hits", "n", "1")]),
+        Alignment::new(0),
+        0,
+        &LimitsConfig::default(),
+        true,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut pipeline =
+        Pipeline::start_with(settings(0), engine, store.clone(), stop, |_, claims| {
+            Ok(Source::Scripted(Box::new(ScriptedSource::new(
+                "t", steps, claims,
+            ))))
+        })
+        .await
+        .unwrap();
+    let summary = pipeline.run(None).await.unwrap();
+    assert_eq!(
+        value(&store, "weir:hits:n:60:0", "a").as_deref(),
+        Some("21"),
+        "partition 0's second batch is read again and counted once"
+    );
+    assert_eq!(
+        value(&store, "weir:hits:n:60:0", "b").as_deref(),
+        Some("10"),
+        "only what partition 1 checkpointed before it was taken"
+    );
+    assert_eq!(
+        summary.rules[0].stats.records_in, 21,
+        "the kept lane's counters are restored, not doubled"
     );
 }

@@ -7,6 +7,7 @@
 mod file;
 pub mod kafka;
 mod lines;
+pub mod scripted;
 mod stdin;
 
 use std::time::Duration;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 pub use file::FileSource;
 pub use kafka::{KafkaSource, Rebalance};
 pub use lines::{LineSplitter, Packed, empty_batch};
+pub use scripted::{ScriptStep, ScriptedSource};
 pub use stdin::StdinSource;
 
 use crate::config::{SourceConfig, SourceKind};
@@ -57,6 +59,8 @@ pub enum Source {
     Stdin(StdinSource),
     /// Kafka topics.
     Kafka(Box<KafkaSource>),
+    /// Records and partition moves given in memory (tests of the loop).
+    Scripted(Box<ScriptedSource>),
 }
 
 impl Source {
@@ -118,11 +122,12 @@ impl Source {
                     lines: Vec::new(),
                 }));
             }
+            Self::Scripted(scripted) => return Ok(scripted.next_step()),
         };
         let lines = match self {
             Self::File(file) => file.take_lines(),
             Self::Stdin(stdin) => stdin.take_lines(),
-            Self::Kafka(_) => Vec::new(),
+            Self::Kafka(_) | Self::Scripted(_) => Vec::new(),
         };
         Ok(batch.map(|batch| Step {
             batch,
@@ -134,8 +139,10 @@ impl Source {
     /// Remembers that a revoked partition was flushed under `token` and
     /// its state kept, in case it comes straight back (Kafka only).
     pub fn park(&self, lane: &str, token: u64) {
-        if let Self::Kafka(kafka) = self {
-            kafka.park(lane, token);
+        match self {
+            Self::Kafka(kafka) => kafka.park(lane, token),
+            Self::Scripted(scripted) => scripted.park(lane, token),
+            _ => {}
         }
     }
 
@@ -143,8 +150,10 @@ impl Source {
     /// its lane was reloaded from an older checkpoint (Kafka only; a file's
     /// one lane is never fenced).
     pub fn rewind(&mut self, lane: &str, offset: Option<u64>) {
-        if let Self::Kafka(kafka) = self {
-            kafka.rewind(lane, offset);
+        match self {
+            Self::Kafka(kafka) => kafka.rewind(lane, offset),
+            Self::Scripted(scripted) => scripted.rewind(lane, offset),
+            _ => {}
         }
     }
 
@@ -169,6 +178,7 @@ impl Source {
             Self::File(file) => vec![(SINGLE_LANE.to_owned(), file.position())],
             Self::Stdin(_) => Vec::new(),
             Self::Kafka(kafka) => kafka.positions(),
+            Self::Scripted(scripted) => scripted.positions(),
         }
     }
 
@@ -178,6 +188,7 @@ impl Source {
             Self::File(file) => file.stats(),
             Self::Stdin(stdin) => stdin.stats(),
             Self::Kafka(kafka) => kafka.stats(),
+            Self::Scripted(scripted) => scripted.stats(),
         }
     }
 }
