@@ -64,13 +64,18 @@ impl TestOutput {
 
 impl<R: Rule> TestRule<R> {
     /// Builds the rule from JSON config text, as the host's init does.
+    ///
+    /// Fails where the host would refuse to load the rule: a manifest it
+    /// would not accept (see [`Manifest::validate`]), config text that does
+    /// not parse, or a config the rule refuses.
     pub fn new(config_json: &str) -> Result<Self> {
         Self::with_config(parse_config::<R>(config_json)?)
     }
 
-    /// Builds the rule from a typed config.
+    /// Builds the rule from a typed config; fails like [`TestRule::new`].
     pub fn with_config(config: R::Config) -> Result<Self> {
         let manifest = R::manifest();
+        manifest.validate()?;
         Ok(Self {
             rule: R::new(config)?,
             metric_names: metric_names(&manifest),
@@ -133,5 +138,44 @@ impl<R: Rule> TestRule<R> {
                 .collect(),
             rejects: output.rejects,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelude::*;
+
+    /// A rule whose manifest the host would refuse.
+    struct BadManifest;
+
+    impl Rule for BadManifest {
+        type Config = NoConfig;
+
+        fn manifest() -> Manifest {
+            Manifest::new("bad", "1")
+                .metric(Metric::count("pv").tumbling(60))
+                .metric(Metric::distinct("pv").hopping(300, 7))
+        }
+
+        fn new(_config: NoConfig) -> Result<Self> {
+            Ok(BadManifest)
+        }
+
+        fn process(&mut self, _record: &Record<'_>, _out: &mut Emitter<'_>) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_invalid_manifest_fails_new() {
+        let error = TestRule::<BadManifest>::new("{}").err().unwrap();
+        assert_eq!(
+            error.message(),
+            "rule `bad`: invalid manifest:\n  \
+             - metric \"pv\": declared twice\n  \
+             - metric \"pv\": hopping window size 300 s is not a multiple of its hop 7 s"
+        );
+        assert!(TestRule::<BadManifest>::with_config(NoConfig {}).is_err());
     }
 }
