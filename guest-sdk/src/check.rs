@@ -1,13 +1,16 @@
-//! What the host refuses, checked natively: manifests it would not load.
-//! [`crate::testing::TestRule`] runs these checks, so a plain `cargo test`
-//! fails where the host would refuse the rule.
+//! What the host refuses, checked natively: manifests it would not load and
+//! updates it would drop. [`crate::testing::TestRule`] runs these checks, so a
+//! plain `cargo test` fails where the host would refuse the rule or quietly
+//! count its updates as invalid.
 //!
-//! The host keeps its own copy of these rules (`host/src/plugin/spec.rs`);
-//! it is the authority, and the messages here are worded like its own.
+//! The host keeps its own copy of these rules (`host/src/plugin/spec.rs` for
+//! manifests, `RuleState::apply_update` for updates); it is the authority,
+//! and the messages here are worded like its own.
 
 use std::fmt;
 
-use crate::manifest::{DAY_SECS, Manifest, Metric, Window};
+use crate::emit::Measure;
+use crate::manifest::{Aggregation, DAY_SECS, Manifest, Metric, Window};
 
 /// Largest window the host accepts: a little over a year.
 const MAX_WINDOW_SECS: u64 = 400 * DAY_SECS;
@@ -145,6 +148,118 @@ fn window_size_secs(window: &Window) -> Result<u64, String> {
     }
 }
 
+impl fmt::Display for Aggregation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Count => "count",
+            Self::Sum => "sum",
+            Self::Min => "min",
+            Self::Max => "max",
+            Self::Distinct => "distinct",
+            Self::ApproxDistinct => "approx-distinct",
+        })
+    }
+}
+
+impl Aggregation {
+    /// Whether the host applies an update carrying `measure` to a metric of
+    /// this aggregation: counts take [`Measure::One`] (`out.count`), sum, min
+    /// and max a finite [`Measure::Number`] (`out.number`), distinct counts a
+    /// [`Measure::Member`] (`out.distinct`).
+    pub fn accepts(self, measure: &Measure) -> bool {
+        match (self, measure) {
+            (Self::Count, Measure::One) => true,
+            (Self::Sum | Self::Min | Self::Max, Measure::Number(x)) => x.is_finite(),
+            (Self::Distinct | Self::ApproxDistinct, Measure::Member(_)) => true,
+            _ => false,
+        }
+    }
+
+    /// The emitter call that makes updates for this aggregation.
+    fn emitter_call(self) -> &'static str {
+        match self {
+            Self::Count => "out.count",
+            Self::Sum | Self::Min | Self::Max => "out.number",
+            Self::Distinct | Self::ApproxDistinct => "out.distinct",
+        }
+    }
+}
+
+/// The emitter call that made `measure`.
+fn call_that_made(measure: &Measure) -> &'static str {
+    match measure {
+        Measure::One => "out.count",
+        Measure::Number(_) => "out.number",
+        Measure::Member(_) => "out.distinct",
+    }
+}
+
+/// An update the host would drop, found while the rule emitted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Misuse {
+    /// Index of the record within the batch.
+    pub(crate) record: u32,
+    /// What was wrong, naming the metric.
+    pub(crate) problem: String,
+}
+
+/// Checks each update against the manifest as the rule emits it, before the
+/// emitter resolves or withdraws anything, so nothing escapes the check.
+#[derive(Debug)]
+pub(crate) struct UpdateChecks<'m> {
+    manifest: &'m Manifest,
+    misuses: Vec<Misuse>,
+}
+
+impl<'m> UpdateChecks<'m> {
+    pub(crate) fn new(manifest: &'m Manifest) -> Self {
+        Self {
+            manifest,
+            misuses: Vec::new(),
+        }
+    }
+
+    /// Checks one update of `record` to the metric called `metric`.
+    pub(crate) fn check(&mut self, record: u32, metric: &str, measure: &Measure) {
+        let call = call_that_made(measure);
+        let problem = match self.manifest.metrics.iter().find(|m| m.name == metric) {
+            None => {
+                let declared: Vec<String> = self
+                    .manifest
+                    .metrics
+                    .iter()
+                    .map(|m| format!("`{}`", m.name))
+                    .collect();
+                format!(
+                    "{call}(\"{metric}\", ...) names a metric the manifest does not declare \
+                     (it declares {}); the host rejects the record",
+                    declared.join(", ")
+                )
+            }
+            Some(declared) if declared.aggregation.accepts(measure) => return,
+            Some(declared) => match (declared.aggregation, measure) {
+                (Aggregation::Sum | Aggregation::Min | Aggregation::Max, Measure::Number(x)) => {
+                    format!(
+                        "{call}(\"{metric}\", ...) with {x}: the host drops numbers that are not finite"
+                    )
+                }
+                _ => format!(
+                    "{call}(\"{metric}\", ...) on a {aggregation} metric, which takes \
+                     {wanted}(...); the host drops the update",
+                    aggregation = declared.aggregation,
+                    wanted = declared.aggregation.emitter_call(),
+                ),
+            },
+        };
+        self.misuses.push(Misuse { record, problem });
+    }
+
+    /// Everything found so far, in emission order.
+    pub(crate) fn finish(self) -> Vec<Misuse> {
+        self.misuses
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +330,67 @@ mod tests {
         assert!(!is_valid_name(""));
         assert!(!is_valid_name("PV"));
         assert!(!is_valid_name("p:v"));
+    }
+
+    #[test]
+    fn each_aggregation_accepts_its_own_measure() {
+        let one = Measure::One;
+        let number = Measure::Number(2.5);
+        let member = Measure::Member("a".into());
+        for (aggregation, accepted) in [
+            (Aggregation::Count, &one),
+            (Aggregation::Sum, &number),
+            (Aggregation::Min, &number),
+            (Aggregation::Max, &number),
+            (Aggregation::Distinct, &member),
+            (Aggregation::ApproxDistinct, &member),
+        ] {
+            for measure in [&one, &number, &member] {
+                assert_eq!(
+                    aggregation.accepts(measure),
+                    measure == accepted,
+                    "{aggregation} with {measure:?}"
+                );
+            }
+        }
+        assert!(!Aggregation::Sum.accepts(&Measure::Number(f64::NAN)));
+        assert!(!Aggregation::Max.accepts(&Measure::Number(f64::INFINITY)));
+    }
+
+    #[test]
+    fn misuses_name_the_metric_and_the_fix() {
+        let manifest = Manifest::new("shop", "1")
+            .metric(Metric::sum("spend").tumbling(60))
+            .metric(Metric::count("orders").tumbling(60));
+        let mut checks = UpdateChecks::new(&manifest);
+        checks.check(0, "spend", &Measure::Number(3.0));
+        checks.check(0, "orders", &Measure::One);
+        checks.check(1, "spnd", &Measure::Number(3.0));
+        checks.check(2, "orders", &Measure::Number(1.0));
+        checks.check(3, "spend", &Measure::Number(f64::NAN));
+        let misuses = checks.finish();
+        assert_eq!(
+            misuses,
+            [
+                Misuse {
+                    record: 1,
+                    problem: "out.number(\"spnd\", ...) names a metric the manifest does not \
+                              declare (it declares `spend`, `orders`); the host rejects the record"
+                        .into(),
+                },
+                Misuse {
+                    record: 2,
+                    problem: "out.number(\"orders\", ...) on a count metric, which takes \
+                              out.count(...); the host drops the update"
+                        .into(),
+                },
+                Misuse {
+                    record: 3,
+                    problem: "out.number(\"spend\", ...) with NaN: the host drops numbers that \
+                              are not finite"
+                        .into(),
+                },
+            ]
+        );
     }
 }
