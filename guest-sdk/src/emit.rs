@@ -1,5 +1,6 @@
 //! The emitter: how a rule says what a record contributes.
 
+use crate::check::{Misuse, UpdateChecks};
 use crate::error::Error;
 use crate::manifest::Manifest;
 
@@ -56,6 +57,8 @@ pub struct Emitter<'m> {
     record: u32,
     record_start: usize,
     error: Option<Error>,
+    /// Native tests only: every update checked against the manifest.
+    checks: Option<UpdateChecks<'m>>,
     output: Output,
 }
 
@@ -66,10 +69,24 @@ impl<'m> Emitter<'m> {
             record: 0,
             record_start: 0,
             error: None,
+            checks: None,
             output: Output {
                 updates: Vec::with_capacity(capacity),
                 rejects: Vec::new(),
             },
+        }
+    }
+
+    /// An emitter that also checks every update against `manifest` (whose
+    /// metric names `metric_names` are), for [`crate::testing::TestRule`].
+    pub(crate) fn checked(
+        metric_names: &'m [String],
+        manifest: &'m Manifest,
+        capacity: usize,
+    ) -> Self {
+        Self {
+            checks: Some(UpdateChecks::new(manifest)),
+            ..Self::new(metric_names, capacity)
         }
     }
 
@@ -106,6 +123,9 @@ impl<'m> Emitter<'m> {
     }
 
     fn push(&mut self, metric: &str, key: &str, measure: Measure, event_time_ms: Option<i64>) {
+        if let Some(checks) = &mut self.checks {
+            checks.check(self.record, metric, &measure);
+        }
         let Some(index) = self.metric_names.iter().position(|name| name == metric) else {
             if self.error.is_none() {
                 self.error = Some(Error::msg(format!(
@@ -144,6 +164,13 @@ impl<'m> Emitter<'m> {
 
     pub(crate) fn finish(self) -> Output {
         self.output
+    }
+
+    /// The output and, for a checked emitter, every update the host would
+    /// not apply (including those of records that were then rejected).
+    pub(crate) fn finish_checked(self) -> (Output, Vec<Misuse>) {
+        let misuses = self.checks.map(UpdateChecks::finish).unwrap_or_default();
+        (self.output, misuses)
     }
 }
 

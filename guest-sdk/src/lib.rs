@@ -33,6 +33,7 @@
 //! The same rule runs natively in unit tests through [`testing::TestRule`].
 
 mod batch;
+mod check;
 mod emit;
 mod error;
 pub mod log;
@@ -46,6 +47,7 @@ pub mod testing;
 pub mod __guest;
 
 pub use batch::{BatchView, Record, RecordMeta, Span};
+pub use check::InvalidManifest;
 pub use emit::{Emitter, Measure, Output, Reject, Update};
 pub use error::{Error, Result};
 pub use manifest::{Aggregation, DAY_SECS, Manifest, Metric, Window};

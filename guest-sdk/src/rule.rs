@@ -37,15 +37,20 @@ pub struct NoConfig {}
 /// of a rule: the wasm export and native tests both call it.
 pub fn run_batch<R: Rule>(rule: &mut R, metric_names: &[String], batch: &BatchView<'_>) -> Output {
     let mut out = Emitter::new(metric_names, batch.records.len() * 2);
+    run_records(rule, batch, &mut out);
+    out.finish()
+}
+
+/// Runs `rule` over every record of `batch` into `out`.
+pub(crate) fn run_records<R: Rule>(rule: &mut R, batch: &BatchView<'_>, out: &mut Emitter<'_>) {
     for index in 0..batch.records.len() {
         let Some(record) = batch.record(index) else {
             continue;
         };
         out.begin_record(index as u32);
-        let result = rule.process(&record, &mut out);
+        let result = rule.process(&record, out);
         out.end_record(result);
     }
-    out.finish()
 }
 
 /// Parses the JSON config text the host passes to init.

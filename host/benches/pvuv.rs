@@ -12,8 +12,9 @@
 //! periodically, all windows closed at the end) twice per round:
 //!
 //! * **wasm**: the pvuv component, loaded by `RuleLoader` like `weir run` does;
-//! * **native**: the pvuv crate compiled into this binary, behind a
-//!   [`RuleRunner`] that hands it the host's batch through `weir_sdk::run_batch`.
+//! * **native**: the pvuv crate compiled into this binary, run by
+//!   [`ActiveRule::native`] (`weir::plugin::native`), which hands it the
+//!   host's batch through `weir_sdk::run_batch`.
 //!
 //! Rounds interleave the two paths and the best of `WEIR_BENCH_ROUNDS`
 //! (default 3) is reported, so a noisy machine slows both alike. A last pass
@@ -26,6 +27,11 @@
 //! `target/wasm32-wasip2/release/pvuv.wasm`), `WEIR_BENCH_FILE` (read this log
 //! instead of generating one), `WEIR_BENCH_ONLY=wasm|native` (run one path
 //! only, without the comparison: for `perf record`).
+//!
+//! The bench needs the host's `native-rules` feature (`required-features` in
+//! `host/Cargo.toml`). No flag is needed: the host's dev-dependency on itself
+//! turns the feature on for its tests and benches, so
+//! `cargo bench -p weir --bench pvuv` and `cargo clippy --all-targets` build it.
 
 #![expect(
     clippy::print_stdout,
@@ -40,13 +46,11 @@ use anyhow::{Context, bail, ensure};
 use weir::checkpoint::CheckpointStore as _;
 use weir::checkpoint::MemoryStore;
 use weir::config::{LimitsConfig, SourceConfig, SourceKind};
-use weir::contract::{self, Batch, BatchOutput, MetricUpdate};
 use weir::engine::Engine;
 use weir::model::{Alignment, RuleStats};
-use weir::plugin::{ActiveRule, CallError, RuleLoader, RuleRegistry, RuleRunner, RuleSpec};
+use weir::plugin::{ActiveRule, RuleLoader, RuleRegistry};
 use weir::source::Source;
 use weir::state::distinct::DistinctSet;
-use weir_sdk::{BatchView, Rule};
 
 /// Lines generated when `WEIR_BENCH_LINES` is not set.
 const DEFAULT_LINES: usize = 2_000_000;
@@ -139,7 +143,8 @@ fn main() -> anyhow::Result<()> {
         loading.elapsed().as_secs_f64()
     );
     let mut wasm = Some(RuleRegistry::from_rules(vec![loaded]));
-    let mut native = Some(RuleRegistry::from_rules(vec![native_rule::<pvuv::PvUv>()?]));
+    let native_pvuv = ActiveRule::native::<pvuv::PvUv>("{}")?;
+    let mut native = Some(RuleRegistry::from_rules(vec![native_pvuv]));
     // The same component without call deadlines, to price epoch interruption.
     let no_deadline = LimitsConfig {
         call_timeout_ms: 0,
@@ -473,139 +478,6 @@ fn time_phases(
     drain(&mut processor);
     phases.drain += t.elapsed();
     Ok((phases, processor.into_registry()))
-}
-
-/// A rule compiled natively, run the way the SDK's wasm export runs it.
-struct NativeRule<R: Rule> {
-    rule: R,
-    metric_names: Vec<String>,
-    /// The batch's record metadata in the SDK's types, reused across batches.
-    records: Vec<weir_sdk::RecordMeta>,
-}
-
-/// Builds the native rule's registry entry, its spec checked like a loaded
-/// component's.
-fn native_rule<R: Rule + Send>() -> anyhow::Result<ActiveRule> {
-    let manifest = R::manifest();
-    let spec = RuleSpec::from_manifest(&contract_manifest(&manifest))
-        .map_err(|problems| anyhow::anyhow!("invalid manifest: {}", problems.join("; ")))?;
-    let config: R::Config =
-        serde_json::from_str("{}").context("the rule's config does not accept {}")?;
-    let rule =
-        R::new(config).map_err(|error| anyhow::anyhow!("the rule refused its config: {error}"))?;
-    Ok(ActiveRule {
-        spec,
-        path: PathBuf::new(),
-        version_hash: "native".to_owned(),
-        loaded_at_ms: 0,
-        runner: Box::new(NativeRule {
-            rule,
-            metric_names: manifest
-                .metrics
-                .iter()
-                .map(|metric| metric.name.clone())
-                .collect(),
-            records: Vec::with_capacity(BATCH_RECORDS),
-        }),
-        spare: None,
-    })
-}
-
-fn sdk_span(span: contract::Span) -> weir_sdk::Span {
-    weir_sdk::Span {
-        start: span.start,
-        len: span.len,
-    }
-}
-
-impl<R: Rule + Send> RuleRunner for NativeRule<R> {
-    fn process(&mut self, batch: &Batch) -> Result<BatchOutput, CallError> {
-        self.records.clear();
-        self.records
-            .extend(batch.records.iter().map(|meta| weir_sdk::RecordMeta {
-                payload: sdk_span(meta.payload),
-                key: meta.key.map(sdk_span),
-                source: meta.source,
-                partition: meta.partition,
-                offset: meta.offset,
-                timestamp_ms: meta.timestamp_ms,
-            }));
-        let view = BatchView {
-            sources: &batch.sources,
-            data: &batch.data,
-            records: &self.records,
-        };
-        let output = weir_sdk::run_batch(&mut self.rule, &self.metric_names, &view);
-        Ok(BatchOutput {
-            updates: output
-                .updates
-                .into_iter()
-                .map(|update| MetricUpdate {
-                    record: update.record,
-                    metric: update.metric,
-                    key: update.key,
-                    measure: match update.measure {
-                        weir_sdk::Measure::One => contract::Measure::One,
-                        weir_sdk::Measure::Number(x) => contract::Measure::Number(x),
-                        weir_sdk::Measure::Member(member) => contract::Measure::Member(member),
-                    },
-                    event_time_ms: update.event_time_ms,
-                })
-                .collect(),
-            rejects: output
-                .rejects
-                .into_iter()
-                .map(|reject| contract::Reject {
-                    record: reject.record,
-                    reason: reject.reason,
-                })
-                .collect(),
-        })
-    }
-}
-
-/// The SDK's manifest in the contract's types, as `describe` would return it.
-fn contract_manifest(manifest: &weir_sdk::Manifest) -> contract::Manifest {
-    contract::Manifest {
-        name: manifest.name.clone(),
-        version: manifest.version.clone(),
-        metrics: manifest
-            .metrics
-            .iter()
-            .map(|metric| contract::Metric {
-                name: metric.name.clone(),
-                aggregation: match metric.aggregation {
-                    weir_sdk::Aggregation::Count => contract::Aggregation::Count,
-                    weir_sdk::Aggregation::Sum => contract::Aggregation::Sum,
-                    weir_sdk::Aggregation::Min => contract::Aggregation::Min,
-                    weir_sdk::Aggregation::Max => contract::Aggregation::Max,
-                    weir_sdk::Aggregation::Distinct => contract::Aggregation::Distinct,
-                    weir_sdk::Aggregation::ApproxDistinct => contract::Aggregation::ApproxDistinct,
-                },
-                windows: metric
-                    .windows
-                    .iter()
-                    .map(|window| match *window {
-                        weir_sdk::Window::Tumbling(size) => contract::Window::Tumbling(size),
-                        weir_sdk::Window::Hopping {
-                            size_secs,
-                            hop_secs,
-                        } => contract::Window::Hopping(contract::HoppingWindow {
-                            size_secs,
-                            hop_secs,
-                        }),
-                        weir_sdk::Window::Cumulative {
-                            size_secs,
-                            step_secs,
-                        } => contract::Window::Cumulative(contract::CumulativeWindow {
-                            size_secs,
-                            step_secs,
-                        }),
-                    })
-                    .collect(),
-            })
-            .collect(),
-    }
 }
 
 /// Heap bytes per member of an exact distinct set of one million members.

@@ -6,6 +6,8 @@ pub mod host_log;
 pub mod isolation;
 pub mod limits;
 pub mod loader;
+#[cfg(feature = "native-rules")]
+pub mod native;
 pub mod registry;
 pub mod reload;
 pub mod runner;
