@@ -136,6 +136,7 @@ impl MemoryStore {
 
 #[async_trait]
 impl CheckpointStore for MemoryStore {
+    const NAME: &'static str = "the memory store";
     type Body = MemoryCommit;
 
     fn prepare(&self, lanes: &[LaneCommit<'_>], fences: Vec<Fence>) -> Prepared<MemoryCommit> {

@@ -112,6 +112,9 @@ pub trait CheckpointStore: Send + Sized + 'static {
     /// A prepared checkpoint, in the store's own form.
     type Body: Send + Sync + 'static;
 
+    /// What the store is, for operators' logs ("Redis").
+    const NAME: &'static str;
+
     /// Builds one checkpoint of `lanes`.
     fn prepare(&self, lanes: &[LaneCommit<'_>], fences: Vec<Fence>) -> Prepared<Self::Body>;
 

@@ -153,7 +153,7 @@ impl<S: CheckpointStore> Checkpointer<S> {
             match store.send(prepared).await {
                 Ok(size) => {
                     if attempts > 0 {
-                        tracing::warn!(attempts, down_for = ?first_failure.elapsed(), "store is back; checkpoint written, input resumes");
+                        tracing::warn!(store = S::NAME, attempts, down_for = ?first_failure.elapsed(), "checkpoint store is back; checkpoint written, input resumed");
                     }
                     tracing::debug!(?size, took = ?started.elapsed(), "checkpoint written");
                     self.written += 1;
@@ -172,7 +172,17 @@ impl<S: CheckpointStore> Checkpointer<S> {
                         tracing::warn!(%error, "checkpoint failed and time is up");
                         return Ok(Written::TimedOut);
                     }
-                    tracing::warn!(%error, attempts, retry_in = ?backoff, "checkpoint failed; input paused until the store is back, retrying");
+                    if attempts == 1 {
+                        // Nothing is read meanwhile: a Kafka consumer is not
+                        // polled (librdkafka heartbeats on its own thread, so
+                        // the instance stays in the group for up to
+                        // `max.poll.interval.ms`), so memory stays bounded.
+                        tracing::warn!(
+                            store = S::NAME,
+                            "input paused until the checkpoint store is back"
+                        );
+                    }
+                    tracing::warn!(%error, attempts, retry_in = ?backoff, "checkpoint failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     if let Err(error) = store.reconnect().await {

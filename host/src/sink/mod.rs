@@ -92,6 +92,7 @@ impl RedisStore {
 
 #[async_trait]
 impl CheckpointStore for RedisStore {
+    const NAME: &'static str = "Redis";
     type Body = redis::Pipeline;
 
     fn prepare(&self, lanes: &[LaneCommit<'_>], fences: Vec<Fence>) -> Prepared<redis::Pipeline> {

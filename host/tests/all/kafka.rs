@@ -500,7 +500,8 @@ fn kafka_survives_a_redis_outage() {
     case.stop_when_all_counted(weir, Duration::from_secs(120));
     let log = case.instance_log("a");
     assert!(
-        log.contains("input paused until Redis is back"),
+        log.contains("input paused until the checkpoint store is back")
+            && log.contains("store=\"Redis\""),
         "the outage was reported"
     );
     case.assert_exact("after a Redis outage");
