@@ -190,7 +190,7 @@ impl Lanes {
             let migrated = match states.remove(id) {
                 Some(old) => {
                     let (state, dropped) = old.migrate(&spec);
-                    reset = dropped;
+                    reset.extend(dropped);
                     state
                 }
                 None => RuleState::new(&spec, self.align, self.lateness_ms),
@@ -201,6 +201,9 @@ impl Lanes {
             Some(slot) => slot.1 = spec,
             None => self.specs.push((id, spec)),
         }
+        // A metric is named once, whichever lanes held its open windows.
+        reset.sort();
+        reset.dedup();
         reset
     }
 
@@ -420,6 +423,24 @@ mod tests {
         let p1 = stats(&lanes, "access/1");
         assert_eq!((p0.records_in, p0.late), (2, 1));
         assert_eq!((p1.records_in, p1.late), (2, 0));
+    }
+
+    /// A reload reports a metric whose open windows it discarded in any
+    /// lane, once, whichever lane comes last.
+    #[test]
+    fn a_reload_reports_windows_discarded_in_any_lane_once() {
+        let mut lanes = Lanes::new(counter(), Alignment::new(0), 10_000, true);
+        let minutes = counter().remove(0).1;
+        let mut five_minutes = minutes.clone();
+        five_minutes.metrics[0].windows =
+            vec![crate::model::WindowSpec::Tumbling { size_ms: 300_000 }];
+        // Partition 1 has no records (so no open windows) and sorts last.
+        run(&mut lanes, &[(0, 600_000)]);
+        lanes.get_or_insert("access/1");
+        assert_eq!(lanes.replace_rule(HITS, five_minutes), ["hits"]);
+        // Both partitions hold open windows.
+        run(&mut lanes, &[(0, 700_000), (1, 700_000)]);
+        assert_eq!(lanes.replace_rule(HITS, minutes), ["hits"]);
     }
 
     /// Unpartitioned sources keep one lane whatever the partition field.
