@@ -491,3 +491,86 @@ fn a_failed_replace_shows_its_error_while_the_old_version_runs() {
     assert!(stderr.contains("rule failed to load"), "{stderr}");
     assert!(stderr.contains("rule not loaded"), "{stderr}");
 }
+
+/// A new version that changes a metric's windows: one WARN names the
+/// metrics whose open windows were discarded (`uv`; never `pv`, which is
+/// unchanged and keeps counting into its open windows), nothing says they
+/// "start empty", and `weir status` shows what the reload discarded.
+#[test]
+fn a_reload_that_changes_a_metrics_windows_warns_once_and_says_so_in_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all.log");
+    generate(
+        &all,
+        &["--seed", "47", "--lines", "4000", "--very-late-frac", "0"],
+    );
+    let text = std::fs::read(&all).unwrap();
+    let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, first.concat()).unwrap();
+
+    let plugins = plugins_dir(dir.path(), &["pvuv"]);
+    let redis = RedisServer::start();
+    let config = write_config(
+        dir.path(),
+        &format!("{}poll_interval_ms = 10\n", file_source(&log, true)),
+        &plugins,
+        &redis,
+        "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 20\n",
+    );
+    let weir = start(&config);
+    wait_until(&config, "the first half", || {
+        redis.records_in("pvuv") >= first.len() as u64
+    });
+
+    let rewindowed = std::fs::read(rule_wasm("weir_test_pvuv_rewindowed")).unwrap();
+    install(&plugins.join("pvuv.wasm"), &rewindowed);
+    let hash = version_hash(&rewindowed);
+    wait_until(&config, "the reload in status", || {
+        rule_status(&config, "pvuv").is_some_and(|status| status["version_hash"] == hash.as_str())
+    });
+    let status = rule_status(&config, "pvuv").unwrap();
+    let note = status["last_reload"].as_str().unwrap_or_default();
+    assert!(note.contains(&hash), "{status}");
+    assert!(note.ends_with("open windows discarded: uv"), "{status}");
+
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    file.write_all(&second.concat()).unwrap();
+    wait_until(&config, "every line", || {
+        redis.records_in("pvuv") >= lines.len() as u64
+    });
+    let stderr = stop(weir, &config);
+
+    let about_windows: Vec<&str> = stderr
+        .lines()
+        .filter(|line| {
+            line.contains("discarded")
+                || line.contains("start empty")
+                || line.contains("metric dropped")
+        })
+        .collect();
+    assert_eq!(about_windows.len(), 1, "{stderr}");
+    let warning = about_windows[0];
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains(
+            "rule reloaded with changed or dropped metrics; their open windows were discarded"
+        ),
+        "{warning}"
+    );
+    assert!(warning.contains("metrics=uv"), "{warning}");
+
+    // `pv` kept its open windows across the reload: its minutes are exact.
+    let pv_minutes = |hashes: Hashes| -> Hashes {
+        hashes
+            .into_iter()
+            .filter(|(key, _)| key.starts_with("weir:pvuv:pv:60:"))
+            .collect()
+    };
+    assert_same(
+        &pv_minutes(redis.outputs("pvuv")),
+        &pv_minutes(oracle("pvuv", &all, 10, 0)),
+        "pv across a reload that changed uv",
+    );
+}

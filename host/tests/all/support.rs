@@ -20,7 +20,7 @@ pub fn repo_root() -> PathBuf {
         .to_owned()
 }
 
-/// The example rules, built once per test run into their own target dir (so
+/// The example rules and the test guests, built once per test run into their own target dir (so
 /// this nested cargo never waits on the outer one's lock).
 pub fn rule_wasm(crate_file_name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
@@ -39,6 +39,8 @@ pub fn rule_wasm(crate_file_name: &str) -> PathBuf {
                 "hive-audit",
                 "-p",
                 "weir-test-misbehave",
+                "-p",
+                "weir-test-pvuv-rewindowed",
             ])
             .arg("--target-dir")
             .arg(&target)
