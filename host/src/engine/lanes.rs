@@ -190,7 +190,7 @@ impl Lanes {
             let migrated = match states.remove(id) {
                 Some(old) => {
                     let (state, dropped) = old.migrate(&spec);
-                    reset = dropped;
+                    reset.extend(dropped);
                     state
                 }
                 None => RuleState::new(&spec, self.align, self.lateness_ms),
@@ -201,6 +201,9 @@ impl Lanes {
             Some(slot) => slot.1 = spec,
             None => self.specs.push((id, spec)),
         }
+        // A metric is named once, whichever lanes held its open windows.
+        reset.sort();
+        reset.dedup();
         reset
     }
 

@@ -152,3 +152,125 @@ fn output_over_the_cap_is_a_trap() {
 fn fuel_bounds_cpu_deterministically() {
     run_misbehaving("loop", "call_timeout_ms = 0\nfuel_per_call = 200000000");
 }
+
+/// The number after ` {name}=` in a log line.
+fn field(line: &str, name: &str) -> u64 {
+    let pattern = format!(" {name}=");
+    let at = line
+        .find(&pattern)
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+        + pattern.len();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is not a number in {line}"))
+}
+
+/// A rule quarantined in a finite run skips records, never silently: the
+/// run fails naming the rule and what it skipped, the totals count the
+/// dead letters, failed calls and skipped records, and the other rule is
+/// exact. The breaker trips on the second marked line and the quarantine
+/// outlasts the run, so it surely skips the rest of the file.
+#[test]
+fn a_quarantine_in_a_finite_run_fails_it_and_counts_the_skipped_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, marked) = marked_log(dir.path(), 400);
+    let lines = std::fs::read(&log)
+        .unwrap()
+        .split_inclusive(|&b| b == b'\n')
+        .count() as u64;
+    let redis = RedisServer::start();
+    let plugins = plugins_dir(dir.path(), &["pvuv", "weir_test_misbehave"]);
+    let config = write_config(
+        dir.path(),
+        &format!("{}batch_records = 512\n", file_source(&log, false)),
+        &plugins,
+        &redis,
+        "[windows]\nallowed_lateness_secs = 10\n\
+         [limits]\ntrap_threshold = 2\ntrap_window_secs = 3600\nquarantine_secs = 3600\n\
+         [rules.misbehave]\nconfig = { mode = \"panic\" }\n",
+    );
+    let output = run_output(&config);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the run succeeded:\n{stderr}");
+    assert!(!stderr.contains("panicked at host"), "{stderr}");
+
+    let totals = |rule: &str| {
+        stderr
+            .lines()
+            .find(|line| line.contains("rule totals") && line.contains(&format!("rule=\"{rule}\"")))
+            .unwrap_or_else(|| panic!("no totals for {rule}:\n{stderr}"))
+    };
+    let misbehave = totals("misbehave");
+    let records = field(misbehave, "records");
+    let dead = field(misbehave, "dead_lettered");
+    let traps = field(misbehave, "traps");
+    let quarantined = field(misbehave, "quarantined");
+    assert!(dead >= 2, "the breaker trips at 2: {misbehave}");
+    assert!(traps >= dead, "{misbehave}");
+    assert!(quarantined > 0, "{misbehave}");
+    assert_eq!(
+        records + quarantined,
+        lines,
+        "each line either reached the rule or was skipped: {misbehave}"
+    );
+    let pvuv = totals("pvuv");
+    assert_eq!(field(pvuv, "records"), lines, "{pvuv}");
+    assert_eq!(field(pvuv, "quarantined"), 0, "{pvuv}");
+
+    // The error names the rule and what it skipped, and only that rule.
+    let error = stderr
+        .lines()
+        .find(|line| line.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error:\n{stderr}"));
+    assert!(
+        error.contains(&format!(
+            "rule `misbehave` skipped {quarantined} of {lines} records while quarantined \
+             ({dead} dead-lettered, {traps} failed calls)"
+        )),
+        "{error}"
+    );
+    assert!(!error.contains("`pvuv`"), "{error}");
+
+    // The dead letters are the marked lines read before the quarantine.
+    let mut conn = redis.conn();
+    let entries: Vec<(String, BTreeMap<String, Vec<u8>>)> = redis::cmd("XRANGE")
+        .arg("weir:misbehave:dead")
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)
+        .unwrap();
+    let offsets: Vec<u64> = entries
+        .iter()
+        .map(|(_, fields)| String::from_utf8_lossy(&fields["offset"]).parse().unwrap())
+        .collect();
+    assert_eq!(offsets, marked[..dead as usize], "dead-lettered offsets");
+
+    // `weir status` shows the quarantine and the same counts.
+    let status = status_json(&config);
+    let rule = status
+        .iter()
+        .find(|rule| rule["name"] == "misbehave")
+        .unwrap();
+    assert_eq!(rule["state"], "quarantined", "{rule}");
+    assert_eq!(
+        rule["stats"]["quarantined"].as_u64(),
+        Some(quarantined),
+        "{rule}"
+    );
+    assert_eq!(
+        rule["stats"]["dead_lettered"].as_u64(),
+        Some(dead),
+        "{rule}"
+    );
+
+    // The other rule never noticed.
+    assert_same(
+        &redis.outputs("pvuv"),
+        &oracle("pvuv", &log, 10, 0),
+        "pvuv beside a quarantined rule",
+    );
+}

@@ -20,7 +20,7 @@ pub fn repo_root() -> PathBuf {
         .to_owned()
 }
 
-/// The example rules, built once per test run into their own target dir (so
+/// The example rules and the test guests, built once per test run into their own target dir (so
 /// this nested cargo never waits on the outer one's lock).
 pub fn rule_wasm(crate_file_name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
@@ -39,6 +39,8 @@ pub fn rule_wasm(crate_file_name: &str) -> PathBuf {
                 "hive-audit",
                 "-p",
                 "weir-test-misbehave",
+                "-p",
+                "weir-test-pvuv-rewindowed",
             ])
             .arg("--target-dir")
             .arg(&target)
@@ -242,18 +244,39 @@ pub fn weir() -> Command {
 
 /// Runs `weir run` to completion and returns its output; panics on failure.
 pub fn run_to_end(config: &Path) -> Output {
-    let output = weir()
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
+    let output = run_output(config);
     assert!(
         output.status.success(),
         "weir run failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// Runs `weir run` to completion and returns its output, whether it
+/// succeeded or not (for runs that must fail).
+pub fn run_output(config: &Path) -> Output {
+    weir()
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
+/// `weir status --json`: one object per rule, as of its last checkpoint.
+pub fn status_json(config: &Path) -> Vec<serde_json::Value> {
+    let output = weir()
+        .args(["status", "--json", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "weir status failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// The oracle's expected hashes for `rule` on `log`.

@@ -92,3 +92,20 @@ fn a_file_is_one_lane() {
     let one = stats(&lanes, SINGLE_LANE);
     assert_eq!((one.records_in, one.late), (2, 1));
 }
+
+/// A reload reports a metric whose open windows it discarded in any
+/// lane, once, whichever lane comes last.
+#[test]
+fn a_reload_reports_windows_discarded_in_any_lane_once() {
+    let mut lanes = Lanes::new(counter(), Alignment::new(0), 10_000, true);
+    let minutes = counter().remove(0).1;
+    let mut five_minutes = minutes.clone();
+    five_minutes.metrics[0].windows = vec![crate::model::WindowSpec::Tumbling { size_ms: 300_000 }];
+    // Partition 1 has no records (so no open windows) and sorts last.
+    run(&mut lanes, &[(0, 600_000)]);
+    lanes.get_or_insert("access/1");
+    assert_eq!(lanes.replace_rule(HITS, five_minutes), ["hits"]);
+    // Both partitions hold open windows.
+    run(&mut lanes, &[(0, 700_000), (1, 700_000)]);
+    assert_eq!(lanes.replace_rule(HITS, minutes), ["hits"]);
+}
