@@ -19,7 +19,8 @@ use async_trait::async_trait;
 pub use fence::Fence;
 pub use memory::MemoryStore;
 
-use crate::model::{DeadLetter, LaneClaims, Position, RuleSpec};
+use crate::model::{DeadLetter, LaneClaims, MetricSpec, Position, RuleSpec, WindowSpec};
+use crate::state::windows::SlotChange;
 use crate::state::{MetricChanges, RuleState};
 
 /// A store operation failed.
@@ -73,6 +74,25 @@ pub struct RuleCommit<'a> {
     pub dead_letters: Vec<DeadLetter>,
     /// Whether to (re)write the rule's metric catalog.
     pub write_catalog: bool,
+}
+
+impl RuleCommit<'_> {
+    /// What changed, per metric window: the metric, the window's shape and
+    /// its changed slots (changes naming no metric or window are skipped).
+    pub fn changed_windows(
+        &self,
+    ) -> impl Iterator<Item = (&MetricSpec, WindowSpec, &[SlotChange])> {
+        self.changes.iter().filter_map(|changes| {
+            let metric = self.spec.metrics.get(changes.metric)?;
+            let windows = self
+                .state
+                .metrics
+                .get(changes.metric)?
+                .windows
+                .get(changes.window)?;
+            Some((metric, windows.spec(), changes.slots.as_slice()))
+        })
+    }
 }
 
 /// One lane's part of a checkpoint: its rules' state and its position.

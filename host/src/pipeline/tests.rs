@@ -110,6 +110,17 @@ fn settings(interval_ms: u64) -> Settings {
     }
 }
 
+/// An engine running `rules`, no lateness, UTC days.
+fn engine(rules: Vec<ActiveRule>, partitioned: bool) -> Engine {
+    Engine::new(
+        RuleRegistry::from_rules(rules),
+        Alignment::new(0),
+        0,
+        &LimitsConfig::default(),
+        partitioned,
+    )
+}
+
 async fn run(
     store: &MemoryStore,
     rules: Vec<ActiveRule>,
@@ -117,18 +128,23 @@ async fn run(
     interval_ms: u64,
     reloads: Option<&mpsc::Receiver<ReloadEvent>>,
 ) -> RunSummary {
-    let engine = Engine::new(
-        RuleRegistry::from_rules(rules),
-        Alignment::new(0),
-        0,
-        &LimitsConfig::default(),
-        false,
-    );
     let stop = Arc::new(AtomicBool::new(false));
+    let engine = engine(rules, false);
     let mut pipeline = Pipeline::start(settings(interval_ms), engine, store.clone(), source, stop)
         .await
         .unwrap();
     pipeline.run(reloads).await.unwrap()
+}
+
+/// Runs rule `hits` over `log` in batches of 4 with `events` queued
+/// before the first batch.
+async fn run_reloading(store: &MemoryStore, log: &Path, events: Vec<ReloadEvent>) -> RunSummary {
+    let (tx, rx) = mpsc::channel();
+    for event in events {
+        tx.send(event).unwrap();
+    }
+    let rules = vec![counter_rule("hits", "n", "1")];
+    run(store, rules, &file_source(log, 4), 0, Some(&rx)).await
 }
 
 /// `count` lines per minute for `minutes` minutes from 0, keys a and b.
@@ -227,19 +243,13 @@ async fn a_new_version_is_swapped_in_at_a_batch_boundary() {
     let log = dir.path().join("hits.log");
     write_log(&log, &lines(2, 10));
     let store = MemoryStore::new();
-    let (tx, rx) = mpsc::channel();
     // Queued before the first batch: every record goes through version 2,
     // which keeps the metric (its windows) and names its version.
-    tx.send(ReloadEvent::Loaded(Box::new(counter_rule(
-        "hits", "n", "2",
-    ))))
-    .unwrap();
-    let summary = run(
+    let new_version = counter_rule("hits", "n", "2");
+    let summary = run_reloading(
         &store,
-        vec![counter_rule("hits", "n", "1")],
-        &file_source(&log, 4),
-        0,
-        Some(&rx),
+        &log,
+        vec![ReloadEvent::Loaded(Box::new(new_version))],
     )
     .await;
     assert_eq!(summary.reloads, 1);
@@ -263,21 +273,11 @@ async fn a_removed_rule_is_flushed_and_an_added_one_sees_what_follows() {
     let log = dir.path().join("hits.log");
     write_log(&log, &lines(1, 10));
     let store = MemoryStore::new();
-    let (tx, rx) = mpsc::channel();
-    tx.send(ReloadEvent::Removed(PathBuf::from("/plugins/hits.wasm")))
-        .unwrap();
-    tx.send(ReloadEvent::Loaded(Box::new(counter_rule(
-        "other", "m", "1",
-    ))))
-    .unwrap();
-    let summary = run(
-        &store,
-        vec![counter_rule("hits", "n", "1")],
-        &file_source(&log, 4),
-        0,
-        Some(&rx),
-    )
-    .await;
+    let events = vec![
+        ReloadEvent::Removed(PathBuf::from("/plugins/hits.wasm")),
+        ReloadEvent::Loaded(Box::new(counter_rule("other", "m", "1"))),
+    ];
+    let summary = run_reloading(&store, &log, events).await;
     assert_eq!(summary.reloads, 2);
     let names: Vec<&str> = summary.rules.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["other"]);
@@ -326,13 +326,7 @@ async fn a_fenced_checkpoint_drops_the_lost_partition_and_rewinds_the_rest() {
         ScriptStep::Records(Vec::new()),
     ];
     store.steal_at_send("t/1", 3);
-    let engine = Engine::new(
-        RuleRegistry::from_rules(vec![counter_rule("hits", "n", "1")]),
-        Alignment::new(0),
-        0,
-        &LimitsConfig::default(),
-        true,
-    );
+    let engine = engine(vec![counter_rule("hits", "n", "1")], true);
     let stop = Arc::new(AtomicBool::new(false));
     let mut pipeline =
         Pipeline::start_with(settings(0), engine, store.clone(), stop, |_, claims| {

@@ -57,17 +57,7 @@ fn build_rule(
     commit: &RuleCommit<'_>,
 ) {
     let rule = commit.spec.name.as_str();
-    for changes in &commit.changes {
-        let (Some(metric), Some(metric_state)) = (
-            commit.spec.metrics.get(changes.metric),
-            commit.state.metrics.get(changes.metric),
-        ) else {
-            continue;
-        };
-        let Some(windows) = metric_state.windows.get(changes.window) else {
-            continue;
-        };
-        let spec = windows.spec();
+    for (metric, spec, slots) in commit.changed_windows() {
         let output = MetricOutput {
             settings,
             rule,
@@ -76,9 +66,9 @@ fn build_rule(
             size_secs: spec.size_secs(),
             merged: merged.then_some(keys),
         };
-        output.write(pipe, size, &changes.slots);
+        output.write(pipe, size, slots);
         let window_name = spec.to_string();
-        for slot in &changes.slots {
+        for slot in slots {
             let id = slot_id(&metric.name, &window_name, slot.kind.tag(), slot.start_ms);
             slot_state(pipe, size, keys, rule, &id, slot);
         }

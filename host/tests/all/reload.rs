@@ -2,7 +2,7 @@
 //! keep their open windows, and a sidecar config change takes effect.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -38,6 +38,17 @@ fn wait_until(config: &Path, what: &str, mut done: impl FnMut() -> bool) {
 
 /// Starts `weir run` with its log in `<dir>/weir.log` (read by [`stop`], and
 /// shown when a wait times out).
+/// A config following `log` with quick polls and checkpoints (lateness 10 s).
+fn follow_config(dir: &Path, log: &Path, plugins: &Path, redis: &RedisServer) -> PathBuf {
+    write_config(
+        dir,
+        &format!("{}poll_interval_ms = 10\n", file_source(log, true)),
+        plugins,
+        redis,
+        "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 20\n",
+    )
+}
+
 fn start(config: &Path) -> Running {
     let log = std::fs::File::create(config.with_file_name("weir.log")).unwrap();
     Running::spawn(config, log)
@@ -213,13 +224,7 @@ fn a_sidecar_config_change_takes_effect_without_restart() {
     let log = dir.path().join("audit.log");
     std::fs::copy(&part1, &log).unwrap();
     let redis = RedisServer::start();
-    let config = write_config(
-        dir.path(),
-        &format!("{}poll_interval_ms = 10\n", file_source(&log, true)),
-        &plugins,
-        &redis,
-        "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 20\n",
-    );
+    let config = follow_config(dir.path(), &log, &plugins, &redis);
     let child = start(&config);
     wait_until(&config, "part 1", || {
         redis.records_in("hive-audit") >= count(&part1)
@@ -334,13 +339,7 @@ fn replace_then_remove(how: PluginsPath) {
         }
     };
     let redis = RedisServer::start();
-    let config = write_config(
-        dir.path(),
-        &format!("{}poll_interval_ms = 10\n", file_source(&log, true)),
-        &written,
-        &redis,
-        "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 20\n",
-    );
+    let config = follow_config(dir.path(), &log, &written, &redis);
     let weir = start_in(&config, dir.path());
     let lines = line_count(&log);
     wait_until(&config, "the log read", || {
@@ -421,13 +420,7 @@ fn a_failed_replace_shows_its_error_while_the_old_version_runs() {
 
     let plugins = plugins_dir(dir.path(), &["ip_count", "pvuv"]);
     let redis = RedisServer::start();
-    let config = write_config(
-        dir.path(),
-        &format!("{}poll_interval_ms = 10\n", file_source(&log, true)),
-        &plugins,
-        &redis,
-        "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 20\n",
-    );
+    let config = follow_config(dir.path(), &log, &plugins, &redis);
     let weir = start(&config);
     let records = |rule: &str| {
         rule_status(&config, rule).map_or(0, |status| {
@@ -512,13 +505,7 @@ fn a_reload_that_changes_a_metrics_windows_warns_once_and_says_so_in_status() {
 
     let plugins = plugins_dir(dir.path(), &["pvuv"]);
     let redis = RedisServer::start();
-    let config = write_config(
-        dir.path(),
-        &format!("{}poll_interval_ms = 10\n", file_source(&log, true)),
-        &plugins,
-        &redis,
-        "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 20\n",
-    );
+    let config = follow_config(dir.path(), &log, &plugins, &redis);
     let weir = start(&config);
     wait_until(&config, "the first half", || {
         redis.records_in("pvuv") >= first.len() as u64

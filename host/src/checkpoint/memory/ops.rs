@@ -193,19 +193,9 @@ pub(super) fn rule_ops(
     commit: &RuleCommit<'_>,
 ) {
     let rule = commit.spec.name.as_str();
-    for changes in &commit.changes {
-        let (Some(metric), Some(metric_state)) = (
-            commit.spec.metrics.get(changes.metric),
-            commit.state.metrics.get(changes.metric),
-        ) else {
-            continue;
-        };
-        let Some(windows) = metric_state.windows.get(changes.window) else {
-            continue;
-        };
-        let spec = windows.spec();
+    for (metric, spec, slots) in commit.changed_windows() {
         let window_name = spec.to_string();
-        for slot in &changes.slots {
+        for slot in slots {
             if slot.kind.is_output() {
                 let key = output_key(
                     rule,
