@@ -32,6 +32,9 @@
 //! `host/Cargo.toml`). No flag is needed: the host's dev-dependency on itself
 //! turns the feature on for its tests and benches, so
 //! `cargo bench -p weir --bench pvuv` and `cargo clippy --all-targets` build it.
+//!
+//! (Over 400 lines on purpose: one benchmark program — input generation,
+//! both paths, the phase timing and the report — read top to bottom.)
 
 #![expect(
     clippy::print_stdout,

@@ -32,6 +32,9 @@
 //! [`DistinctSet::take_new_hashes`] hands out only the hashes added since the
 //! previous call so checkpoints can be incremental, and [`encode_hashes`] /
 //! [`decode_hashes`] define the byte form of a list of hashes.
+//!
+//! (Over 400 lines on purpose: the set, its hashing and its checkpoint
+//! encoding are one design, read together; the tests are in `tests.rs`.)
 
 use std::fmt;
 

@@ -1,4 +1,7 @@
 //! Kafka → weir → Redis against a real Kafka-compatible broker (tansu).
+//!
+//! (Over 400 lines on purpose: one `Case` harness — broker, topic, Redis,
+//! instances — and the fault tests that share it.)
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

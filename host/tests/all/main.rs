@@ -13,6 +13,7 @@ mod exactness;
 mod kafka;
 mod merge;
 mod reload;
+mod reload_edges;
 mod reset;
 mod sandbox;
 mod sources;
