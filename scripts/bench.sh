@@ -110,7 +110,7 @@ ALL_DUCK=()
 ALL_DUCK1=()
 ALL_WEIR=()
 ALL_BASE=()
-# time_weir BINARY: one run from an empty Redis; prints wall seconds, sets CPU.
+# time_weir BINARY: one run from an empty Redis; prints "wall-seconds cpu-seconds".
 time_weir() {
     "${CLI[@]}" FLUSHALL >/dev/null
     local start end
@@ -118,8 +118,8 @@ time_weir() {
     TIMEFORMAT='%U %S'
     { time "$1" run --config "$CONFIG" 2>"$DIR/weir-run.log"; } 2>"$DIR/weir-time.txt"
     end="$EPOCHREALTIME"
-    CPU="$(awk '{ printf "%.2f", $1 + $2 }' "$DIR/weir-time.txt")"
-    python3 -c "print(f'{$end - $start:.4f}')"
+    python3 -c "print(f'{$end - $start:.4f}')" | tr '\n' ' '
+    awk '{ printf "%.2f\n", $1 + $2 }' "$DIR/weir-time.txt"
 }
 for run in $(seq 1 "$RUNS"); do
     echo "-- round $run (load average $(cut -d' ' -f1 /proc/loadavg))"
@@ -140,12 +140,11 @@ for run in $(seq 1 "$RUNS"); do
     ALL_DUCK1+=("$(result "$DIR/duckdb-1thread.txt" best_secs)")
 
     if [ -n "$BASE" ]; then
-        secs="$(time_weir "$BASE")"
+        read -r secs CPU <<<"$(time_weir "$BASE")"
         ALL_BASE+=("$secs")
         echo "baseline weir run: $secs s  $(python3 -c "print(f'{$LINE_COUNT / $secs:,.0f}')") lines/s  (cpu $CPU s)"
     fi
-    secs="$(time_weir target/release/weir)"
-    cpu="$CPU"
+    read -r secs cpu <<<"$(time_weir target/release/weir)"
     ALL_WEIR+=("$secs")
     echo "weir run: $secs s  $(python3 -c "print(f'{$LINE_COUNT / $secs:,.0f}')") lines/s  (cpu $cpu s)"
     if [ "$(best "$WEIR_SECS" "$secs")" = "$secs" ]; then
