@@ -1,6 +1,9 @@
 //! The `weir` command line.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
+
+use anyhow::Context;
 
 use clap::{Parser, Subcommand};
 
@@ -94,4 +97,33 @@ pub enum Command {
         #[arg(long, short, env = "WEIR_CONFIG")]
         config: PathBuf,
     },
+}
+
+/// Keys asked for per `SCAN` step.
+const SCAN_COUNT: usize = 500;
+
+/// Every key matching `pattern`, by `SCAN` (which may return a key twice,
+/// hence the set); never `KEYS`, which blocks Redis while it runs.
+pub(crate) async fn scan_keys(
+    conn: &mut redis::aio::MultiplexedConnection,
+    pattern: &str,
+) -> anyhow::Result<BTreeSet<String>> {
+    let mut found = BTreeSet::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT)
+            .query_async(conn)
+            .await
+            .with_context(|| format!("scanning Redis for {pattern}"))?;
+        found.extend(keys);
+        if next == 0 {
+            return Ok(found);
+        }
+        cursor = next;
+    }
 }

@@ -11,6 +11,7 @@
 //! leaves the checkpoint, which still names the rules, so running it again
 //! finishes the job.
 
+use super::scan_keys;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
@@ -119,7 +120,7 @@ pub async fn reset(config_path: &Path, outputs: bool) -> anyhow::Result<ResetRep
 
     let namespace = &config.checkpoint.namespace;
     let prefix = namespace_prefix(namespace);
-    let checkpoint_keys = scan(&mut conn, &format!("{prefix}*")).await?;
+    let checkpoint_keys = scan_keys(&mut conn, &format!("{prefix}*")).await?;
     let mut report = ResetReport {
         namespace: namespace.clone(),
         ..ResetReport::default()
@@ -200,7 +201,7 @@ async fn delete_outputs(
     rule: &str,
 ) -> anyhow::Result<BTreeMap<OutputPart, u64>> {
     let mut by_part: BTreeMap<OutputPart, Vec<String>> = BTreeMap::new();
-    for key in scan(conn, &format!("weir:{rule}:*")).await? {
+    for key in scan_keys(conn, &format!("weir:{rule}:*")).await? {
         if key.starts_with(CHECKPOINT_ROOT) {
             continue;
         }
@@ -220,28 +221,6 @@ async fn delete_outputs(
         deleted.insert(part, unlink(conn, &keys).await?);
     }
     Ok(deleted)
-}
-
-/// Every key matching `pattern`, by `SCAN` (which may return a key twice).
-async fn scan(conn: &mut MultiplexedConnection, pattern: &str) -> anyhow::Result<BTreeSet<String>> {
-    let mut found = BTreeSet::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(BATCH)
-            .query_async(conn)
-            .await
-            .with_context(|| format!("scanning Redis for {pattern}"))?;
-        found.extend(keys);
-        if next == 0 {
-            return Ok(found);
-        }
-        cursor = next;
-    }
 }
 
 /// Deletes `keys` in batches; returns how many existed.

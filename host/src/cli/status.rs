@@ -83,12 +83,10 @@ pub async fn rule_statuses(config_path: &Path) -> anyhow::Result<Vec<RuleStatus>
     let mut rules: BTreeMap<String, RuleSummary> = BTreeMap::new();
     for keys in &all_keys {
         let prefix = keys.rule("");
-        let names: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query_async::<Vec<String>>(&mut conn)
+        let names: Vec<String> = super::scan_keys(&mut conn, &format!("{prefix}*"))
             .await?
             .into_iter()
-            .filter_map(|key| key.strip_prefix(&prefix).map(str::to_owned))
+            .filter_map(|key: String| key.strip_prefix(prefix.as_str()).map(str::to_owned))
             .filter(|name| !name.contains(':'))
             .collect();
         for name in names {
