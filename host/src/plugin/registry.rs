@@ -49,10 +49,8 @@ pub struct RegistryError {
     pub problems: Vec<String>,
 }
 
-/// The loaded rules, in file-name order.
-///
-/// Rules sit in slots so that one can be replaced at a batch boundary
-/// without touching the others (hot reload builds on this).
+/// The rules loaded from the plugins folder at start, in file-name order
+/// (the engine then keeps each in a slot of its own, by id).
 #[derive(Default)]
 pub struct RuleRegistry {
     rules: Vec<ActiveRule>,
@@ -150,36 +148,5 @@ impl RuleRegistry {
     /// The rules.
     pub fn rules(&self) -> &[ActiveRule] {
         &self.rules
-    }
-
-    /// The rules, to run batches through.
-    pub fn rules_mut(&mut self) -> &mut [ActiveRule] {
-        &mut self.rules
-    }
-
-    /// Adds a rule in a new slot.
-    pub fn push(&mut self, rule: ActiveRule) {
-        self.rules.push(rule);
-    }
-
-    /// Takes the rule out of slot `index`.
-    pub fn remove(&mut self, index: usize) -> Option<ActiveRule> {
-        (index < self.rules.len()).then(|| self.rules.remove(index))
-    }
-
-    /// The slot of the rule called `name`.
-    pub fn position_by_name(&self, name: &str) -> Option<usize> {
-        self.rules.iter().position(|rule| rule.spec.name == name)
-    }
-
-    /// The slot of the rule loaded from `path`.
-    pub fn position_by_path(&self, path: &Path) -> Option<usize> {
-        self.rules.iter().position(|rule| rule.path == path)
-    }
-
-    /// Replaces the rule in slot `index` (at a batch boundary).
-    pub fn replace(&mut self, index: usize, rule: ActiveRule) -> Option<ActiveRule> {
-        let slot = self.rules.get_mut(index)?;
-        Some(std::mem::replace(slot, rule))
     }
 }
