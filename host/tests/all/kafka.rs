@@ -134,10 +134,7 @@ impl Case {
                 "0.01",
             ],
         );
-        let lines = std::fs::read(&log)
-            .unwrap()
-            .split_inclusive(|&b| b == b'\n')
-            .count() as u64;
+        let lines = line_count(&log);
         let broker = Broker::start();
         let redis = RedisServer::start();
         let plugins = plugins_dir(dir.path(), &["pvuv", "ip_count"]);

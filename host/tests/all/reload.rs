@@ -212,12 +212,6 @@ fn a_sidecar_config_change_takes_effect_without_restart() {
         ]
         .concat(),
     );
-    let count = |path: &Path| {
-        std::fs::read(path)
-            .unwrap()
-            .split_inclusive(|&b| b == b'\n')
-            .count() as u64
-    };
 
     let plugins = plugins_dir(dir.path(), &["hive_audit"]);
     std::fs::write(plugins.join("hive_audit.toml"), "utc_offset_secs = 0\n").unwrap();
@@ -227,7 +221,7 @@ fn a_sidecar_config_change_takes_effect_without_restart() {
     let config = follow_config(dir.path(), &log, &plugins, &redis);
     let child = start(&config);
     wait_until(&config, "part 1", || {
-        redis.records_in("hive-audit") >= count(&part1)
+        redis.records_in("hive-audit") >= line_count(&part1)
     });
     let loaded_at = || -> String {
         let mut conn = redis.conn();
@@ -244,7 +238,7 @@ fn a_sidecar_config_change_takes_effect_without_restart() {
     let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     file.write_all(&std::fs::read(&part2).unwrap()).unwrap();
     wait_until(&config, "part 2", || {
-        redis.records_in("hive-audit") >= count(&part1) + count(&part2)
+        redis.records_in("hive-audit") >= line_count(&part1) + line_count(&part2)
     });
     let stderr = stop(child, &config);
     assert!(stderr.contains("rule reloaded"), "{stderr}");

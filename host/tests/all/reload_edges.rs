@@ -41,14 +41,6 @@ fn version_hash(bytes: &[u8]) -> String {
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
 }
 
-/// Lines of a file.
-fn line_count(path: &Path) -> u64 {
-    std::fs::read(path)
-        .unwrap()
-        .split_inclusive(|&b| b == b'\n')
-        .count() as u64
-}
-
 /// How a test's config names the plugins folder.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum PluginsPath {

@@ -43,10 +43,7 @@ fn golden(rule: &str) -> (PathBuf, Hashes, u64) {
     let expected: Hashes =
         serde_json::from_str(&std::fs::read_to_string(case.join("expected.json")).unwrap())
             .unwrap();
-    let lines = std::fs::read(&input)
-        .unwrap()
-        .split_inclusive(|&b| b == b'\n')
-        .count() as u64;
+    let lines = line_count(&input);
     (input, expected, lines)
 }
 

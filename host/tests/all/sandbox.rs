@@ -178,10 +178,7 @@ fn field(line: &str, name: &str) -> u64 {
 fn a_quarantine_in_a_finite_run_fails_it_and_counts_the_skipped_records() {
     let dir = tempfile::tempdir().unwrap();
     let (log, marked) = marked_log(dir.path(), 400);
-    let lines = std::fs::read(&log)
-        .unwrap()
-        .split_inclusive(|&b| b == b'\n')
-        .count() as u64;
+    let lines = line_count(&log);
     let redis = RedisServer::start();
     let plugins = plugins_dir(dir.path(), &["pvuv", "weir_test_misbehave"]);
     let config = write_config(

@@ -417,3 +417,11 @@ impl Drop for Running {
         }
     }
 }
+
+/// Lines of a file.
+pub fn line_count(path: &Path) -> u64 {
+    std::fs::read(path)
+        .unwrap()
+        .split_inclusive(|&b| b == b'\n')
+        .count() as u64
+}
