@@ -44,11 +44,19 @@ pvuv and ip-count (access-log rules)
 hive-audit
   * A line is considered only if it contains "HiveMetaStore.audit" (i.e.
     matches .*HiveMetaStore\\.audit.*); otherwise it is SKIPPED.
-  * A considered line is searched (re.search, first match, leftmost-first with
-    greedy .*) with
-        (\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2},\\d{3}).*ip=\\/(\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}).*tbl=([a-zA-Z0-9_]+)
-    (\\d ASCII). No match -> SKIPPED (not counted). Because .* is greedy,
-    "tbl=orders newtbl=orders_v2" yields "orders_v2" (the last "tbl=").
+  * A considered line is read by hand (no regular expression: the rule uses
+    one, and the oracle must not share its reading), in three steps, each
+    with ASCII digits:
+      - time: the first "YYYY-MM-DD HH:MM:SS,mmm" in the line (it may start
+        inside a longer run of digits);
+      - ip: after the time, the LAST "ip=/a.b.c.d" (a, b, c of 1-3 digits
+        followed by "."; d the next 1-3 digits) that has a "tbl=" followed by
+        a letter, digit or "_" somewhere after it;
+      - table: after that ip, the LAST "tbl=" followed by [a-zA-Z0-9_]; the
+        table is the longest run of those characters.
+    Any step failing -> SKIPPED (not counted). So "tbl=orders
+    newtbl=orders_v2" yields "orders_v2" (the last "tbl="), as the Flink job's
+    greedy expression does.
   * Event time = the timestamp read as UTC, millisecond precision. An
     impossible date/time -> REJECTED (not counted).
   * Group keys: by_ip = the ip capture, by_table = the tbl capture.
@@ -123,11 +131,6 @@ ACCESS_RE = re.compile(
 )
 
 AUDIT_MARK = "HiveMetaStore.audit"
-HIVE_RE = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2}),([0-9]{3})"
-    r".*ip=/([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})"
-    r".*tbl=([a-zA-Z0-9_]+)"
-)
 
 VALID, REJECTED, SKIPPED = "valid", "rejected", "skipped"
 
@@ -212,14 +215,95 @@ def parse_hive(line: str):
     """-> (VALID, {"t", "ip", "tbl"}), (SKIPPED, why) or (REJECTED, why)."""
     if AUDIT_MARK not in line:
         return SKIPPED, "not an audit line"
-    m = HIVE_RE.search(line)
-    if m is None:
+    found = read_audit(line)
+    if found is None:
         return SKIPPED, "audit line without timestamp/ip/tbl"
-    y, mo, d, h, mi, s, ms = (int(m.group(i)) for i in range(1, 8))
+    (y, mo, d, h, mi, s, ms), ip, tbl = found
     t = to_ms(y, mo, d, h, mi, s, ms, 0)
     if t is None:
         return REJECTED, "impossible date/time"
-    return VALID, {"t": t, "ip": m.group(8), "tbl": m.group(9)}
+    return VALID, {"t": t, "ip": ip, "tbl": tbl}
+
+
+def _digits(s: str) -> bool:
+    return s != "" and all("0" <= c <= "9" for c in s)
+
+
+def _word(c: str) -> bool:
+    return c == "_" or ("0" <= c <= "9") or ("a" <= c.lower() <= "z" and c.isascii())
+
+
+# "YYYY-MM-DD HH:MM:SS,mmm": positions of the digit runs and their separators.
+_STAMP_SHAPE = "dddd-dd-dd dd:dd:dd,ddd"
+
+
+def _stamp_at(line: str, i: int):
+    """The timestamp fields if `_STAMP_SHAPE` is at `line[i:]`, else None."""
+    chunk = line[i:i + len(_STAMP_SHAPE)]
+    if len(chunk) != len(_STAMP_SHAPE):
+        return None
+    for c, want in zip(chunk, _STAMP_SHAPE):
+        if (want == "d" and not _digits(c)) or (want != "d" and c != want):
+            return None
+    return (int(chunk[0:4]), int(chunk[5:7]), int(chunk[8:10]), int(chunk[11:13]),
+            int(chunk[14:16]), int(chunk[17:19]), int(chunk[20:23]))
+
+
+def _ip_at(line: str, i: int):
+    """The dotted address after "ip=/" at `line[i:]`, else None."""
+    j = i + len("ip=/")
+    octets = []
+    for n in range(4):
+        k = j
+        while k < len(line) and k - j < 3 and _digits(line[k]):
+            k += 1
+        if k == j:
+            return None
+        if n < 3:
+            # A fourth digit before the dot cannot match \d{1,3}\.
+            if k >= len(line) or line[k] != ".":
+                return None
+            octets.append(line[j:k])
+            j = k + 1
+        else:
+            octets.append(line[j:k])
+            j = k
+    return ".".join(octets), j
+
+
+def _last_table(line: str, start: int):
+    """The table of the last "tbl=<word>" at or after `start`, else None."""
+    i = line.rfind("tbl=", start)
+    while i != -1:
+        j = i + len("tbl=")
+        k = j
+        while k < len(line) and _word(line[k]):
+            k += 1
+        if k > j:
+            return line[j:k]
+        i = line.rfind("tbl=", start, i + len("tbl=") - 1)
+    return None
+
+
+def read_audit(line: str):
+    """(time fields, ip, table) of an audit line, or None (see the docstring)."""
+    stamp = None
+    for i in range(len(line)):
+        stamp = _stamp_at(line, i)
+        if stamp is not None:
+            after_stamp = i + len(_STAMP_SHAPE)
+            break
+    if stamp is None:
+        return None
+    i = line.rfind("ip=/", after_stamp)
+    while i != -1:
+        ip = _ip_at(line, i)
+        if ip is not None:
+            table = _last_table(line, ip[1])
+            if table is not None:
+                return stamp, ip[0], table
+        i = line.rfind("ip=/", after_stamp, i + len("ip=/") - 1)
+    return None
 
 
 # ------------------------------------------------------------------- rules ---

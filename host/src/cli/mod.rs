@@ -15,10 +15,13 @@ pub mod status;
 
 /// weir: real-time log analytics with sandboxed WebAssembly rules.
 ///
-/// weir reads log lines (a file, stdin), runs every rule component in the
-/// plugins folder over them, keeps event-time windows of what the rules
-/// count, and writes the results to Redis as `weir:{rule}:{metric}:{size}:{start}`
-/// hashes. State is checkpointed to Redis, so a restart continues exactly.
+/// weir reads log lines (a file, stdin, or Kafka topics through a consumer
+/// group), runs every rule component in the plugins folder over them, keeps
+/// event-time windows of what the rules count, and writes the results to
+/// Redis as `weir:{rule}:{metric}:{size}:{start}` hashes. State and source
+/// positions (file offsets, Kafka partition offsets) are checkpointed to
+/// Redis, so a restart continues exactly; several instances in one Kafka
+/// consumer group split the partitions and publish exact merged values.
 #[derive(Debug, Parser)]
 #[command(name = "weir", version, about, long_about)]
 pub struct Cli {
@@ -32,9 +35,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the pipeline described by a config file.
     ///
-    /// A finite input (a file without `follow`, stdin) runs to its end,
-    /// closes every window and exits; otherwise weir runs until SIGINT or
-    /// SIGTERM, then checkpoints and exits.
+    /// A finite input (a file without `follow`, stdin, or Kafka with
+    /// `stop_at_end = true`, which reads every owned partition to its end)
+    /// runs to its end, closes every window and exits; otherwise (a followed
+    /// file, Kafka) weir runs until SIGINT or SIGTERM, then finishes the
+    /// current batch, checkpoints and exits.
     Run {
         /// The pipeline's config file (TOML).
         #[arg(long, short, env = "WEIR_CONFIG")]

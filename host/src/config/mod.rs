@@ -52,7 +52,7 @@
 //! index_windows = 1440          # (1440) recent windows kept by each metric's index; >= 1
 //!
 //! [windows]
-//! allowed_lateness_secs = 10    # (0)
+//! allowed_lateness_secs = 10    # (10) how late (event time) a line may be for its window
 //! day_offset_secs = -28800      # (0) day windows start at UTC midnight plus this; -86399..=86399
 //!
 //! [checkpoint]

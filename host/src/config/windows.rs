@@ -4,7 +4,7 @@ use super::reader::TableReader;
 use super::within;
 
 /// The `[windows]` section: event-time window settings.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowsConfig {
     /// How long after a window's end, in event-time seconds, records for it
     /// are still accepted (`allowed_lateness_secs`).
@@ -15,7 +15,25 @@ pub struct WindowsConfig {
     pub day_offset_secs: i64,
 }
 
+impl Default for WindowsConfig {
+    fn default() -> Self {
+        Self {
+            allowed_lateness_secs: Self::DEFAULT_ALLOWED_LATENESS_SECS,
+            day_offset_secs: 0,
+        }
+    }
+}
+
 impl WindowsConfig {
+    /// Default of `allowed_lateness_secs`: 10 s. Log lines reach weir a
+    /// little out of order (several web workers or servers writing one
+    /// stream, a shipper batching per host), typically by a few seconds; with
+    /// no lateness every such line would be dropped as late. Ten seconds
+    /// keeps those lines and delays a window's final value by only 10 s
+    /// (Flink leaves this to the user's watermark strategy, whose examples
+    /// use a few seconds of bounded out-of-orderness).
+    pub const DEFAULT_ALLOWED_LATENESS_SECS: u64 = 10;
+
     /// Largest magnitude of `day_offset_secs`.
     pub const MAX_DAY_OFFSET_SECS: i64 = 86_399;
 
@@ -32,7 +50,9 @@ impl WindowsConfig {
 
 /// Reads `[windows]`.
 pub(super) fn read_windows(mut t: TableReader<'_>) -> WindowsConfig {
-    let allowed_lateness_secs = t.optional::<u64>("allowed_lateness_secs").unwrap_or(0);
+    let allowed_lateness_secs = t
+        .optional::<u64>("allowed_lateness_secs")
+        .unwrap_or(WindowsConfig::DEFAULT_ALLOWED_LATENESS_SECS);
     let day_offset_secs = t.optional::<i64>("day_offset_secs");
     let max = WindowsConfig::MAX_DAY_OFFSET_SECS;
     let day_offset_secs = within(&t, "day_offset_secs", day_offset_secs, -max, max).unwrap_or(0);

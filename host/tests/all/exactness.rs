@@ -94,10 +94,7 @@ fn generated_access_log_matches_the_oracle() {
         assert!(exists, "index names window {start} that has no hash");
     }
     // Closed windows leave no checkpoint state behind.
-    let leftovers: Vec<String> = redis::cmd("KEYS")
-        .arg("weir:ckpt:*:slot:*")
-        .query(&mut conn)
-        .unwrap();
+    let leftovers = redis.keys("weir:ckpt:*:slot:*");
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

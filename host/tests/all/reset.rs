@@ -9,10 +9,7 @@ use crate::support::*;
 
 /// Every key matching `pattern`.
 fn keys(redis: &RedisServer, pattern: &str) -> BTreeSet<String> {
-    redis::cmd("KEYS")
-        .arg(pattern)
-        .query(&mut redis.conn())
-        .unwrap()
+    redis.keys(pattern).into_iter().collect()
 }
 
 /// Runs `weir reset` and returns its output, successful or not.

@@ -74,10 +74,17 @@ pub struct RedisServer {
 
 /// Starts `redis-server` on `port` with its data in `dir`, without
 /// persistence except an explicit `SHUTDOWN SAVE`.
+/// What `KEYS` is called on the tests' Redis servers.
+const TEST_KEYS: &str = "WEIR_TEST_KEYS";
+
 fn spawn_redis(port: u16, dir: &Path) -> Child {
     Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
+        // `KEYS` blocks Redis while it scans the whole keyspace, so weir must
+        // never send it (it uses `SCAN`): under another name only the tests'
+        // own `RedisServer::keys` can run it, and any `KEYS` from weir fails.
+        .args(["--rename-command", "KEYS", TEST_KEYS])
         .arg("--dir")
         .arg(dir)
         .stdout(Stdio::null())
@@ -145,6 +152,15 @@ impl RedisServer {
         self.client().get_connection().unwrap()
     }
 
+    /// Every key matching `pattern` (the tests may block this Redis; weir
+    /// may not, see `spawn_redis`).
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        redis::cmd(TEST_KEYS)
+            .arg(pattern)
+            .query(&mut self.conn())
+            .unwrap()
+    }
+
     /// Records `rule` has taken in, as of its last checkpoint (0 before one).
     pub fn records_in(&self, rule: &str) -> u64 {
         let mut conn = self.conn();
@@ -174,11 +190,8 @@ impl RedisServer {
 
     /// Every output hash of `rule` (index and catalog keys left out).
     pub fn outputs(&self, rule: &str) -> Hashes {
+        let keys = self.keys(&format!("weir:{rule}:*"));
         let mut conn = self.conn();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("weir:{rule}:*"))
-            .query(&mut conn)
-            .unwrap();
         keys.into_iter()
             .filter(|key| {
                 !key.ends_with(":windows") && !key.ends_with(":metrics") && !key.ends_with(":dead")

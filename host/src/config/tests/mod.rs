@@ -144,6 +144,43 @@ fn defaults_fill_optional_keys_and_sections() {
     assert_eq!(file.source.batch_records, 4096);
 }
 
+/// Every default the README and the module doc state, as literals: a
+/// changed constant fails here, so the documentation is changed with it.
+#[test]
+fn documented_defaults_are_pinned() {
+    let config = Config::parse(MINIMAL).expect("minimal config is valid");
+    assert_eq!(config.source.max_record_bytes, 1_048_576);
+    assert_eq!(config.source.batch_records, 4096);
+    assert_eq!(config.redis.default_ttl_secs, 0);
+    assert_eq!(config.redis.index_windows, 1440);
+    assert_eq!(config.windows.allowed_lateness_secs, 10);
+    assert_eq!(config.windows.day_offset_secs, 0);
+    assert_eq!(config.checkpoint.interval_ms, 1000);
+    assert_eq!(config.checkpoint.namespace, "default");
+    let limits = &config.limits;
+    assert_eq!(limits.call_timeout_ms, 1000);
+    assert_eq!(limits.memory_bytes, 268_435_456);
+    assert_eq!(limits.max_updates_per_batch, 1_000_000);
+    assert_eq!(limits.max_wasm_bytes, 67_108_864);
+    assert_eq!(limits.compile_timeout_ms, 30_000);
+    assert_eq!(limits.fuel_per_call, None);
+    assert_eq!(limits.trap_threshold, 5);
+    assert_eq!(limits.trap_window_secs, 60);
+    assert_eq!(limits.quarantine_secs, 30);
+
+    let kafka = MINIMAL.replace(
+        r#""stdin""#,
+        "\"kafka\"\nbrokers = \"b:9092\"\ntopics = [\"t\"]\ngroup = \"g\"",
+    );
+    let kafka = Config::parse(&kafka).expect("kafka source with defaults is valid");
+    let SourceKind::Kafka(kafka) = kafka.source.kind else {
+        panic!("expected a kafka source, got {:?}", kafka.source.kind);
+    };
+    assert_eq!(kafka.idle_partition_ms, 60_000);
+    assert!(!kafka.stop_at_end);
+    assert!(kafka.librdkafka.is_empty());
+}
+
 #[test]
 fn every_problem_is_reported_at_once() {
     let text = r#"
