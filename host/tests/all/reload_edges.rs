@@ -291,3 +291,75 @@ fn a_reload_that_changes_a_metrics_windows_warns_once_and_says_so_in_status() {
         "pv across a reload that changed uv",
     );
 }
+
+/// A `.wasm` copied into the plugins folder while weir runs is loaded and
+/// sees the records from then on (none before), while the rules already
+/// running go on exactly.
+#[test]
+fn a_rule_added_while_running_counts_from_then_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let part1 = dir.path().join("part1.log");
+    let part2 = dir.path().join("part2.log");
+    let common = ["--lines", "800", "--very-late-frac", "0"];
+    let hours = [
+        ("51", "2026-11-21T10:00:00+00:00"),
+        ("52", "2026-11-21T12:00:00+00:00"),
+    ];
+    for (part, (seed, start)) in [&part1, &part2].into_iter().zip(hours) {
+        generate(
+            part,
+            &[&common[..], &["--seed", seed, "--start", start]].concat(),
+        );
+    }
+    let all = dir.path().join("all.log");
+    let mut both = std::fs::read(&part1).unwrap();
+    both.extend(std::fs::read(&part2).unwrap());
+    std::fs::write(&all, &both).unwrap();
+
+    let plugins = plugins_dir(dir.path(), &["pvuv"]);
+    let log = dir.path().join("access.log");
+    std::fs::copy(&part1, &log).unwrap();
+    let redis = RedisServer::start();
+    let config = follow_config(dir.path(), &log, &plugins, &redis);
+    let weir = start(&config);
+    wait_until(&config, "part 1", || {
+        redis.records_in("pvuv") >= line_count(&part1)
+    });
+    install(
+        &plugins.join("ip_count.wasm"),
+        &std::fs::read(rule_wasm("ip_count")).unwrap(),
+    );
+    wait_until(&config, "the new rule", || {
+        std::fs::read_to_string(config.with_file_name("weir.log"))
+            .unwrap_or_default()
+            .contains("rule added")
+    });
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    file.write_all(&std::fs::read(&part2).unwrap()).unwrap();
+    wait_until(&config, "part 2", || {
+        redis.records_in("ip-count") >= line_count(&part2)
+            && redis.records_in("pvuv") >= line_count(&all)
+    });
+    let stderr = stop(weir, &config);
+    assert!(stderr.contains("rule added"), "{stderr}");
+
+    assert_eq!(redis.records_in("ip-count"), line_count(&part2), "{stderr}");
+    assert_same(
+        &redis.outputs("ip-count"),
+        &oracle("ip-count", &part2, 10, 0),
+        "ip-count, added before part 2",
+    );
+    // A followed file never ends, so the day window has published only its
+    // closed steps: compare the minutes.
+    let minutes = |hashes: Hashes| -> Hashes {
+        hashes
+            .into_iter()
+            .filter(|(key, _)| key.contains(":60:"))
+            .collect()
+    };
+    assert_same(
+        &minutes(redis.outputs("pvuv")),
+        &minutes(oracle("pvuv", &all, 10, 0)),
+        "pvuv minutes, running throughout",
+    );
+}

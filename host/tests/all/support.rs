@@ -72,11 +72,11 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
 }
 
-/// Starts `redis-server` on `port` with its data in `dir`, without
-/// persistence except an explicit `SHUTDOWN SAVE`.
 /// What `KEYS` is called on the tests' Redis servers.
 const TEST_KEYS: &str = "WEIR_TEST_KEYS";
 
+/// Starts `redis-server` on `port` with its data in `dir`, without
+/// persistence except an explicit `SHUTDOWN SAVE`.
 fn spawn_redis(port: u16, dir: &Path) -> Child {
     Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
