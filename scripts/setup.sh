@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a Debian machine for building and testing weir:
 #   * redis-server and redis-cli (apt, only when missing);
+#   * openssl, for the tests' throw-away certificates (apt, only when missing);
 #   * the wasm32-wasip2 target, rustfmt and clippy for the toolchain pinned in
 #     rust-toolchain.toml.
 # Takes a few seconds when everything is already there.
@@ -41,6 +42,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     say "installed ${missing[*]}"
 else
     say "redis-server and redis-cli already installed: $(redis-server --version | cut -d' ' -f1-3)"
+fi
+
+# --- openssl (the secure-connection tests make throw-away certificates) -------
+if ! command -v openssl >/dev/null 2>&1; then
+    apt_install openssl
+    say "installed openssl"
+else
+    say "openssl already installed: $(openssl version | cut -d' ' -f1-2)"
 fi
 
 # --- Rust ----------------------------------------------------------------------

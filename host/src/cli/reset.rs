@@ -15,23 +15,19 @@ use super::scan_keys;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Context;
 use redis::aio::MultiplexedConnection;
 
 use crate::config::Config;
 use crate::model::is_valid_name;
-use crate::sink::keys;
+use crate::sink::{RedisTarget, keys};
 
 /// Keys asked for per `SCAN` step and deleted per `UNLINK`.
 const BATCH: usize = 500;
 
 /// The start of every checkpoint key, of every namespace.
 const CHECKPOINT_ROOT: &str = "weir:ckpt:";
-
-/// How long connecting to Redis may take before the reset is refused.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What `weir reset` deleted; its `Display` is the command's output.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,15 +104,8 @@ impl OutputPart {
 /// pipeline writes its state back at its next checkpoint.
 pub async fn reset(config_path: &Path, outputs: bool) -> anyhow::Result<ResetReport> {
     let config = Config::load(config_path)?;
-    let url = redacted(&config.redis.url);
-    let client = redis::Client::open(config.redis.url.as_str())
-        .with_context(|| format!("invalid Redis URL {url}; nothing was deleted"))?;
-    let connection =
-        redis::AsyncConnectionConfig::new().set_connection_timeout(Some(CONNECT_TIMEOUT));
-    let mut conn = client
-        .get_multiplexed_async_connection_with_config(&connection)
-        .await
-        .with_context(|| format!("cannot reach Redis at {url}; nothing was deleted"))?;
+    let target = RedisTarget::new(&config.redis).context("nothing was deleted")?;
+    let mut conn = target.connect().await.context("nothing was deleted")?;
 
     let namespace = &config.checkpoint.namespace;
     let prefix = namespace_prefix(namespace);
@@ -235,16 +224,6 @@ async fn unlink(conn: &mut MultiplexedConnection, keys: &[String]) -> anyhow::Re
         deleted += count;
     }
     Ok(deleted)
-}
-
-/// The URL without its password, for messages.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://…@{}", &url[..scheme_end], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 impl fmt::Display for ResetReport {

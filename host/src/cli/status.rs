@@ -3,12 +3,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use anyhow::Context;
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::model::RuleStats;
-use crate::sink::CheckpointKeys;
+use crate::sink::{CheckpointKeys, RedisTarget};
 
 /// What `weir status` reports about one rule, as of its last checkpoint
 /// (added up over partitions for a Kafka pipeline). `--json` prints a list
@@ -65,11 +64,7 @@ pub async fn status(config_path: &Path, json: bool) -> anyhow::Result<String> {
 /// quarantine) from Redis.
 pub async fn rule_statuses(config_path: &Path) -> anyhow::Result<Vec<RuleStatus>> {
     let config = Config::load(config_path)?;
-    let client = redis::Client::open(config.redis.url.as_str())?;
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .with_context(|| format!("cannot reach Redis at {}", config.redis.url))?;
+    let mut conn = RedisTarget::new(&config.redis)?.connect().await?;
     let base = CheckpointKeys::new(&config.checkpoint.namespace);
     // A partitioned (Kafka) pipeline checkpoints each partition's lane on
     // its own: add up the lanes.

@@ -15,7 +15,7 @@
 //! ```text
 //! weir.toml: config has 2 problems:
 //!   - source.follow: expected a boolean, found a string
-//!   - redis.urll: unknown key (expected one of: url, default_ttl_secs, index_windows)
+//!   - redis.urll: unknown key (expected one of: url, default_ttl_secs, index_windows, username, password_env, password_file, tls_ca_file, tls_cert_file, tls_key_file, tls_insecure)
 //! ```
 //!
 //! Relative paths (`source.path`, `plugins.dir`) are kept as written; the
@@ -47,9 +47,16 @@
 //! dir = "plugins"               # required: every *.wasm component here is a rule
 //!
 //! [redis]
-//! url = "redis://127.0.0.1:6379/0"  # required: redis://, rediss:// or unix://
+//! url = "redis://127.0.0.1:6379/0"  # required: redis://, rediss:// (TLS) or unix://; may hold user:password@
 //! default_ttl_secs = 0          # (0 = no expiry) TTL of output hashes
 //! index_windows = 1440          # (1440) recent windows kept by each metric's index; >= 1
+//! username = "weir"             # (the URL's) ACL user
+//! password_env = "REDIS_PASSWORD"   # (the URL's) password from this environment variable...
+//! password_file = "/run/secrets/redis"  # ...or from this file (one, not both)
+//! tls_ca_file = "ca.pem"        # (system trust store) rediss:// only: CA of the server's certificate
+//! tls_cert_file = "client.pem"  # (none) rediss:// only: client certificate, with tls_key_file
+//! tls_key_file = "client.key"   # (none)
+//! tls_insecure = false          # (false) accept any server certificate: tests only
 //!
 //! [windows]
 //! allowed_lateness_secs = 10    # (10) how late (event time) a line may be for its window
@@ -82,6 +89,7 @@ mod plugins;
 mod reader;
 mod redis;
 mod rules;
+pub mod secret;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -96,8 +104,9 @@ pub use checkpoint::CheckpointConfig;
 pub use limits::LimitsConfig;
 pub use plugins::PluginsConfig;
 use reader::{Problems, TableReader};
-pub use redis::RedisConfig;
+pub use redis::{RedisConfig, RedisTls};
 pub use rules::RuleConfig;
+pub use secret::Secret;
 pub use source::{KafkaSourceConfig, SourceConfig, SourceKind};
 use toml::Table;
 pub use windows::WindowsConfig;
@@ -201,13 +210,23 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text).map_err(|error| match error {
+        let config = Self::parse(&text).map_err(|error| match error {
             ConfigError::Invalid { problems, .. } => ConfigError::Invalid {
                 path: Some(path.to_owned()),
                 problems,
             },
             read @ ConfigError::Read { .. } => read,
-        })
+        })?;
+        if config.has_inline_secret() {
+            warn_if_readable_by_others(path);
+        }
+        Ok(config)
+    }
+
+    /// Whether a password or key is written in the file itself, rather
+    /// than read from the environment or a file.
+    pub fn has_inline_secret(&self) -> bool {
+        self.redis.has_inline_secret()
     }
 
     /// Validates config text; every problem is reported at once.
@@ -234,6 +253,23 @@ impl Config {
                 })
             }
         }
+    }
+}
+
+/// Warns when the config file at `path`, which holds a secret, can be read
+/// by users other than its owner (its group or everyone).
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = metadata.permissions().mode();
+    if mode & 0o044 != 0 {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "the config holds a password and other users can read it: `chmod 600` it, or move the secret to an environment variable or a file (password_env, password_file, {{ env = \"VAR\" }})"
+        );
     }
 }
 

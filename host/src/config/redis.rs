@@ -1,23 +1,61 @@
 //! The `[redis]` section: where windows are written and how long they live.
 
+use std::path::PathBuf;
+
 use super::at_least;
 use super::reader::TableReader;
+use super::secret::{self, Secret, redact_url, url_has_password};
 
 /// The `[redis]` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// Connection URL (`url`): `redis://`, `rediss://` or `unix://`.
+    /// Connection URL (`url`): `redis://`, `rediss://` (TLS) or `unix://`;
+    /// may carry `user:password@` (see [`redact_url`] for how it is shown).
     pub url: String,
     /// TTL of output hashes in seconds, 0 for no expiry (`default_ttl_secs`).
     pub default_ttl_secs: u64,
     /// How many recent windows each metric's index keeps (`index_windows`);
     /// at least 1.
     pub index_windows: usize,
+    /// ACL user (`username`), instead of the URL's.
+    pub username: Option<String>,
+    /// Password from `password_env` or `password_file`, instead of the
+    /// URL's.
+    pub password: Option<Secret>,
+    /// TLS settings of a `rediss://` URL.
+    pub tls: RedisTls,
+}
+
+/// TLS to Redis (`tls_*` keys, only with a `rediss://` URL).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedisTls {
+    /// CA certificates (PEM) that sign the server's certificate
+    /// (`tls_ca_file`); the system's trust store when unset.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS (`tls_cert_file`), with
+    /// `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM, `tls_key_file`).
+    pub key_file: Option<PathBuf>,
+    /// Accept any server certificate and host name (`tls_insecure`):
+    /// encryption without authentication of the server, for tests only.
+    pub insecure: bool,
 }
 
 impl RedisConfig {
     /// Default of `index_windows`: one day of minute windows.
     pub const DEFAULT_INDEX_WINDOWS: usize = 1440;
+
+    /// The URL as logs and errors show it: without its password.
+    pub fn shown_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// Whether a password is written in the config file itself (in the
+    /// URL), rather than read from the environment or a file.
+    pub fn has_inline_secret(&self) -> bool {
+        url_has_password(&self.url)
+    }
 }
 
 impl Default for RedisConfig {
@@ -27,6 +65,9 @@ impl Default for RedisConfig {
             url: "redis://127.0.0.1:6379/0".to_owned(),
             default_ttl_secs: 0,
             index_windows: Self::DEFAULT_INDEX_WINDOWS,
+            username: None,
+            password: None,
+            tls: RedisTls::default(),
         }
     }
 }
@@ -49,9 +90,83 @@ pub(super) fn read_redis(mut t: TableReader<'_>) -> Option<RedisConfig> {
     let index_windows = t.optional::<usize>("index_windows");
     let index_windows = at_least(&t, "index_windows", index_windows, 1)
         .unwrap_or(RedisConfig::DEFAULT_INDEX_WINDOWS);
+    let username = t.optional::<String>("username");
+    let password = read_password(&mut t, url.as_deref());
+    let tls = read_tls(&mut t, url.as_deref());
     Some(RedisConfig {
         url: url?,
         default_ttl_secs,
         index_windows,
+        username,
+        password: password?,
+        tls: tls?,
     })
+}
+
+/// `password_env` or `password_file` (at most one, and not with a password
+/// in the URL). `Some(None)` when there is none; `None` on a problem.
+fn read_password<'a>(t: &mut TableReader<'a>, url: Option<&str>) -> Option<Option<Secret>> {
+    let env = t.optional::<String>("password_env");
+    let file = t.optional::<PathBuf>("password_file");
+    if env.is_some() && file.is_some() {
+        t.problem(
+            "password_file",
+            "give password_env or password_file, not both",
+        );
+        return None;
+    }
+    let password = match (env, file) {
+        (Some(var), _) => Some(secret::from_env(t, "password_env", &var)?),
+        (_, Some(path)) => Some(secret::from_file(t, "password_file", &path)?),
+        _ => None,
+    };
+    if password.is_some() && url.is_some_and(url_has_password) {
+        t.problem(
+            "url",
+            "has a password, and password_env/password_file gives another: keep one",
+        );
+        return None;
+    }
+    Some(password)
+}
+
+/// The `tls_*` keys: only with `rediss://`; a client certificate needs its
+/// key; every file must exist (it is read at each connection).
+fn read_tls<'a>(t: &mut TableReader<'a>, url: Option<&str>) -> Option<RedisTls> {
+    let mut ok = true;
+    let mut file = |t: &mut TableReader<'a>, key: &'a str| -> Option<PathBuf> {
+        let path = t.optional::<PathBuf>(key)?;
+        if !path.is_file() {
+            t.problem(key, format!("{} is not a readable file", path.display()));
+            ok = false;
+        }
+        Some(path)
+    };
+    let tls = RedisTls {
+        ca_file: file(t, "tls_ca_file"),
+        cert_file: file(t, "tls_cert_file"),
+        key_file: file(t, "tls_key_file"),
+        insecure: t.optional::<bool>("tls_insecure").unwrap_or(false),
+    };
+    if tls.cert_file.is_some() != tls.key_file.is_some() {
+        let missing = if tls.cert_file.is_some() {
+            "tls_key_file"
+        } else {
+            "tls_cert_file"
+        };
+        t.problem(
+            missing,
+            "a client certificate needs both tls_cert_file and tls_key_file",
+        );
+        ok = false;
+    }
+    let wants_tls = tls != RedisTls::default();
+    if wants_tls && url.is_some_and(|url| !url.starts_with("rediss://")) {
+        t.problem(
+            "url",
+            "tls_* keys are set, so the URL must start with rediss:// (TLS)",
+        );
+        ok = false;
+    }
+    ok.then_some(tls)
 }

@@ -37,7 +37,7 @@ use crate::model::{
 };
 use crate::plugin::reload::{ReloadEvent, Reloader};
 use crate::plugin::{RuleLoader, RuleRegistry};
-use crate::sink::{OutputSettings, RedisStore};
+use crate::sink::{OutputSettings, RedisStore, RedisTarget};
 use crate::source::Source;
 
 /// What a run did.
@@ -169,15 +169,19 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
     pipeline.run(reloader.as_ref().map(|r| &r.events)).await
 }
 
+/// Connects the checkpoint store, waiting out an outage (Redis down at
+/// start-up) but not settings that can never work: a wrong password, an
+/// untrusted certificate or a TLS mismatch fails the run at once.
 async fn connect(
     config: &Config,
     partitioned: bool,
     stop: &AtomicBool,
 ) -> anyhow::Result<RedisStore> {
+    let target = RedisTarget::new(&config.redis)?;
     let mut backoff = Duration::from_millis(100);
     loop {
         match RedisStore::connect(
-            &config.redis.url,
+            &target,
             &config.checkpoint.namespace,
             output_settings(config),
             partitioned,
@@ -185,8 +189,9 @@ async fn connect(
         .await
         {
             Ok(store) => return Ok(store),
+            Err(error) if error.is_permanent() => return Err(error.into()),
             Err(error) if !stop.load(Ordering::Relaxed) => {
-                tracing::warn!(url = %config.redis.url, %error, retry_in = ?backoff, "cannot reach Redis; retrying");
+                tracing::warn!(%error, retry_in = ?backoff, "cannot reach Redis; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }

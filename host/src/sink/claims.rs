@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::connection::RedisTarget;
 use super::keys::CheckpointKeys;
 use crate::model::{Assignment, LaneClaims, Position};
 
@@ -15,7 +16,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// connection: the rebalance callback runs inside the consumer's poll).
 pub struct RedisClaims {
     redis: Mutex<Option<redis::Connection>>,
-    url: String,
+    target: RedisTarget,
     keys: CheckpointKeys,
     /// Lanes flushed on revoke whose state is still in memory, with their
     /// token.
@@ -23,12 +24,12 @@ pub struct RedisClaims {
 }
 
 impl RedisClaims {
-    /// Claims against the fences under `keys`, connecting to `url` when
+    /// Claims against the fences under `keys`, connecting to `target` when
     /// first needed.
-    pub fn new(url: &str, keys: CheckpointKeys) -> Self {
+    pub fn new(target: RedisTarget, keys: CheckpointKeys) -> Self {
         Self {
             redis: Mutex::new(None),
-            url: url.to_owned(),
+            target,
             keys,
             parked: Mutex::new(HashMap::new()),
         }
@@ -46,8 +47,9 @@ impl RedisClaims {
             let result = match self.redis.lock() {
                 Ok(mut guard) => {
                     if guard.is_none() {
-                        *guard = redis::Client::open(self.url.as_str())
-                            .and_then(|client| client.get_connection())
+                        *guard = self
+                            .target
+                            .connect_blocking()
                             .map_err(|error| tracing::warn!(%error, "cannot reach Redis"))
                             .ok();
                     }

@@ -3,6 +3,7 @@
 
 pub mod claims;
 pub mod commit;
+pub mod connection;
 pub mod keys;
 pub mod merge;
 pub mod output;
@@ -14,6 +15,7 @@ use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 
 pub use claims::RedisClaims;
+pub use connection::{ConnectError, RedisTarget};
 pub use keys::CheckpointKeys;
 pub use output::OutputSettings;
 
@@ -28,25 +30,15 @@ impl From<redis::RedisError> for StoreError {
     }
 }
 
-/// How long one Redis command (a whole checkpoint transaction) may take.
-/// A large checkpoint can take Redis a second or more; redis-rs's default
-/// (500 ms) would give up on it while Redis still executes it, and retry
-/// forever. A Redis that is down fails fast with a connection error anyway.
-const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
-async fn open(client: &redis::Client) -> Result<MultiplexedConnection, redis::RedisError> {
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
+impl From<connection::ConnectError> for StoreError {
+    fn from(error: connection::ConnectError) -> Self {
+        Self::Unavailable(error.to_string())
+    }
 }
 
 /// A pipeline's checkpoints and output in one Redis primary.
 pub struct RedisStore {
-    url: String,
-    client: redis::Client,
+    target: RedisTarget,
     conn: MultiplexedConnection,
     keys: CheckpointKeys,
     /// Whether lanes are partitions checkpointed under their own keys and
@@ -56,18 +48,18 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to `url`; checkpoints go under `weir:ckpt:<namespace>`.
+    /// Connects to `target`; checkpoints go under `weir:ckpt:<namespace>`.
+    /// The error says whether retrying can help
+    /// ([`ConnectError::is_permanent`]).
     pub async fn connect(
-        url: &str,
+        target: &RedisTarget,
         namespace: &str,
         settings: OutputSettings,
         partitioned: bool,
-    ) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)?;
-        let conn = open(&client).await?;
+    ) -> Result<Self, ConnectError> {
+        let conn = target.connect().await?;
         Ok(Self {
-            url: url.to_owned(),
-            client,
+            target: target.clone(),
             conn,
             keys: CheckpointKeys::new(namespace),
             partitioned,
@@ -156,10 +148,9 @@ impl CheckpointStore for RedisStore {
     }
 
     async fn open_another(&self) -> Result<Self, StoreError> {
-        let conn = open(&self.client).await?;
+        let conn = self.target.connect().await?;
         Ok(Self {
-            url: self.url.clone(),
-            client: self.client.clone(),
+            target: self.target.clone(),
             conn,
             keys: self.keys.clone(),
             partitioned: self.partitioned,
@@ -169,7 +160,7 @@ impl CheckpointStore for RedisStore {
 
     /// A restarted Redis does not answer on the old connection.
     async fn reconnect(&mut self) -> Result<(), StoreError> {
-        self.conn = open(&self.client).await?;
+        self.conn = self.target.connect().await?;
         Ok(())
     }
 
@@ -211,6 +202,6 @@ impl CheckpointStore for RedisStore {
     }
 
     fn claims(&self) -> Arc<dyn LaneClaims> {
-        Arc::new(RedisClaims::new(&self.url, self.keys.clone()))
+        Arc::new(RedisClaims::new(self.target.clone(), self.keys.clone()))
     }
 }

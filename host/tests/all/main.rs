@@ -16,5 +16,6 @@ mod reload;
 mod reload_edges;
 mod reset;
 mod sandbox;
+mod secure;
 mod sources;
 mod support;

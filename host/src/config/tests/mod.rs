@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 
+mod redis;
 mod rules;
 mod source;
 mod windows;
@@ -94,6 +95,9 @@ fn example_parses() {
             url: "redis://127.0.0.1:6379/0".to_owned(),
             default_ttl_secs: 0,
             index_windows: 1440,
+            username: None,
+            password: None,
+            tls: RedisTls::default(),
         },
         windows: WindowsConfig {
             allowed_lateness_secs: 10,
@@ -213,7 +217,7 @@ interval_ms = "often"
              stop_at_end, librdkafka)",
             "plugins.dir: missing required key",
             "redis.url: missing required key",
-            "redis.urll: unknown key (expected one of: url, default_ttl_secs, index_windows)",
+            "redis.urll: unknown key (expected one of: url, default_ttl_secs, index_windows, username, password_env, password_file, tls_ca_file, tls_cert_file, tls_key_file, tls_insecure)",
             "windows.day_offset_secs: must be in -86399..=86399 (found 90000)",
             "checkpoint.interval_ms: expected a non-negative integer, found a string",
         ],
