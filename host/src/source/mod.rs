@@ -89,7 +89,7 @@ impl Source {
                 config.max_record_bytes,
                 config.batch_records,
                 Duration::from_millis(200),
-            ))),
+            )?)),
             SourceKind::Kafka(kafka) => Ok(Self::Kafka(Box::new(KafkaSource::open(
                 kafka,
                 claims,
