@@ -3,6 +3,7 @@
 
 pub mod claims;
 pub mod commit;
+mod discard;
 pub mod keys;
 pub mod merge;
 pub mod output;
@@ -208,6 +209,11 @@ impl CheckpointStore for RedisStore {
             .query_async(&mut self.conn)
             .await?;
         Ok(())
+    }
+
+    async fn discard_lane(&mut self, lane: &str) -> Result<u64, StoreError> {
+        let keys = self.lane_keys(lane);
+        discard::lane_checkpoint(&mut self.conn, &keys).await
     }
 
     fn claims(&self) -> Arc<dyn LaneClaims> {

@@ -171,6 +171,13 @@ impl Source {
         matches!(config.kind, SourceKind::Kafka(_))
     }
 
+    /// Whether a run can resume where a previous one stopped: stdin has
+    /// no identity and no offset to resume at, so a new stdin run is new
+    /// input, not the rest of the old one.
+    pub fn resumes(config: &SourceConfig) -> bool {
+        !matches!(config.kind, SourceKind::Stdin)
+    }
+
     /// Where a restart resumes, as checkpoint fields: `0` for a file, one
     /// `topic/partition` per Kafka partition read, none for stdin.
     pub fn positions(&self) -> Vec<(String, Position)> {
