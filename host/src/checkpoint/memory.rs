@@ -266,6 +266,14 @@ impl CheckpointStore for MemoryStore {
         Ok(())
     }
 
+    async fn discard_lane(&mut self, lane: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .memory()
+            .lanes
+            .remove(lane)
+            .map_or(0, |data| (data.positions.len() + data.rules.len()) as u64))
+    }
+
     fn claims(&self) -> Arc<dyn LaneClaims> {
         Arc::new(self.clone())
     }

@@ -169,6 +169,13 @@ pub trait CheckpointStore: Send + Sized + 'static {
     /// were flushed and their state deleted by the last checkpoint).
     async fn forget_rule(&mut self, lane: &str, rule: &str) -> Result<(), StoreError>;
 
+    /// Deletes `lane`'s whole checkpoint (source position, every rule's
+    /// watermark, counters and open windows), so the lane starts empty;
+    /// returns how many entries (keys) it held, 0 if none. Published output
+    /// is left alone. Only for a lane no other instance can hold: an
+    /// unpartitioned source's.
+    async fn discard_lane(&mut self, lane: &str) -> Result<u64, StoreError>;
+
     /// Claims lanes against this store's fences (for a partitioned source).
     fn claims(&self) -> Arc<dyn LaneClaims>;
 }

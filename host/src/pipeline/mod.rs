@@ -231,14 +231,18 @@ struct Pending {
 impl<S: CheckpointStore> Pipeline<S> {
     /// Restores what the store holds for an unpartitioned source and opens
     /// the configured source where it left off (a partitioned source
-    /// restores each lane as its partition is assigned).
+    /// restores each lane as its partition is assigned). A source that
+    /// cannot resume (stdin) starts from an empty checkpoint instead.
     pub async fn start(
         settings: Settings,
         engine: Engine,
-        store: S,
+        mut store: S,
         source: &SourceConfig,
         stop: Arc<AtomicBool>,
     ) -> anyhow::Result<Self> {
+        if !Source::resumes(source) {
+            ownership::discard_lane(&mut store, SINGLE_LANE).await?;
+        }
         Self::start_with(settings, engine, store, stop, |resume, claims| {
             Ok(Source::open(source, resume, claims)?)
         })

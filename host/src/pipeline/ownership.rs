@@ -212,6 +212,26 @@ impl<S: CheckpointStore> Pipeline<S> {
     }
 }
 
+/// Deletes a lane's checkpoint before a run that cannot resume from it
+/// (stdin). Restoring it would add the new input to the windows and
+/// counters of the previous run: piping the same log again would count
+/// what that run had read twice. Output values the new input reaches are
+/// overwritten with this run's (they are absolute); others stay.
+pub(super) async fn discard_lane<S: CheckpointStore>(
+    store: &mut S,
+    lane: &str,
+) -> Result<(), StoreError> {
+    let keys = store.discard_lane(lane).await?;
+    if keys > 0 {
+        tracing::warn!(
+            keys,
+            "stdin cannot resume where a previous run stopped: previous checkpoint discarded \
+             (open windows, watermarks, counters); this run counts its input from scratch"
+        );
+    }
+    Ok(())
+}
+
 /// Reads a lane's state (into the engine) and position (into the table)
 /// from its checkpoint in `store`; returns the checkpoint's sequence number.
 pub(super) async fn restore_lane<S: CheckpointStore>(

@@ -93,6 +93,13 @@ impl CheckpointKeys {
         format!("{}:rule:{rule}", self.prefix)
     }
 
+    /// `SCAN` pattern of every rule's keys in this set (meta, slot ids,
+    /// slots, members). Namespaces, lanes and rule names hold no glob
+    /// characters.
+    pub fn rules_pattern(&self) -> String {
+        format!("{}:rule:*", self.prefix)
+    }
+
     /// Set: ids of a rule's checkpointed slots.
     pub fn slots(&self, rule: &str) -> String {
         format!("{}:rule:{rule}:slots", self.prefix)

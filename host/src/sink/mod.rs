@@ -4,6 +4,7 @@
 pub mod claims;
 pub mod commit;
 pub mod connection;
+mod discard;
 pub mod keys;
 pub mod merge;
 pub mod output;
@@ -199,6 +200,11 @@ impl CheckpointStore for RedisStore {
             .query_async(&mut self.conn)
             .await?;
         Ok(())
+    }
+
+    async fn discard_lane(&mut self, lane: &str) -> Result<u64, StoreError> {
+        let keys = self.lane_keys(lane);
+        discard::lane_checkpoint(&mut self.conn, &keys).await
     }
 
     fn claims(&self) -> Arc<dyn LaneClaims> {

@@ -89,7 +89,7 @@ impl Source {
                 config.max_record_bytes,
                 config.batch_records,
                 Duration::from_millis(200),
-            ))),
+            )?)),
             SourceKind::Kafka(kafka) => Ok(Self::Kafka(Box::new(KafkaSource::open(
                 kafka,
                 claims,
@@ -169,6 +169,13 @@ impl Source {
     /// instances (Kafka).
     pub fn is_partitioned(config: &SourceConfig) -> bool {
         matches!(config.kind, SourceKind::Kafka(_))
+    }
+
+    /// Whether a run can resume where a previous one stopped: stdin has
+    /// no identity and no offset to resume at, so a new stdin run is new
+    /// input, not the rest of the old one.
+    pub fn resumes(config: &SourceConfig) -> bool {
+        !matches!(config.kind, SourceKind::Stdin)
     }
 
     /// Where a restart resumes, as checkpoint fields: `0` for a file, one

@@ -15,6 +15,7 @@ mod merge;
 mod reload;
 mod reload_edges;
 mod reset;
+mod restarts;
 mod sandbox;
 mod secure;
 mod sources;
