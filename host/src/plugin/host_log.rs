@@ -12,9 +12,10 @@ const BURST: f64 = 100.0;
 /// Longest message kept; the rest is cut.
 const MAX_MESSAGE_BYTES: usize = 4096;
 
-/// A token bucket per rule, so a rule that logs per record cannot flood the
-/// host log or slow the pipeline; dropped messages are counted and reported
-/// with the next message that gets through.
+/// A token bucket per rule instance, so a rule that logs per record cannot
+/// flood the host log or slow the pipeline; dropped messages are counted,
+/// reported with the next message that gets through, and in total when the
+/// instance ends (so drops at the end of a run are not silent).
 pub struct RuleLog {
     rule: String,
     tokens: f64,
@@ -33,7 +34,7 @@ impl RuleLog {
         }
     }
 
-    /// Messages dropped so far.
+    /// Messages dropped so far (by this instance).
     pub fn suppressed(&self) -> u64 {
         self.suppressed
     }
@@ -69,6 +70,19 @@ impl RuleLog {
             Level::Info => tracing::info!(rule, suppressed, "{message}"),
             Level::Warn => tracing::warn!(rule, suppressed, "{message}"),
             Level::Error => tracing::error!(rule, suppressed, "{message}"),
+        }
+    }
+}
+
+impl Drop for RuleLog {
+    fn drop(&mut self) {
+        if self.suppressed > 0 {
+            tracing::warn!(
+                rule = self.rule.as_str(),
+                suppressed = self.suppressed,
+                "rule instance ended; its log rate limit ({MESSAGES_PER_SEC} a second, bursts of {BURST}) dropped {} messages",
+                self.suppressed
+            );
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
 
 use super::sandbox::RuleHost;
 use crate::config::LimitsConfig;
@@ -27,6 +27,81 @@ pub fn start_epoch_ticker(engine: &Engine) {
     if let Err(error) = spawned {
         tracing::error!(%error, "cannot start the epoch thread; rule call deadlines are not enforced");
     }
+}
+
+/// The memory cap, as the store's resource limiter. Growing past it traps
+/// (a rule's allocator would otherwise see a failed grow and abort anyway),
+/// and the trap names the setting, so a dead letter says which limit
+/// stopped the rule; everything else is wasmtime's `StoreLimits`.
+pub struct MemoryCap {
+    bytes: usize,
+    inner: StoreLimits,
+}
+
+impl MemoryCap {
+    /// A cap of `bytes` of linear memory per instance.
+    pub fn new(bytes: u64) -> Self {
+        let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        Self {
+            bytes,
+            inner: StoreLimitsBuilder::new()
+                .memory_size(bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+        }
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.bytes {
+            wasmtime::bail!(
+                "memory cap: growing the rule's memory to {desired} bytes would pass limits.memory_bytes = {}",
+                self.bytes
+            );
+        }
+        self.inner.memory_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.table_grow_failed(error)
+    }
+}
+
+/// Names the limit a failed call ran into ahead of the engine's
+/// explanation ("interrupt" alone does not tell an operator which setting
+/// to look at). The memory cap and the output cap name theirs already.
+pub fn explain(error: &wasmtime::Error, limits: &LimitsConfig) -> String {
+    let limit = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => format!(
+            "deadline: the call ran past limits.call_timeout_ms = {}",
+            limits.call_timeout_ms
+        ),
+        Some(wasmtime::Trap::OutOfFuel) => format!(
+            "fuel: the call used up limits.fuel_per_call = {}",
+            limits.fuel_per_call.unwrap_or_default()
+        ),
+        _ => return format!("{error:#}"),
+    };
+    format!("{limit}; {error:#}")
 }
 
 /// A store for one instance of rule `rule`: deny-all sandbox, memory cap

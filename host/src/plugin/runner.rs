@@ -117,7 +117,7 @@ impl RuleRunner for WasmRule {
             .weir_rule_rule()
             .call_process(&mut self.store, batch)
             .map_err(|error| CallError {
-                detail: format!("{error:#}"),
+                detail: limits::explain(&error, &self.recipe.limits),
             })?;
         let cap = self.recipe.limits.max_updates_per_batch;
         if output.updates.len() > cap {

@@ -3,12 +3,17 @@
 //! The wasm32-wasip2 standard library imports WASI, so the linker provides
 //! it, with a deny-all context: no files, no network, no environment or
 //! arguments, and clocks frozen at the epoch so a rule cannot read the time
-//! (event time must come from records, or replays would differ).
+//! (event time must come from records, or replays would differ). Random
+//! numbers come from generators with fixed seeds for the same reason: a
+//! rule that draws them, or a library that does (std's `HashMap` seeds its
+//! hasher from `wasi:random/insecure-seed`), sees the same sequence in
+//! every instance and on every run.
 
 use std::time::Duration;
 
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
@@ -17,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use super::guest_output::GuestOutput;
 use super::host_log::RuleLog;
+use super::limits::MemoryCap;
 use crate::contract::Level;
 
 /// A clock stopped at zero.
@@ -42,6 +48,13 @@ impl HostMonotonicClock for FrozenClock {
     }
 }
 
+/// Seed of `wasi:random/random` (`get-random-bytes`, what `getrandom` reads).
+const RANDOM_SEED: u64 = 0x7765_6972_0000_0001;
+/// Seed of `wasi:random/insecure`.
+const INSECURE_RANDOM_SEED: u64 = 0x7765_6972_0000_0002;
+/// What `wasi:random/insecure-seed` returns (std's `HashMap` keys).
+const INSECURE_SEED: u128 = 0x7765_6972_0000_0003;
+
 /// The host side of one rule instance (the wasmtime store's data).
 pub struct RuleHost {
     wasi: WasiCtx,
@@ -50,7 +63,7 @@ pub struct RuleHost {
     /// one rate limit.
     pub log: Arc<Mutex<RuleLog>>,
     /// The memory cap, enforced as the store's resource limiter.
-    pub limits: StoreLimits,
+    pub limits: MemoryCap,
 }
 
 impl RuleHost {
@@ -63,6 +76,9 @@ impl RuleHost {
             .stderr(GuestOutput::new(log.clone(), Level::Warn))
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
+            .secure_random(Xoshiro256PlusPlus::seed_from_u64(RANDOM_SEED))
+            .insecure_random(Xoshiro256PlusPlus::seed_from_u64(INSECURE_RANDOM_SEED))
+            .insecure_random_seed(INSECURE_SEED)
             .allow_ip_name_lookup(false)
             .allow_tcp(false)
             .allow_udp(false)
@@ -71,10 +87,7 @@ impl RuleHost {
             wasi,
             table: ResourceTable::new(),
             log,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(usize::try_from(memory_bytes).unwrap_or(usize::MAX))
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: MemoryCap::new(memory_bytes),
         }
     }
 }

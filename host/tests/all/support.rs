@@ -438,3 +438,46 @@ pub fn line_count(path: &Path) -> u64 {
         .split_inclusive(|&b| b == b'\n')
         .count() as u64
 }
+
+/// The dead letters of `rule` (its `weir:R:dead` stream) in stream order,
+/// each as field → text.
+pub fn dead_letters(redis: &RedisServer, rule: &str) -> Vec<BTreeMap<String, String>> {
+    let entries: Vec<(String, BTreeMap<String, Vec<u8>>)> = redis::cmd("XRANGE")
+        .arg(format!("weir:{rule}:dead"))
+        .arg("-")
+        .arg("+")
+        .query(&mut redis.conn())
+        .unwrap();
+    entries
+        .into_iter()
+        .map(|(_, fields)| {
+            fields
+                .into_iter()
+                .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The `rule totals` log line of `rule` in a run's log.
+pub fn totals_line<'a>(log: &'a str, rule: &str) -> &'a str {
+    log.lines()
+        .find(|line| line.contains("rule totals") && line.contains(&format!("rule=\"{rule}\"")))
+        .unwrap_or_else(|| panic!("no totals for {rule}:\n{log}"))
+}
+
+/// The number after ` {name}=` in a log line.
+pub fn log_number(line: &str, name: &str) -> u64 {
+    let pattern = format!(" {name}=");
+    let at = line
+        .find(&pattern)
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+        + pattern.len();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is not a number in {line}"))
+}

@@ -1,7 +1,11 @@
 //! Test guest `misbehave`: counts access log lines like `ip-count` counts
 //! requests, and misbehaves on lines containing a marker, in the way its
 //! config says. The host's sandbox tests use it to check that a rule that
-//! traps costs only the marked records.
+//! traps costs only the marked records, that its output streams reach the
+//! host log, that its randomness is deterministic, and that an error
+//! withdraws what the record emitted. An empty marker marks every line.
+
+mod random;
 
 use serde::Deserialize;
 use weir_sdk::prelude::*;
@@ -19,8 +23,15 @@ pub enum Mode {
     Grow,
     /// Recurse without bound (stack overflow).
     Recurse,
-    /// Emit a million updates (the output cap stops it).
+    /// Emit 200,000 updates (an output cap below that stops it).
     Flood,
+    /// Print a line to stdout and one to stderr.
+    Print,
+    /// Count under group keys drawn from every source of randomness
+    /// (`secure-N`, `insecure-N`, `hash-N`).
+    Random,
+    /// Count under `withdrawn` (and `total`), then return an error.
+    EmitThenFail,
 }
 
 /// Configuration.
@@ -54,6 +65,17 @@ fn recurse(depth: u64, pad: &mut [u8; 64]) -> u64 {
     }
     let next = recurse(depth + 1, pad);
     next.wrapping_add(u64::from(pad[0]))
+}
+
+/// Writes one line to each output stream, naming the record.
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the host must capture a rule's stdout and stderr; this is how a rule writes them"
+)]
+fn print(offset: u64) {
+    println!("misbehave stdout at offset {offset}");
+    eprintln!("misbehave stderr at offset {offset}");
 }
 
 impl Rule for Misbehave {
@@ -92,9 +114,28 @@ impl Rule for Misbehave {
                     std::hint::black_box(recurse(0, &mut pad));
                 }
                 Mode::Flood => {
-                    for _ in 0..1_000_000 {
+                    for _ in 0..200_000 {
                         out.count("lines", "flood", line.time_ms);
                     }
+                }
+                Mode::Print => print(record.offset),
+                Mode::Random => {
+                    let keys = [
+                        format!("secure-{}", random::secure() % 4),
+                        format!("insecure-{}", random::insecure() % 4),
+                        format!("hash-{}", random::first_hashed_key()),
+                    ];
+                    for key in &keys {
+                        out.count("lines", key, line.time_ms);
+                    }
+                }
+                Mode::EmitThenFail => {
+                    out.count("lines", "withdrawn", line.time_ms);
+                    out.count("lines", "total", line.time_ms);
+                    return Err(Error::msg(format!(
+                        "failed after emitting, at offset {}",
+                        record.offset
+                    )));
                 }
             }
         }
