@@ -189,24 +189,10 @@ fn run_misbehaving(mode: &str, limits: &str) -> Run {
         "{mode}"
     );
 
-    // `weir status` shows it.
-    let status = weir()
-        .arg("status")
-        .arg("--config")
-        .arg(&run.config)
-        .output()
-        .unwrap();
-    assert!(status.status.success());
-    let report = String::from_utf8_lossy(&status.stdout);
-    let row = report
-        .lines()
-        .find(|line| line.starts_with("misbehave "))
-        .unwrap_or_default();
-    assert!(row.contains(&format!(" {} ", marked.len())), "{report}");
-    assert!(
-        report.lines().any(|line| line.starts_with("pvuv ")),
-        "{report}"
-    );
+    // `weir status` shows it, in the `dead` column.
+    let row = status_row(&run.config, "misbehave").expect("a misbehave row");
+    assert_eq!(row["dead"], marked.len().to_string(), "{row:?}");
+    assert!(status_row(&run.config, "pvuv").is_some());
     run
 }
 

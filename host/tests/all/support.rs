@@ -481,3 +481,51 @@ pub fn log_number(line: &str, name: &str) -> u64 {
         .parse()
         .unwrap_or_else(|_| panic!("{name} is not a number in {line}"))
 }
+
+/// `rule`'s row of the `weir status` table, by column name (`records`,
+/// `rejected`, `updates`, `late`, `traps`, `dead`, `quarantined`, and
+/// `version`, `state`, which hold spaces); `None` if the rule has no row.
+pub fn status_row(config: &Path, rule: &str) -> Option<BTreeMap<String, String>> {
+    let output = weir()
+        .args(["status", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "weir status failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut lines = report.lines();
+    let header: Vec<&str> = lines.next()?.split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "rule",
+            "version",
+            "records",
+            "rejected",
+            "updates",
+            "late",
+            "traps",
+            "dead",
+            "quarantined",
+            "state"
+        ],
+        "the status table's columns changed:\n{report}"
+    );
+    let row: Vec<&str> = lines
+        .find(|line| line.split_whitespace().next() == Some(rule))?
+        .split_whitespace()
+        .collect();
+    // `version` is "<semver> <hash prefix>"; `state` may have words after it.
+    let mut columns = BTreeMap::new();
+    columns.insert("rule".to_owned(), row[0].to_owned());
+    columns.insert("version".to_owned(), row[1..3].join(" "));
+    for (name, value) in header[2..9].iter().zip(&row[3..10]) {
+        columns.insert((*name).to_owned(), (*value).to_owned());
+    }
+    columns.insert("state".to_owned(), row[10..].join(" "));
+    Some(columns)
+}
