@@ -41,17 +41,29 @@ use crate::state::windows::GroupChange;
 pub const DEFAULT_TTL_SECS: u64 = 7 * 86_400;
 
 /// KEYS[1] output hash; ARGV[1] count|sum|min|max, then group/value pairs
-/// (a count or sum's change, a min or max's value).
+/// (a count or sum's change, a min or max's value). Values are written as
+/// a single lane writes them (Rust's `{}` of an `f64`): the shortest digits
+/// that read back as the same double, without an exponent (`0.0000001`,
+/// `602000000000000000000000`).
 const MERGE_NUMBERS: &str = r"
 local function fmt(x)
   if x == math.floor(x) and math.abs(x) < 9007199254740992 then
     return string.format('%d', x)
   end
-  for p = 15, 17 do
-    local s = string.format('%.' .. p .. 'g', x)
-    if tonumber(s) == x then return s end
+  local s = string.format('%.17g', x)
+  -- 15 digits always read back from a normal double; a subnormal one may need fewer
+  local first = 15
+  if math.abs(x) < 2.2250738585072014e-308 then first = 1 end
+  for p = first, 16 do
+    local t = string.format('%.' .. p .. 'g', x)
+    if tonumber(t) == x then s = t break end
   end
-  return string.format('%.17g', x)
+  local sign, int, frac, exp = string.match(s, '^(-?)(%d)%.?(%d*)e([-+]%d+)$')
+  if sign == nil then return s end
+  local digits, e = int .. frac, tonumber(exp)
+  if e < 0 then return sign .. '0.' .. string.rep('0', -e - 1) .. digits end
+  if #digits <= e + 1 then return sign .. digits .. string.rep('0', e + 1 - #digits) end
+  return sign .. string.sub(digits, 1, e + 1) .. '.' .. string.sub(digits, e + 2)
 end
 local op = ARGV[1]
 for i = 2, #ARGV, 2 do

@@ -10,13 +10,13 @@ use crate::support::*;
 
 /// A private tansu broker (in-memory storage) on a free loopback port, with
 /// a 3-partition topic `access`.
-struct Broker {
+pub(crate) struct Broker {
     port: u16,
     child: Child,
 }
 
 impl Broker {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let tansu = std::env::var("WEIR_TANSU").unwrap_or_else(|_| {
             let home = std::env::var("HOME").unwrap_or_default();
             format!("{home}/.cache/weir/bin/tansu")
@@ -67,7 +67,7 @@ impl Broker {
         broker
     }
 
-    fn brokers(&self) -> String {
+    pub(crate) fn brokers(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 

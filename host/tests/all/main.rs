@@ -7,6 +7,7 @@
     reason = "test harness: a failed set-up step should fail the test"
 )]
 
+mod aggregates;
 mod bad_input;
 mod crash;
 mod exactness;

@@ -41,6 +41,8 @@ pub fn rule_wasm(crate_file_name: &str) -> PathBuf {
                 "weir-test-misbehave",
                 "-p",
                 "weir-test-pvuv-rewindowed",
+                "-p",
+                "weir-test-aggregates",
             ])
             .arg("--target-dir")
             .arg(&target)
