@@ -35,17 +35,19 @@ async fn main() -> ExitCode {
             generate,
             lines,
             rate,
+            librdkafka,
         } => {
             let what = match (file, generate.as_deref()) {
                 (Some(file), _) => Lines::File(file),
                 (None, Some("audit")) => Lines::Audit(lines),
                 (None, _) => Lines::Access(lines),
             };
-            tokio::task::block_in_place(|| produce::produce(&brokers, &topic, &what, rate)).map(
-                |sent| {
-                    tracing::info!(sent, topic = %topic, "produced");
-                },
-            )
+            tokio::task::block_in_place(|| {
+                produce::produce(&brokers, &topic, &what, rate, &librdkafka)
+            })
+            .map(|sent| {
+                tracing::info!(sent, topic = %topic, "produced");
+            })
         }
         Command::Reset { config, outputs } => reset::reset(&config, outputs).await.map(|report| {
             #[expect(

@@ -75,6 +75,10 @@ pub enum Command {
         /// At most this many lines per second (0 = as fast as possible).
         #[arg(long, default_value_t = 0)]
         rate: u64,
+        /// A librdkafka producer property, `KEY=VALUE` (repeatable), e.g.
+        /// `-X security.protocol=ssl -X ssl.ca.location=ca.pem`.
+        #[arg(short = 'X', long = "librdkafka", value_name = "KEY=VALUE", value_parser = property)]
+        librdkafka: Vec<(String, String)>,
     },
     /// Forget a pipeline's checkpoint, so the next `weir run` starts from
     /// the beginning of its input.
@@ -102,6 +106,14 @@ pub enum Command {
         #[arg(long, short, env = "WEIR_CONFIG")]
         config: PathBuf,
     },
+}
+
+/// Parses a `KEY=VALUE` librdkafka property.
+fn property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, found {text:?}")),
+    }
 }
 
 /// Keys asked for per `SCAN` step.

@@ -22,11 +22,23 @@ pub enum Lines {
 }
 
 /// Sends lines to `topic` on `brokers`, at most `rate` per second (0 = as
-/// fast as possible); returns how many were sent.
-pub fn produce(brokers: &str, topic: &str, lines: &Lines, rate: u64) -> anyhow::Result<u64> {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+/// fast as possible), with extra librdkafka `properties` (TLS, SASL...);
+/// returns how many were sent.
+pub fn produce(
+    brokers: &str,
+    topic: &str,
+    lines: &Lines,
+    rate: u64,
+    properties: &[(String, String)],
+) -> anyhow::Result<u64> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
+        .set("linger.ms", "5");
+    for (key, value) in properties {
+        config.set(key, value);
+    }
+    let producer: ThreadedProducer<DefaultProducerContext> = config
         .create()
         .context("cannot create the Kafka producer")?;
     let started = Instant::now();

@@ -206,10 +206,7 @@ fn aggregations_merged_across_kafka_partitions_equal_one_lane() {
     }
     let mut merge_state = Vec::new();
     for kind in ["union", "sketch"] {
-        let found: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("weir:ckpt:default:{kind}:*"))
-            .query(&mut conn)
-            .unwrap();
+        let found = redis.keys(&format!("weir:ckpt:default:{kind}:*"));
         assert!(!found.is_empty(), "no {kind} keys");
         merge_state.extend(found);
     }
