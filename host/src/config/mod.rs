@@ -98,7 +98,7 @@ pub use plugins::PluginsConfig;
 use reader::{Problems, TableReader};
 pub use redis::RedisConfig;
 pub use rules::RuleConfig;
-pub use source::{KafkaSourceConfig, SourceConfig, SourceKind};
+pub use source::{KafkaSourceConfig, Overridden, SourceConfig, SourceKind};
 use toml::Table;
 pub use windows::WindowsConfig;
 

@@ -11,6 +11,7 @@ mod bad_input;
 mod crash;
 mod exactness;
 mod kafka;
+mod kafka_check;
 mod merge;
 mod reload;
 mod reload_edges;
