@@ -3,94 +3,11 @@
 //! (Over 400 lines on purpose: one `Case` harness — broker, topic, Redis,
 //! instances — and the fault tests that share it.)
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::kafka_support::{Broker, kafka_source};
 use crate::support::*;
-
-/// A private tansu broker (in-memory storage) on a free loopback port, with
-/// a 3-partition topic `access`.
-struct Broker {
-    port: u16,
-    child: Child,
-}
-
-impl Broker {
-    fn start() -> Self {
-        let tansu = std::env::var("WEIR_TANSU").unwrap_or_else(|_| {
-            let home = std::env::var("HOME").unwrap_or_default();
-            format!("{home}/.cache/weir/bin/tansu")
-        });
-        assert!(
-            std::path::Path::new(&tansu).exists(),
-            "no tansu at {tansu}: run scripts/install-tansu.sh (scripts/test.sh does)"
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let broker = Broker { port, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let status = Command::new(&tansu)
-            .args([
-                "topic",
-                "create",
-                "access",
-                "--partitions",
-                "3",
-                "--broker",
-                &url,
-            ])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "cannot create the topic");
-        broker
-    }
-
-    fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Makes the broker stop answering for `outage` (SIGSTOP: connections
-    /// hang, requests time out), then lets it go on (SIGCONT).
-    fn freeze(&self, outage: Duration) {
-        let pid = self.child.id().to_string();
-        let signal = |name: &str| {
-            let status = Command::new("kill").args([name, &pid]).status().unwrap();
-            assert!(status.success(), "kill {name} tansu");
-        };
-        signal("-STOP");
-        std::thread::sleep(outage);
-        signal("-CONT");
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Only the 60 s windows: cumulative day windows stay open on an endless
 /// source, so they publish only the steps that closed.
@@ -142,11 +59,7 @@ impl Case {
         // the result must then be every line, whatever the interleaving.
         let config = write_config(
             dir.path(),
-            &format!(
-                "[source]\nkind = \"kafka\"\nbrokers = \"{}\"\ntopics = [\"access\"]\ngroup = \"weir-test\"\nbatch_records = 512\n{extra}\
-                 [source.librdkafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\"max.poll.interval.ms\" = \"10000\"\n",
-                broker.brokers()
-            ),
+            &kafka_source(&broker, r#"["access"]"#, extra),
             &plugins,
             &redis,
             "[windows]\nallowed_lateness_secs = 864000\n[checkpoint]\ninterval_ms = 20\n",

@@ -12,6 +12,8 @@ mod crash;
 mod exactness;
 mod kafka;
 mod kafka_check;
+mod kafka_routing;
+mod kafka_support;
 mod merge;
 mod reload;
 mod reload_edges;

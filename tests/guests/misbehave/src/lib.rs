@@ -21,6 +21,9 @@ pub enum Mode {
     Recurse,
     /// Emit a million updates (the output cap stops it).
     Flood,
+    /// Count the line without an event time, so the host falls back to the
+    /// source's timestamp (Kafka's), or drops it as `no_event_time`.
+    NoEventTime,
 }
 
 /// Configuration.
@@ -95,6 +98,10 @@ impl Rule for Misbehave {
                     for _ in 0..1_000_000 {
                         out.count("lines", "flood", line.time_ms);
                     }
+                }
+                Mode::NoEventTime => {
+                    out.count("lines", "total", None);
+                    return Ok(());
                 }
             }
         }
