@@ -12,6 +12,7 @@ mod crash;
 mod exactness;
 mod kafka;
 mod kafka_check;
+mod kafka_event_time;
 mod kafka_lateness;
 mod kafka_routing;
 mod kafka_support;
