@@ -231,8 +231,17 @@ fn kafka_to_redis_is_exact() {
     let weir = case.instance("a");
     case.stop_when_all_counted(weir, Duration::from_secs(90));
     // A restart resumes at the checkpointed offsets: nothing is read twice.
+    // It proves that only if the new instance owns the partitions: wait
+    // until it has taken each one (restoring its checkpoint), then give it
+    // time to read anything it would read again.
     let again = case.instance("b");
-    std::thread::sleep(Duration::from_secs(3));
+    for partition in 0..3 {
+        let taken = format!(
+            "partition taken; state restored from its checkpoint lane=\"access/{partition}\""
+        );
+        case.wait_log("b", &taken, Duration::from_secs(60));
+    }
+    std::thread::sleep(Duration::from_secs(2));
     assert!(again.terminate().success());
     case.assert_exact("stop and restart");
 }
@@ -295,12 +304,19 @@ fn kafka_scale_out_with_kill_and_join() {
     // group and finish with one new instance in a new consumer group (again,
     // up to three times): it resumes every partition from the checkpoints in
     // Redis and must still give the exact result.
+    // Every restart is reported (shown with `--nocapture`) and counted in
+    // the final messages, so a run that needed the workaround says so.
     let mut fresh = ["e", "f", "g"].into_iter();
+    let mut restarts = 0;
     while !case.wait_progress(Duration::from_secs(20)) {
         let Some(name) = fresh.next() else {
             panic!("the group stalled four times; logs:\n{}", case.logs());
         };
-        eprintln!("the group stalled (tansu); restarting it with instance {name}");
+        restarts += 1;
+        eprintln!(
+            "kafka_scale_out_with_kill_and_join: the group stalled (tansu 0.6 coordinator, README); \
+             restart {restarts}: finishing with instance {name} in group weir-test-{name}"
+        );
         for instance in running.drain(..) {
             assert!(instance.terminate().success());
         }
@@ -324,11 +340,13 @@ fn kafka_scale_out_with_kill_and_join() {
         .iter()
         .map(|name| case.instance_log(name).matches("partition taken").count())
         .sum();
+    let workaround = format!("{restarts} new-group restarts after a tansu stall");
+    eprintln!("kafka_scale_out_with_kill_and_join: {workaround}");
     assert!(
         taken > 3,
-        "partitions moved between instances ({taken} takes)"
+        "partitions moved between instances ({taken} takes, {workaround})"
     );
-    case.assert_exact("scale-out with a kill and joins");
+    case.assert_exact(&format!("scale-out with a kill and joins ({workaround})"));
 }
 
 /// A zombie: after another owner takes a partition (its fence moves on),
