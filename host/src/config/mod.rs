@@ -41,7 +41,8 @@
 //! idle_partition_ms = 60000     # (60000) a partition quiet this long stops holding the watermark back; 0 = never
 //! stop_at_end = false           # (false) read every partition to its end, close every window, exit; one topic only
 //! [source.librdkafka]           # (empty) raw librdkafka properties; numbers and booleans become strings
-//! "fetch.min.bytes" = 1
+//! "fetch.min.bytes" = 1         # bootstrap.servers, metadata.broker.list, group.id refused; weir's own four
+//!                               # (KafkaSourceConfig::weir_properties) replaced with a WARN
 //!
 //! [plugins]
 //! dir = "plugins"               # required: every *.wasm component here is a rule
@@ -107,7 +108,7 @@ use reader::{Problems, TableReader};
 pub use redis::{RedisConfig, RedisTls};
 pub use rules::RuleConfig;
 pub use secret::Secret;
-pub use source::{KafkaSourceConfig, SourceConfig, SourceKind};
+pub use source::{KafkaSourceConfig, Overridden, SourceConfig, SourceKind};
 use toml::Table;
 pub use windows::WindowsConfig;
 

@@ -97,6 +97,64 @@ pub struct KafkaSourceConfig {
 impl KafkaSourceConfig {
     /// Default of `idle_partition_ms`: one minute.
     pub const DEFAULT_IDLE_PARTITION_MS: u64 = 60_000;
+
+    /// The librdkafka properties weir sets itself, over any value in
+    /// `[source.librdkafka]`, because its exactness rests on them: (key,
+    /// weir's value, why).
+    pub fn weir_properties(&self) -> [(&'static str, &'static str, &'static str); 4] {
+        [
+            (
+                "enable.auto.commit",
+                "false",
+                "positions are checkpointed in Redis; weir commits offsets to Kafka after each checkpoint, for lag monitoring only",
+            ),
+            (
+                "enable.auto.offset.store",
+                "false",
+                "offsets are stored only once a checkpoint holds them",
+            ),
+            (
+                "enable.partition.eof",
+                if self.stop_at_end { "true" } else { "false" },
+                "set by source.stop_at_end",
+            ),
+            (
+                "auto.offset.reset",
+                "earliest",
+                "a partition without a checkpoint is read from its beginning",
+            ),
+        ]
+    }
+
+    /// The `[source.librdkafka]` values weir replaces with its own (see
+    /// [`KafkaSourceConfig::weir_properties`]).
+    pub fn overridden(&self) -> Vec<Overridden> {
+        self.weir_properties()
+            .into_iter()
+            .filter_map(|(key, weir, why)| {
+                let yours = self.librdkafka.get(key)?;
+                (!yours.eq_ignore_ascii_case(weir)).then(|| Overridden {
+                    key,
+                    yours: yours.clone(),
+                    weir,
+                    why,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A `[source.librdkafka]` property weir sets to another value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overridden {
+    /// The property.
+    pub key: &'static str,
+    /// The value in the config file.
+    pub yours: String,
+    /// The value weir uses.
+    pub weir: &'static str,
+    /// Why weir sets it.
+    pub why: &'static str,
 }
 
 /// `source.kind` as named in the file, before its settings are read.
@@ -271,7 +329,7 @@ pub(super) fn read_source(mut t: TableReader<'_>) -> SourceRead {
         Some(KindName::Stdin) => Some(SourceKind::Stdin),
         Some(KindName::Kafka) => match (brokers, topics.clone(), group) {
             (Some(brokers), Some(topics), Some(group)) => {
-                Some(SourceKind::Kafka(KafkaSourceConfig {
+                let kafka = KafkaSourceConfig {
                     brokers,
                     topics,
                     group,
@@ -279,7 +337,13 @@ pub(super) fn read_source(mut t: TableReader<'_>) -> SourceRead {
                         .unwrap_or(KafkaSourceConfig::DEFAULT_IDLE_PARTITION_MS),
                     stop_at_end: stop_at_end.unwrap_or(false),
                     librdkafka,
-                }))
+                };
+                // Every command reading the config (`weir run`, `weir
+                // check`) says so, before anything runs.
+                for o in kafka.overridden() {
+                    tracing::warn!(key = o.key, yours = %o.yours, weir = o.weir, why = o.why, "source.librdkafka property overridden by weir");
+                }
+                Some(SourceKind::Kafka(kafka))
             }
             _ => None,
         },
@@ -296,7 +360,8 @@ pub(super) fn read_source(mut t: TableReader<'_>) -> SourceRead {
     }
 }
 
-/// librdkafka properties that `weir` sets from other keys.
+/// librdkafka properties that `weir` sets from other keys: refused in
+/// `[source.librdkafka]`.
 const LIBRDKAFKA_RESERVED: [(&str, &str); 3] = [
     ("bootstrap.servers", "brokers"),
     ("metadata.broker.list", "brokers"),

@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use super::RuleSlot;
-use crate::contract::{Batch, RecordMeta};
-use crate::model::{DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, RuleOutcome};
+use crate::contract::{Batch, RecordMeta, Span};
+use crate::model::{DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, Route, RuleOutcome};
 use crate::plugin::isolation::{Isolated, run_isolated};
 use crate::plugin::{CallError, RuleRunner};
 
@@ -48,20 +48,35 @@ impl<'a> RuleCalls<'a> {
                 rule,
                 breaker,
                 dead_letters: dead,
+                route,
                 ..
             } = slot;
             let name = rule.spec.name.as_str();
             let mut outcome = RuleOutcome::new(*id);
+            // The rule's own records: all of them, or those its route admits.
+            let routed = outcome_route(&mut outcome, route, batch);
+            let (given, index) = match &routed {
+                Some((given, _)) if given.records.is_empty() => {
+                    // Nothing here is for this rule: no call, nothing counted.
+                    outcomes.push(outcome);
+                    continue;
+                }
+                Some((given, index)) => (given, Some(index.as_slice())),
+                None => (batch, None),
+            };
             if breaker.is_open(now) {
-                outcome.quarantined = batch.records.len() as u64;
+                outcome.quarantined = given.records.len() as u64;
                 outcomes.push(outcome);
                 continue;
             }
-            let isolated = match call(&mut rule.runner, &mut rule.spare, batch, parallel) {
-                Ok(isolated) => isolated,
+            let isolated = match call(&mut rule.runner, &mut rule.spare, given, parallel) {
+                Ok(isolated) => match index {
+                    Some(index) => in_batch(isolated, index),
+                    None => isolated,
+                },
                 Err(error) => {
                     outcome.traps = 1;
-                    outcome.quarantined = batch.records.len() as u64;
+                    outcome.quarantined = given.records.len() as u64;
                     let length = breaker.record_traps(u32::MAX, now);
                     tracing::error!(rule = name, %error, quarantine = ?length, "cannot replace a failed instance; rule quarantined");
                     outcomes.push(outcome);
@@ -106,6 +121,67 @@ impl<'a> RuleCalls<'a> {
         }
         outcomes
     }
+}
+
+/// For a rule whose route leaves out some of the batch's sources: notes
+/// which it sees in `outcome` and returns the records it is given (their
+/// bytes only) with each one's index in `batch`. `None`: it sees them all.
+fn outcome_route(
+    outcome: &mut RuleOutcome,
+    route: &Route,
+    batch: &Batch,
+) -> Option<(Batch, Vec<u32>)> {
+    let mask = route.mask(&batch.sources)?;
+    let mut given = Batch {
+        sources: batch.sources.clone(),
+        data: Vec::new(),
+        records: Vec::new(),
+    };
+    let mut index = Vec::new();
+    for (i, record) in batch.records.iter().enumerate() {
+        if !mask.get(record.source as usize).copied().unwrap_or(false) {
+            continue;
+        }
+        let mut copy = *record;
+        copy.payload = copy_span(&mut given.data, &batch.data, record.payload);
+        copy.key = record
+            .key
+            .map(|key| copy_span(&mut given.data, &batch.data, key));
+        given.records.push(copy);
+        index.push(i as u32);
+    }
+    outcome.sees = Some(mask);
+    Some((given, index))
+}
+
+/// Appends the bytes `span` names in `from` to `to`; returns where they are.
+fn copy_span(to: &mut Vec<u8>, from: &[u8], span: Span) -> Span {
+    let start = to.len();
+    let bytes = from
+        .get(span.start as usize..(span.start as usize + span.len as usize))
+        .unwrap_or_default();
+    to.extend_from_slice(bytes);
+    Span {
+        start: start as u32,
+        len: bytes.len() as u32,
+    }
+}
+
+/// What a rule made of the records it was given, with record numbers
+/// translated back to the whole batch's (`index`: the batch index of each
+/// record given). A number the rule made up stays out of range.
+fn in_batch(mut isolated: Isolated, index: &[u32]) -> Isolated {
+    let at = |record: u32| index.get(record as usize).copied().unwrap_or(u32::MAX);
+    for update in &mut isolated.output.updates {
+        update.record = at(update.record);
+    }
+    for reject in &mut isolated.output.rejects {
+        reject.record = at(reject.record);
+    }
+    for (record, _) in &mut isolated.trapped {
+        *record = at(*record);
+    }
+    isolated
 }
 
 /// Smallest batch worth splitting across two instances.

@@ -246,9 +246,21 @@ impl Lanes {
                     continue;
                 };
                 count_failures(state, &outcome, outcome.quarantined);
-                if let Some(output) = outcome.output {
-                    state.apply(&batch.records, &output);
+                let Some(output) = &outcome.output else {
+                    continue;
+                };
+                if outcome.sees.is_none() {
+                    state.apply(&batch.records, output);
+                    continue;
                 }
+                // Only the records the rule's route gave it are its input.
+                let seen = batch.records.iter().filter(|r| outcome.sees(r.source));
+                state.stats.records_in += seen.count() as u64;
+                state.stats.rejected += output.rejects.len() as u64;
+                for update in &output.updates {
+                    state.apply_update(&batch.records, update);
+                }
+                state.advance();
             }
             return;
         }
@@ -292,20 +304,29 @@ impl Lanes {
         let mut lanes: Vec<&mut LaneRules> = lanes.into_iter().flatten().collect();
         for outcome in outcomes {
             let rule = outcome.rule;
+            // The records of each lane that were the rule's input (all, or
+            // none when its route leaves the lane's source out).
+            let given: Vec<u64> = keys
+                .iter()
+                .zip(&records_per_lane)
+                .map(|(&(source, _), &n)| if outcome.sees(source) { n } else { 0 })
+                .collect();
+            // Failed calls count in the first lane the rule was given records of.
+            let first = given.iter().position(|&n| n > 0).unwrap_or(0);
             for (lane, states) in lanes.iter_mut().enumerate() {
                 if let Some(state) = states.get_mut(rule) {
                     let share = if outcome.quarantined > 0 {
-                        records_per_lane[lane]
+                        given[lane]
                     } else {
                         0
                     };
-                    if lane == 0 {
+                    if lane == first {
                         count_failures(state, &outcome, share);
                     } else {
                         state.stats.quarantined += share;
                     }
                     if outcome.output.is_some() {
-                        state.stats.records_in += records_per_lane[lane];
+                        state.stats.records_in += given[lane];
                     }
                 }
             }

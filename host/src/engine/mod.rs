@@ -11,6 +11,7 @@ mod calls;
 mod lanes;
 mod rejects;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ pub use rejects::RejectLog;
 
 use crate::config::LimitsConfig;
 use crate::contract::Batch;
-use crate::model::{Alignment, DeadLetter, RuleId, RuleOutcome, RuleStats};
+use crate::model::{Alignment, DeadLetter, Route, RuleId, RuleOutcome, RuleStats};
 use crate::plugin::breaker::Breaker;
 use crate::plugin::{ActiveRule, RuleRegistry};
 use crate::state::RuleState;
@@ -36,16 +37,19 @@ pub struct RuleSlot {
     dead_letters: Vec<DeadLetter>,
     /// Why its records were rejected, for logs and the run's summary.
     pub rejects: RejectLog,
+    /// Which records it is given (`[rules.<name>] topics`).
+    route: Route,
 }
 
 impl RuleSlot {
-    fn new(id: RuleId, rule: ActiveRule, limits: &LimitsConfig) -> Self {
+    fn new(id: RuleId, rule: ActiveRule, limits: &LimitsConfig, route: Route) -> Self {
         Self {
             id,
             rule,
             breaker: Breaker::new(limits),
             dead_letters: Vec::new(),
             rejects: RejectLog::default(),
+            route,
         }
     }
 
@@ -67,6 +71,9 @@ pub struct Engine {
     pub lanes: Lanes,
     limits: LimitsConfig,
     next_id: u32,
+    /// Routes by rule name, for rules loaded now or later; a rule not
+    /// named here sees every record.
+    routes: BTreeMap<String, Route>,
 }
 
 impl Engine {
@@ -84,11 +91,24 @@ impl Engine {
             lanes: Lanes::new(Vec::new(), align, lateness_ms, partitioned),
             limits: limits.clone(),
             next_id: 0,
+            routes: BTreeMap::new(),
         };
         for rule in registry.into_rules() {
             engine.add_rule(rule);
         }
         engine
+    }
+
+    /// Gives the rules named in `routes` only the records their route
+    /// admits (`[rules.<name>] topics`), now and whenever a rule of that
+    /// name is loaded; the others see every record. Records a rule does not
+    /// see are not its input: they are not counted for it at all.
+    pub fn with_routes(mut self, routes: BTreeMap<String, Route>) -> Self {
+        for slot in &mut self.rules {
+            slot.route = routes.get(slot.name()).cloned().unwrap_or_default();
+        }
+        self.routes = routes;
+        self
     }
 
     /// Notes the records each rule rejected in `batch` (see [`RejectLog`]);
@@ -167,7 +187,13 @@ impl Engine {
         let id = RuleId(self.next_id);
         self.next_id += 1;
         self.lanes.add_rule(id, rule.spec.clone());
-        self.rules.push(RuleSlot::new(id, rule, &self.limits));
+        let route = self
+            .routes
+            .get(&rule.spec.name)
+            .cloned()
+            .unwrap_or_default();
+        self.rules
+            .push(RuleSlot::new(id, rule, &self.limits, route));
         id
     }
 
@@ -180,6 +206,11 @@ impl Engine {
         };
         let reset = self.lanes.replace_rule(id, rule.spec.clone());
         slot.breaker = Breaker::new(&self.limits);
+        slot.route = self
+            .routes
+            .get(&rule.spec.name)
+            .cloned()
+            .unwrap_or_default();
         slot.rule = rule;
         reset
     }
@@ -224,3 +255,6 @@ pub struct RemovedRule {
     /// Records it failed on since the last checkpoint.
     pub dead_letters: Vec<DeadLetter>,
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,5 @@
 //! The host's domain types: rule, metric and window specs, positions in a
-//! source, lanes, rule ids, what a rule made of a batch, counters.
+//! source, lanes, routes, rule ids, what a rule made of a batch, counters.
 //!
 //! Every other part of the host depends on this module and it depends on
 //! nothing of the host but the contract's generated types, so dependencies
@@ -10,6 +10,7 @@ mod claims;
 mod lane;
 mod outcome;
 mod position;
+mod route;
 mod rule_id;
 mod spec;
 mod stats;
@@ -19,6 +20,7 @@ pub use claims::{Assignment, LaneClaims};
 pub use lane::{SINGLE_LANE, partition_lane, split_lane};
 pub use outcome::{DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, RuleOutcome};
 pub use position::Position;
+pub use route::Route;
 pub use rule_id::RuleId;
 pub use spec::{Aggregation, MetricSpec, RuleSpec, is_valid_name};
 pub use stats::{RuleStats, SourceStats};

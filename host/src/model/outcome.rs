@@ -36,6 +36,11 @@ pub struct RuleOutcome {
     pub dead_lettered: u64,
     /// Records skipped by quarantine.
     pub quarantined: u64,
+    /// Which of the batch's sources (by index) the rule was given records
+    /// of, when its route left some out (see [`super::Route::mask`]);
+    /// `None`: all of them. Records of the others are not the rule's input
+    /// and count nowhere for it.
+    pub sees: Option<Vec<bool>>,
 }
 
 impl RuleOutcome {
@@ -47,6 +52,15 @@ impl RuleOutcome {
             traps: 0,
             dead_lettered: 0,
             quarantined: 0,
+            sees: None,
         }
+    }
+
+    /// Whether the rule was given records of source `source` (an index
+    /// into the batch's sources).
+    pub fn sees(&self, source: u32) -> bool {
+        self.sees
+            .as_ref()
+            .is_none_or(|mask| mask.get(source as usize).copied().unwrap_or(false))
     }
 }

@@ -8,7 +8,7 @@
 //! ([`Pipeline::on_end`]). The engine does the CPU work, the
 //! [`Checkpointer`] owns the store, the [`LaneTable`] the lanes held.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +33,7 @@ use crate::config::{Config, SourceConfig, SourceKind};
 use crate::contract::Batch;
 use crate::engine::Engine;
 use crate::model::{
-    Alignment, LaneClaims, Position, RuleOutcome, RuleStats, SINGLE_LANE, SourceStats,
+    Alignment, LaneClaims, Position, Route, RuleOutcome, RuleStats, SINGLE_LANE, SourceStats,
 };
 use crate::plugin::reload::{ReloadEvent, Reloader};
 use crate::plugin::{RuleLoader, RuleRegistry};
@@ -114,6 +114,15 @@ pub fn load_rules(config: &Config) -> anyhow::Result<RuleRegistry> {
     )?)
 }
 
+/// The rules given only some topics' records (`[rules.<name>] topics`).
+pub fn routes(config: &Config) -> BTreeMap<String, Route> {
+    config
+        .rules
+        .iter()
+        .filter_map(|(name, rule)| Some((name.clone(), Route::Only(rule.topics.clone()?))))
+        .collect()
+}
+
 /// The output settings of `config`.
 pub fn output_settings(config: &Config) -> OutputSettings {
     OutputSettings {
@@ -156,7 +165,8 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
         config.windows.allowed_lateness_ms(),
         &config.limits,
         partitioned,
-    );
+    )
+    .with_routes(routes(config));
     let store = connect(config, partitioned, &stop).await?;
     let mut pipeline = Pipeline::start(
         Settings::from_config(config),

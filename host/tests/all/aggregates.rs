@@ -16,7 +16,7 @@ use self::expected::{
     Agg, Expected, LATENESS_SECS, Log, METRICS, RULE, aggregation, assert_values, expected,
     generate_log, size_secs,
 };
-use crate::kafka::Broker;
+use crate::kafka_support::Broker;
 use crate::support::*;
 
 mod expected;

@@ -3,94 +3,11 @@
 //! (Over 400 lines on purpose: one `Case` harness — broker, topic, Redis,
 //! instances — and the fault tests that share it.)
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::kafka_support::{Broker, kafka_source};
 use crate::support::*;
-
-/// A private tansu broker (in-memory storage) on a free loopback port, with
-/// a 3-partition topic `access`.
-pub(crate) struct Broker {
-    port: u16,
-    child: Child,
-}
-
-impl Broker {
-    pub(crate) fn start() -> Self {
-        let tansu = std::env::var("WEIR_TANSU").unwrap_or_else(|_| {
-            let home = std::env::var("HOME").unwrap_or_default();
-            format!("{home}/.cache/weir/bin/tansu")
-        });
-        assert!(
-            std::path::Path::new(&tansu).exists(),
-            "no tansu at {tansu}: run scripts/install-tansu.sh (scripts/test.sh does)"
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let broker = Broker { port, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let status = Command::new(&tansu)
-            .args([
-                "topic",
-                "create",
-                "access",
-                "--partitions",
-                "3",
-                "--broker",
-                &url,
-            ])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "cannot create the topic");
-        broker
-    }
-
-    pub(crate) fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Makes the broker stop answering for `outage` (SIGSTOP: connections
-    /// hang, requests time out), then lets it go on (SIGCONT).
-    fn freeze(&self, outage: Duration) {
-        let pid = self.child.id().to_string();
-        let signal = |name: &str| {
-            let status = Command::new("kill").args([name, &pid]).status().unwrap();
-            assert!(status.success(), "kill {name} tansu");
-        };
-        signal("-STOP");
-        std::thread::sleep(outage);
-        signal("-CONT");
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Only the 60 s windows: cumulative day windows stay open on an endless
 /// source, so they publish only the steps that closed.
@@ -142,11 +59,7 @@ impl Case {
         // the result must then be every line, whatever the interleaving.
         let config = write_config(
             dir.path(),
-            &format!(
-                "[source]\nkind = \"kafka\"\nbrokers = \"{}\"\ntopics = [\"access\"]\ngroup = \"weir-test\"\nbatch_records = 512\n{extra}\
-                 [source.librdkafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\"max.poll.interval.ms\" = \"10000\"\n",
-                broker.brokers()
-            ),
+            &kafka_source(&broker, r#"["access"]"#, extra),
             &plugins,
             &redis,
             "[windows]\nallowed_lateness_secs = 864000\n[checkpoint]\ninterval_ms = 20\n",
@@ -318,8 +231,17 @@ fn kafka_to_redis_is_exact() {
     let weir = case.instance("a");
     case.stop_when_all_counted(weir, Duration::from_secs(90));
     // A restart resumes at the checkpointed offsets: nothing is read twice.
+    // It proves that only if the new instance owns the partitions: wait
+    // until it has taken each one (restoring its checkpoint), then give it
+    // time to read anything it would read again.
     let again = case.instance("b");
-    std::thread::sleep(Duration::from_secs(3));
+    for partition in 0..3 {
+        let taken = format!(
+            "partition taken; state restored from its checkpoint lane=\"access/{partition}\""
+        );
+        case.wait_log("b", &taken, Duration::from_secs(60));
+    }
+    std::thread::sleep(Duration::from_secs(2));
     assert!(again.terminate().success());
     case.assert_exact("stop and restart");
 }
@@ -382,12 +304,19 @@ fn kafka_scale_out_with_kill_and_join() {
     // group and finish with one new instance in a new consumer group (again,
     // up to three times): it resumes every partition from the checkpoints in
     // Redis and must still give the exact result.
+    // Every restart is reported (shown with `--nocapture`) and counted in
+    // the final messages, so a run that needed the workaround says so.
     let mut fresh = ["e", "f", "g"].into_iter();
+    let mut restarts = 0;
     while !case.wait_progress(Duration::from_secs(20)) {
         let Some(name) = fresh.next() else {
             panic!("the group stalled four times; logs:\n{}", case.logs());
         };
-        eprintln!("the group stalled (tansu); restarting it with instance {name}");
+        restarts += 1;
+        eprintln!(
+            "kafka_scale_out_with_kill_and_join: the group stalled (tansu 0.6 coordinator, README); \
+             restart {restarts}: finishing with instance {name} in group weir-test-{name}"
+        );
         for instance in running.drain(..) {
             assert!(instance.terminate().success());
         }
@@ -411,11 +340,13 @@ fn kafka_scale_out_with_kill_and_join() {
         .iter()
         .map(|name| case.instance_log(name).matches("partition taken").count())
         .sum();
+    let workaround = format!("{restarts} new-group restarts after a tansu stall");
+    eprintln!("kafka_scale_out_with_kill_and_join: {workaround}");
     assert!(
         taken > 3,
-        "partitions moved between instances ({taken} takes)"
+        "partitions moved between instances ({taken} takes, {workaround})"
     );
-    case.assert_exact("scale-out with a kill and joins");
+    case.assert_exact(&format!("scale-out with a kill and joins ({workaround})"));
 }
 
 /// A zombie: after another owner takes a partition (its fence moves on),

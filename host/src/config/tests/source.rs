@@ -162,3 +162,60 @@ url = "redis://x"
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     assert_problems(problems_of(text), &expected);
 }
+
+/// Four librdkafka properties are weir's: a different value in
+/// `[source.librdkafka]` is replaced, and reported with both values and why
+/// (the same value, in any case, is not).
+#[test]
+fn weir_overrides_four_librdkafka_properties() {
+    let text = KAFKA.replace(
+        "\"fetch.min.bytes\" = 1",
+        "\"fetch.min.bytes\" = 1\n\"enable.auto.commit\" = true\n\"auto.offset.reset\" = \"latest\"\n\
+         \"enable.auto.offset.store\" = \"FALSE\"",
+    );
+    let SourceKind::Kafka(kafka) = Config::parse(&text).unwrap().source.kind else {
+        panic!("expected a kafka source");
+    };
+    let overridden = kafka.overridden();
+    let overridden: Vec<(&str, &str, &str)> = overridden
+        .iter()
+        .map(|o| (o.key, o.yours.as_str(), o.weir))
+        .collect();
+    assert_eq!(
+        overridden,
+        [
+            ("enable.auto.commit", "true", "false"),
+            ("auto.offset.reset", "latest", "earliest"),
+        ]
+    );
+    assert!(kafka.overridden().iter().all(|o| !o.why.is_empty()));
+    // `enable.partition.eof = false` is weir's value unless stop_at_end.
+    let text = KAFKA.replace(
+        r#"topics = ["access", "audit"]"#,
+        "topics = [\"access\"]\nstop_at_end = true",
+    );
+    let SourceKind::Kafka(kafka) = Config::parse(&text).unwrap().source.kind else {
+        panic!("expected a kafka source");
+    };
+    let overridden = kafka.overridden();
+    assert_eq!(overridden.len(), 1);
+    assert_eq!(
+        (
+            overridden[0].key,
+            overridden[0].yours.as_str(),
+            overridden[0].weir
+        ),
+        ("enable.partition.eof", "false", "true")
+    );
+    assert!(overridden[0].why.contains("stop_at_end"));
+    let weir: Vec<&str> = kafka.weir_properties().iter().map(|p| p.0).collect();
+    assert_eq!(
+        weir,
+        [
+            "enable.auto.commit",
+            "enable.auto.offset.store",
+            "enable.partition.eof",
+            "auto.offset.reset"
+        ]
+    );
+}

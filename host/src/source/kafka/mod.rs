@@ -82,14 +82,11 @@ impl KafkaSource {
         }
         client
             .set("bootstrap.servers", &config.brokers)
-            .set("group.id", &config.group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set(
-                "enable.partition.eof",
-                if config.stop_at_end { "true" } else { "false" },
-            )
-            .set("auto.offset.reset", "earliest");
+            .set("group.id", &config.group);
+        // Over the user's values: the config warned about any it replaces.
+        for (key, value, _) in config.weir_properties() {
+            client.set(key, value);
+        }
         let context = AssignContext {
             claims,
             events: Mutex::new(Vec::new()),

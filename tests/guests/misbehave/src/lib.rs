@@ -32,6 +32,9 @@ pub enum Mode {
     Random,
     /// Count under `withdrawn` (and `total`), then return an error.
     EmitThenFail,
+    /// Count the line without an event time, so the host falls back to the
+    /// source's timestamp (Kafka's), or drops it as `no_event_time`.
+    NoEventTime,
 }
 
 /// Configuration.
@@ -136,6 +139,10 @@ impl Rule for Misbehave {
                         "failed after emitting, at offset {}",
                         record.offset
                     )));
+                }
+                Mode::NoEventTime => {
+                    out.count("lines", "total", None);
+                    return Ok(());
                 }
             }
         }

@@ -1,0 +1,189 @@
+//! Unit tests of the engine: routing records to the rules that see them.
+
+use std::collections::BTreeMap;
+
+use weir_sdk::prelude::*;
+
+use super::*;
+use crate::contract::{RecordMeta, Span};
+use crate::state::slot::SlotKind;
+
+/// Counts every record under its own text, at the source's timestamp (no
+/// event time of its own); rejects records saying `bad`.
+macro_rules! line_counter {
+    ($rule:ident, $name:literal) => {
+        struct $rule;
+
+        impl Rule for $rule {
+            type Config = NoConfig;
+
+            fn manifest() -> Manifest {
+                Manifest::new($name, "1").metric(Metric::count("lines").tumbling(60))
+            }
+
+            fn new(_config: NoConfig) -> Result<Self> {
+                Ok($rule)
+            }
+
+            fn process(&mut self, record: &Record<'_>, out: &mut Emitter<'_>) -> Result<()> {
+                let text = record.text()?;
+                if text.contains("bad") {
+                    return Err(Error::msg("bad line"));
+                }
+                out.count("lines", text, None);
+                Ok(())
+            }
+        }
+    };
+}
+
+line_counter!(Everything, "everything");
+line_counter!(AccessOnly, "access-only");
+
+/// A batch of records (topic, partition, text, Kafka timestamp), the topics
+/// being `access` (source 0) and `audit` (source 1).
+fn batch(records: &[(u32, u32, &str, i64)]) -> Batch {
+    let mut batch = Batch {
+        sources: vec!["access".to_owned(), "audit".to_owned()],
+        data: Vec::new(),
+        records: Vec::new(),
+    };
+    for (offset, &(source, partition, text, timestamp_ms)) in records.iter().enumerate() {
+        batch.records.push(RecordMeta {
+            payload: Span {
+                start: batch.data.len() as u32,
+                len: text.len() as u32,
+            },
+            key: None,
+            source,
+            partition,
+            offset: offset as u64,
+            timestamp_ms: Some(timestamp_ms),
+        });
+        batch.data.extend_from_slice(text.as_bytes());
+    }
+    batch
+}
+
+/// `everything` sees every topic, `access-only` is routed to `access`.
+fn engine() -> Engine {
+    let rules = vec![
+        ActiveRule::native::<Everything>("{}").unwrap(),
+        ActiveRule::native::<AccessOnly>("{}").unwrap(),
+    ];
+    let routes = BTreeMap::from([(
+        "access-only".to_owned(),
+        Route::Only(vec!["access".to_owned()]),
+    )]);
+    Engine::new(
+        RuleRegistry::from_rules(rules),
+        Alignment::new(0),
+        0,
+        &LimitsConfig::default(),
+        true,
+    )
+    .with_routes(routes)
+}
+
+/// Closes every window; returns rule `name`'s counts per lane, window start
+/// and group (the record's text).
+fn counts(engine: &mut Engine, name: &str) -> BTreeMap<(String, i64, String), String> {
+    let id = engine.find_by_name(name).unwrap();
+    engine.close_all();
+    let mut counts = BTreeMap::new();
+    for (lane, states) in engine.lanes.iter_mut() {
+        let state = states.get_mut(id).unwrap();
+        for change in state.drain_changes() {
+            for slot in change.slots.iter().filter(|s| s.kind != SlotKind::Pane) {
+                for group in &slot.groups {
+                    counts.insert(
+                        (lane.to_owned(), slot.start_ms, group.key.clone()),
+                        group.output.clone().unwrap_or_default(),
+                    );
+                }
+            }
+        }
+    }
+    counts
+}
+
+/// A rule with `topics` gets only those topics' records, whether a batch
+/// mixes topics or holds only records it does not see; the records it does
+/// not see are not its input (not counted, not rejected), and what it makes
+/// of the records it sees lands in their own lanes, at their own
+/// timestamps. A rule without `topics` sees everything.
+#[test]
+fn a_rule_sees_only_its_topics() {
+    let mut engine = engine();
+    let minute = 60_000;
+    engine.process(&batch(&[
+        (1, 0, "a1", 5 * minute),
+        (0, 0, "x1", minute),
+        (1, 0, "bad audit", 5 * minute),
+        (0, 1, "x2", 2 * minute),
+        (0, 1, "bad access", 2 * minute),
+        (1, 0, "a2", 6 * minute),
+    ]));
+    // A batch of one audit partition: no record for `access-only`.
+    engine.process(&batch(&[(1, 1, "a3", 7 * minute)]));
+    // One access partition.
+    engine.process(&batch(&[(0, 1, "x3", 3 * minute)]));
+
+    let everything = engine.totals(engine.find_by_name("everything").unwrap());
+    assert_eq!(
+        (
+            everything.records_in,
+            everything.rejected,
+            everything.updates
+        ),
+        (8, 2, 6)
+    );
+    let access = engine.totals(engine.find_by_name("access-only").unwrap());
+    assert_eq!(
+        (access.records_in, access.rejected, access.updates),
+        (4, 1, 3),
+        "only the access records are the routed rule's input"
+    );
+    assert_eq!(
+        (access.late, access.no_event_time, access.quarantined),
+        (0, 0, 0)
+    );
+
+    let lane = |name: &str, id: RuleId| -> RuleStats {
+        engine
+            .lanes
+            .iter()
+            .find(|(lane, _)| *lane == name)
+            .and_then(|(_, states)| states.get(id))
+            .map(|state| state.stats)
+            .unwrap_or_default()
+    };
+    let access_id = engine.find_by_name("access-only").unwrap();
+    assert_eq!(lane("access/0", access_id).records_in, 1);
+    assert_eq!(
+        (
+            lane("access/1", access_id).records_in,
+            lane("access/1", access_id).rejected
+        ),
+        (3, 1),
+        "the reject counts in the lane of the record rejected"
+    );
+    assert_eq!(lane("audit/0", access_id), RuleStats::default());
+    assert_eq!(lane("audit/1", access_id), RuleStats::default());
+
+    let expected: BTreeMap<(String, i64, String), String> = [
+        ("access/0", minute, "x1"),
+        ("access/1", 2 * minute, "x2"),
+        ("access/1", 3 * minute, "x3"),
+    ]
+    .into_iter()
+    .map(|(lane, start, key)| ((lane.to_owned(), start, key.to_owned()), "1".to_owned()))
+    .collect();
+    assert_eq!(counts(&mut engine, "access-only"), expected);
+    let everything = counts(&mut engine, "everything");
+    assert_eq!(everything.len(), 6);
+    assert_eq!(
+        everything.get(&("audit/0".to_owned(), 6 * minute, "a2".to_owned())),
+        Some(&"1".to_owned())
+    );
+}
