@@ -104,8 +104,10 @@ impl OutputPart {
 /// pipeline writes its state back at its next checkpoint.
 pub async fn reset(config_path: &Path, outputs: bool) -> anyhow::Result<ResetReport> {
     let config = Config::load(config_path)?;
-    let target = RedisTarget::new(&config.redis).context("nothing was deleted")?;
-    let mut conn = target.connect().await.context("nothing was deleted")?;
+    let nothing_deleted =
+        |error: crate::sink::ConnectError| anyhow::anyhow!("{error}; nothing was deleted");
+    let target = RedisTarget::new(&config.redis).map_err(nothing_deleted)?;
+    let mut conn = target.connect().await.map_err(nothing_deleted)?;
 
     let namespace = &config.checkpoint.namespace;
     let prefix = namespace_prefix(namespace);

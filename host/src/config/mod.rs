@@ -40,7 +40,8 @@
 //! group = "weir"                # required: consumer group id
 //! idle_partition_ms = 60000     # (60000) a partition quiet this long stops holding the watermark back; 0 = never
 //! stop_at_end = false           # (false) read every partition to its end, close every window, exit; one topic only
-//! [source.librdkafka]           # (empty) raw librdkafka properties; numbers and booleans become strings
+//! [source.librdkafka]           # (empty) raw librdkafka properties; numbers and booleans become strings;
+//!                               # a secret may be { env = "VAR" } or { file = "path" }
 //! "fetch.min.bytes" = 1         # bootstrap.servers, metadata.broker.list, group.id refused; weir's own four
 //!                               # (KafkaSourceConfig::weir_properties) replaced with a WARN
 //!
@@ -85,6 +86,7 @@
 //! ```
 
 mod checkpoint;
+mod librdkafka;
 mod limits;
 mod plugins;
 mod reader;
@@ -227,7 +229,8 @@ impl Config {
     /// Whether a password or key is written in the file itself, rather
     /// than read from the environment or a file.
     pub fn has_inline_secret(&self) -> bool {
-        self.redis.has_inline_secret()
+        let kafka = matches!(&self.source.kind, SourceKind::Kafka(kafka) if kafka.inline_secret);
+        self.redis.has_inline_secret() || kafka
     }
 
     /// Validates config text; every problem is reported at once.

@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use toml::Value;
-
-use super::reader::{TableReader, mismatch};
+use super::librdkafka::{Properties, read_librdkafka};
+use super::reader::TableReader;
+use super::secret::Secret;
 use super::{at_least, check_topics, non_empty, within};
 
 /// The `[source]` section: where records come from and how they are batched.
@@ -90,8 +90,14 @@ pub struct KafkaSourceConfig {
     /// stops when its own partitions are done.
     pub stop_at_end: bool,
     /// Raw librdkafka client properties (`[source.librdkafka]`); numbers and
-    /// booleans in the file are turned into strings.
+    /// booleans in the file are turned into strings. Secrets are apart.
     pub librdkafka: BTreeMap<String, String>,
+    /// librdkafka properties that are secrets: the sensitive ones
+    /// (`sasl.password`, `ssl.key.password`...) and any given as
+    /// `{ env = "VAR" }` or `{ file = "path" }`.
+    pub librdkafka_secrets: BTreeMap<String, Secret>,
+    /// Whether a sensitive property is written in the config file itself.
+    pub inline_secret: bool,
 }
 
 impl KafkaSourceConfig {
@@ -312,7 +318,7 @@ pub(super) fn read_source(mut t: TableReader<'_>) -> SourceRead {
     let librdkafka = match kafka(false) {
         Need::Forbidden(kind, owner) => {
             t.forbidden("librdkafka", not_for_kind(kind, owner));
-            BTreeMap::new()
+            Properties::default()
         }
         _ => t
             .table("librdkafka")
@@ -336,7 +342,9 @@ pub(super) fn read_source(mut t: TableReader<'_>) -> SourceRead {
                     idle_partition_ms: idle_partition_ms
                         .unwrap_or(KafkaSourceConfig::DEFAULT_IDLE_PARTITION_MS),
                     stop_at_end: stop_at_end.unwrap_or(false),
-                    librdkafka,
+                    librdkafka: librdkafka.plain,
+                    librdkafka_secrets: librdkafka.secrets,
+                    inline_secret: librdkafka.inline_secret,
                 };
                 // Every command reading the config (`weir run`, `weir
                 // check`) says so, before anything runs.
@@ -358,36 +366,4 @@ pub(super) fn read_source(mut t: TableReader<'_>) -> SourceRead {
         kind,
         kafka_topics: topics,
     }
-}
-
-/// librdkafka properties that `weir` sets from other keys: refused in
-/// `[source.librdkafka]`.
-const LIBRDKAFKA_RESERVED: [(&str, &str); 3] = [
-    ("bootstrap.servers", "brokers"),
-    ("metadata.broker.list", "brokers"),
-    ("group.id", "group"),
-];
-
-/// Reads `[source.librdkafka]`: string values, numbers and booleans as text.
-fn read_librdkafka(mut t: TableReader<'_>) -> BTreeMap<String, String> {
-    let mut properties = BTreeMap::new();
-    for key in t.keys() {
-        let Some(value) = t.raw(key) else { continue };
-        if let Some((_, instead)) = LIBRDKAFKA_RESERVED.iter().find(|(name, _)| *name == key) {
-            t.problem(key, format!("set source.{instead} instead"));
-            continue;
-        }
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Integer(i) => i.to_string(),
-            Value::Float(f) => f.to_string(),
-            Value::Boolean(b) => b.to_string(),
-            other => {
-                t.problem(key, mismatch("a string, number or boolean", other));
-                continue;
-            }
-        };
-        properties.insert(key.to_owned(), text);
-    }
-    properties
 }

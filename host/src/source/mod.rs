@@ -49,6 +49,11 @@ pub enum SourceError {
     /// The Kafka client could not be set up.
     #[error("kafka: {0}")]
     Kafka(String),
+    /// The Kafka brokers refused the client's credentials or certificates.
+    #[error(
+        "Kafka refused the connection: {0} (check [source.librdkafka] security.protocol, ssl.* and sasl.*)"
+    )]
+    Refused(String),
 }
 
 /// Any source.
@@ -112,6 +117,9 @@ impl Source {
             Self::Stdin(stdin) => stdin.next_batch().await?,
             Self::Kafka(kafka) => {
                 let step = tokio::task::block_in_place(|| kafka.next_batch());
+                if let Some(reason) = kafka.refused() {
+                    return Err(SourceError::Refused(reason));
+                }
                 if step.batch.records.is_empty() && step.rebalances.is_empty() && kafka.finished() {
                     tracing::info!("every partition read to its end (source.stop_at_end)");
                     return Ok(None);

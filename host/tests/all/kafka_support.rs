@@ -6,6 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
+
+use crate::support::free_port;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 /// A private tansu broker (in-memory storage) on a free loopback port.
@@ -22,21 +24,37 @@ impl Broker {
 
     /// A broker with these topics (name, partitions).
     pub fn with_topics(topics: &[(&str, u32)]) -> Self {
+        Self::configured(topics, None, false)
+    }
+
+    /// A broker with the topic `access` (3 partitions) that tells clients
+    /// to connect to `port` (where a TLS front forwards to it).
+    pub fn advertising(port: u16) -> Self {
+        Self::configured(&[("access", 3)], Some(port), false)
+    }
+
+    /// A broker that requires SASL authentication (`--authentication`).
+    pub fn with_authentication() -> Self {
+        Self::configured(&[], None, true)
+    }
+
+    fn configured(topics: &[(&str, u32)], advertised: Option<u16>, authentication: bool) -> Self {
         let tansu = tansu();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
+        let advertised = format!("tcp://127.0.0.1:{}", advertised.unwrap_or(port));
+        let mut command = Command::new(&tansu);
+        command.args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &advertised,
+        ]);
+        if authentication {
+            command.arg("--authentication");
+        }
+        let child = command
             .args(["--storage-engine", "memory://tansu/"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

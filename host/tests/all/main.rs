@@ -24,5 +24,6 @@ mod reset;
 mod restarts;
 mod sandbox;
 mod secure;
+mod secure_kafka;
 mod sources;
 mod support;

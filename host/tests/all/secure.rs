@@ -2,7 +2,6 @@
 //! made by the test with `openssl`; wrong settings fail at once with a
 //! clear message; no secret is ever printed.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -120,11 +119,7 @@ impl TlsRedis {
     fn start(pki: &Pki) -> Self {
         for _ in 0..20 {
             let dir = tempfile::tempdir().unwrap();
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = free_port();
             let child = Command::new("redis-server")
                 .args(["--port", "0", "--tls-port", &port.to_string()])
                 .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])

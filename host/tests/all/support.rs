@@ -99,11 +99,7 @@ impl RedisServer {
     pub fn start() -> Self {
         for _ in 0..20 {
             let dir = tempfile::tempdir().unwrap();
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = free_port();
             let child = spawn_redis(port, dir.path());
             let mut server = RedisServer { port, child, dir };
             if server.wait_ready() {
@@ -530,4 +526,13 @@ pub fn status_row(config: &Path, rule: &str) -> Option<BTreeMap<String, String>>
     }
     columns.insert("state".to_owned(), row[10..].join(" "));
     Some(columns)
+}
+
+/// A loopback port nothing listens on right now (the OS picks it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -48,6 +48,8 @@ fn kafka_source_parses() {
                 ("fetch.min.bytes".to_owned(), "1".to_owned()),
                 ("fetch.wait.max.ms".to_owned(), "0.5".to_owned()),
             ]),
+            librdkafka_secrets: BTreeMap::new(),
+            inline_secret: false,
         })
     );
     assert_eq!(config.source.batch_records, 100);
@@ -95,7 +97,7 @@ topics = ["nope"]
             r#"source.path: not allowed when source.kind = "kafka" (only with "file")"#,
             r#"source.poll_interval_ms: not allowed when source.kind = "kafka" (only with "file")"#,
             "source.librdkafka.\"group.id\": set source.group instead",
-            "source.librdkafka.\"sasl.mechanisms\": expected a string, number or boolean, found an array",
+            "source.librdkafka.\"sasl.mechanisms\": expected a string, number or boolean, or { env = \"VAR\" } / { file = \"path\" }, found an array",
             "rules.pvuv.topics: must list at least one topic",
         ],
     );
@@ -216,6 +218,63 @@ fn weir_overrides_four_librdkafka_properties() {
             "enable.auto.offset.store",
             "enable.partition.eof",
             "auto.offset.reset"
+        ]
+    );
+}
+
+/// Secrets in `[source.librdkafka]`: from the environment, a file or the
+/// file itself; kept apart from the other properties and never printed.
+#[test]
+fn librdkafka_secrets_come_from_the_environment_or_a_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("key-password");
+    std::fs::write(&file, "from-a-file\n").expect("write");
+    // PATH is set wherever the tests run (tests cannot set variables safely).
+    let text = format!(
+        "[source]\nkind = \"kafka\"\nbrokers = \"b:9092\"\ntopics = [\"t\"]\ngroup = \"g\"\n\
+         [source.librdkafka]\n\"sasl.password\" = {{ env = \"PATH\" }}\n\
+         \"ssl.key.password\" = {{ file = \"{}\" }}\n\"client.id\" = \"weir-1\"\n\
+         [plugins]\ndir = \"p\"\n[redis]\nurl = \"redis://r\"\n",
+        file.display()
+    );
+    let config = Config::parse(&text).expect("valid");
+    let SourceKind::Kafka(kafka) = &config.source.kind else {
+        panic!("kafka expected");
+    };
+    let path = std::env::var("PATH").unwrap_or_default();
+    assert_eq!(kafka.librdkafka_secrets["sasl.password"].expose(), path);
+    assert_eq!(
+        kafka.librdkafka_secrets["ssl.key.password"].expose(),
+        "from-a-file"
+    );
+    assert_eq!(kafka.librdkafka.keys().collect::<Vec<_>>(), ["client.id"]);
+    assert!(!config.has_inline_secret());
+    assert!(!format!("{config:?}").contains("from-a-file"));
+
+    // Written inline, a sensitive property is still a secret, and says so.
+    let inline = text.replace(
+        &format!("{{ file = \"{}\" }}", file.display()),
+        "\"inline-pass\"",
+    );
+    let config = Config::parse(&inline).expect("valid");
+    assert!(config.has_inline_secret());
+    assert!(!format!("{config:?}").contains("inline-pass"));
+
+    let problems = problems_of(&text.replace(
+        "{ env = \"PATH\" }",
+        "{ env = \"WEIR_SURELY_UNSET_VARIABLE\" }",
+    ));
+    assert_eq!(
+        problems,
+        [
+            r#"source.librdkafka."sasl.password": environment variable WEIR_SURELY_UNSET_VARIABLE is not set"#
+        ]
+    );
+    let problems = problems_of(&text.replace("{ env = \"PATH\" }", "{ vault = \"x\" }"));
+    assert_eq!(
+        problems,
+        [
+            r#"source.librdkafka."sasl.password": expected { env = "VAR" } or { file = "path" } (one key, a string)"#
         ]
     );
 }

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
@@ -17,6 +18,9 @@ use crate::model::{LaneClaims, partition_lane};
 pub(super) struct AssignContext {
     pub(super) claims: Arc<dyn LaneClaims>,
     pub(super) events: Mutex<Vec<Rebalance>>,
+    /// Why the brokers refused this client for good (authentication, an
+    /// untrusted certificate), once they have; the source then fails.
+    pub(super) refused: Mutex<Option<String>>,
 }
 
 impl AssignContext {
@@ -34,7 +38,37 @@ fn lanes_of(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
         .collect()
 }
 
-impl ClientContext for AssignContext {}
+impl ClientContext for AssignContext {
+    /// librdkafka's client errors: most are retried by librdkafka (a
+    /// broker down, a connection lost); a refusal can never succeed, so it
+    /// is kept for [`super::KafkaSource::refused`] to fail the run.
+    fn error(&self, error: KafkaError, reason: &str) {
+        if is_refusal(&error, reason) {
+            tracing::error!(%error, reason, "Kafka refused the connection");
+            if let Ok(mut refused) = self.refused.lock() {
+                refused.get_or_insert_with(|| format!("{error}: {reason}"));
+            }
+        } else {
+            tracing::warn!(%error, reason, "Kafka client error; librdkafka retries");
+        }
+    }
+}
+
+/// Whether a client error means the brokers refuse these settings: a
+/// failed SASL login, or a TLS certificate that does not verify (on either
+/// side). A broker that is down or a dropped connection is not.
+fn is_refusal(error: &KafkaError, reason: &str) -> bool {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed) => true,
+        Some(RDKafkaErrorCode::SSL) => {
+            let reason = reason.to_ascii_lowercase();
+            ["certificate", "unknown ca", "bad decrypt", "alert"]
+                .iter()
+                .any(|what| reason.contains(what))
+        }
+        _ => false,
+    }
+}
 
 impl ConsumerContext for AssignContext {
     fn rebalance(

@@ -80,6 +80,9 @@ impl KafkaSource {
         for (key, value) in &config.librdkafka {
             client.set(key, value);
         }
+        for (key, secret) in &config.librdkafka_secrets {
+            client.set(key, secret.expose());
+        }
         client
             .set("bootstrap.servers", &config.brokers)
             .set("group.id", &config.group);
@@ -90,6 +93,7 @@ impl KafkaSource {
         let context = AssignContext {
             claims,
             events: Mutex::new(Vec::new()),
+            refused: Mutex::new(None),
         };
         let kafka = |error: rdkafka::error::KafkaError| SourceError::Kafka(error.to_string());
         let consumer: BaseConsumer<AssignContext> =
@@ -184,6 +188,12 @@ impl KafkaSource {
             self.at_end(partition);
         }
         KafkaStep { batch, rebalances }
+    }
+
+    /// Why the brokers refused this client for good, if they have (see
+    /// `AssignContext::error`).
+    pub fn refused(&self) -> Option<String> {
+        self.consumer.context().refused.lock().ok()?.clone()
     }
 
     /// librdkafka reached the end of `partition`.
