@@ -242,28 +242,14 @@ fn config_with(dir: &Path, log: &Path, plugins: &Path, redis: &str) -> PathBuf {
 /// Runs `weir` with `args` and the password in its environment; fails the
 /// test if it runs longer than 60 s (a retry loop that never ends).
 fn weir_with_password(args: &[&str], config: &Path) -> Output {
-    let mut child = weir()
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env("WEIR_TEST_REDIS_PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "weir {args:?} still running after 60 s:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
+    output_within(
+        weir()
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .env("WEIR_TEST_REDIS_PASSWORD", PASSWORD),
+        Duration::from_secs(60),
+    )
 }
 
 fn text_of(output: &Output) -> String {

@@ -78,28 +78,14 @@ fn encrypted_client_key(pki: &Pki) -> PathBuf {
 /// Runs `weir run --config` with the key password in the environment;
 /// fails the test if it runs longer than `limit` (a retry loop).
 fn run_limited(config: &Path, limit: Duration) -> Output {
-    let mut child = weir()
-        .args(["run", "--config"])
-        .arg(config)
-        .env("WEIR_TEST_KEY_PASSWORD", KEY_PASSWORD)
-        .env("WEIR_TEST_SASL_PASSWORD", KEY_PASSWORD)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "weir run still running after {limit:?}:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
+    output_within(
+        weir()
+            .args(["run", "--config"])
+            .arg(config)
+            .env("WEIR_TEST_KEY_PASSWORD", KEY_PASSWORD)
+            .env("WEIR_TEST_SASL_PASSWORD", KEY_PASSWORD),
+        limit,
+    )
 }
 
 /// A Kafka config reading `access` from `brokers` to the end, with

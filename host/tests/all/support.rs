@@ -536,3 +536,32 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Runs `command` to its end and returns its output; fails the test if it
+/// runs longer than `limit` (a hang, or a retry loop that never ends).
+/// Both pipes are drained while it runs, so a chatty command cannot block.
+pub fn output_within(command: &mut Command, limit: Duration) -> Output {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let (finished, done) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let overran = done.recv_timeout(limit).is_err();
+        if overran {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+        overran
+    });
+    let output = child.wait_with_output().unwrap();
+    let _ = finished.send(());
+    let overran = watchdog.join().unwrap();
+    assert!(
+        !overran,
+        "{command:?} still running after {limit:?}:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
