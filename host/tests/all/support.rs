@@ -558,9 +558,12 @@ pub fn output_within(command: &mut Command, limit: Duration) -> Output {
     let output = child.wait_with_output().unwrap();
     let _ = finished.send(());
     let overran = watchdog.join().unwrap();
+    // The program and arguments only: the environment may hold test secrets.
+    let args: Vec<_> = command.get_args().collect();
     assert!(
         !overran,
-        "{command:?} still running after {limit:?}:\n{}",
+        "{:?} {args:?} still running after {limit:?}:\n{}",
+        command.get_program(),
         String::from_utf8_lossy(&output.stderr)
     );
     output
