@@ -1,5 +1,7 @@
 //! A batch of records as the rule sees it.
 
+use serde::Deserialize;
+
 use crate::error::{Error, Result};
 
 /// A byte range within a batch's data buffer.
@@ -87,5 +89,18 @@ impl<'a> Record<'a> {
     pub fn text(&self) -> Result<&'a str> {
         std::str::from_utf8(self.payload)
             .map_err(|error| Error::msg(format!("invalid UTF-8 at byte {}", error.valid_up_to())))
+    }
+
+    /// The payload parsed as one JSON value into `T`, for rules over JSON
+    /// logs. `T` may borrow `&str` fields from the record (escaped strings
+    /// then need `String` or `Cow<str>`).
+    ///
+    /// An error rejects the record with a reason that says where and what:
+    /// `invalid JSON at line 1 column 5: expected value`, or, for valid JSON
+    /// of the wrong shape, `JSON does not fit Spend at line 1 column 40:
+    /// missing field `roleid``. Take money as [`crate::Decimal`] to keep
+    /// its exact digits.
+    pub fn json<T: Deserialize<'a>>(&self) -> Result<T> {
+        crate::json::from_slice(self.payload)
     }
 }

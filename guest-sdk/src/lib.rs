@@ -34,8 +34,10 @@
 
 mod batch;
 mod check;
+mod decimal;
 mod emit;
 mod error;
+pub mod json;
 pub mod log;
 mod manifest;
 pub mod parse;
@@ -48,6 +50,7 @@ pub mod __guest;
 
 pub use batch::{BatchView, Record, RecordMeta, Span};
 pub use check::InvalidManifest;
+pub use decimal::Decimal;
 pub use emit::{Emitter, Measure, Output, Reject, Update};
 pub use error::{Error, Result};
 pub use manifest::{Aggregation, DAY_SECS, Manifest, Metric, Window};
@@ -56,10 +59,14 @@ pub use rule::{NoConfig, Rule, run_batch};
 /// Everything a rule file usually needs, in one import.
 pub mod prelude {
     pub use crate::parse::access::AccessLog;
-    pub use crate::parse::time::{parse_clf_time, parse_datetime};
+    pub use crate::parse::kv;
+    pub use crate::parse::time::{
+        epoch_millis, epoch_secs, parse_clf_time, parse_datetime, parse_datetime_with_offset,
+        parse_rfc3339,
+    };
     pub use crate::{
-        Aggregation, DAY_SECS, Emitter, Error, Manifest, Metric, NoConfig, Record, Result, Rule,
-        Window,
+        Aggregation, DAY_SECS, Decimal, Emitter, Error, Manifest, Metric, NoConfig, Record, Result,
+        Rule, Window,
     };
 }
 

@@ -4,6 +4,7 @@
 //! these run at over a million lines a second even inside WebAssembly.
 
 pub mod access;
+pub mod kv;
 pub mod time;
 
 /// Why a line did not parse.

@@ -1,4 +1,15 @@
 //! Timestamps of common log formats, to Unix milliseconds.
+//!
+//! Every parser returns epoch milliseconds as `i64`, the unit the emitter's
+//! event times use, and refuses impossible dates (`2026-02-30`) instead of
+//! rolling them over, so a bad line is rejected rather than counted in the
+//! wrong window.
+
+mod epoch;
+mod rfc3339;
+
+pub use epoch::{epoch_millis, epoch_secs};
+pub use rfc3339::parse_rfc3339;
 
 use super::ParseError;
 
@@ -42,6 +53,20 @@ fn digits(bytes: &[u8]) -> Result<u32, ParseError> {
         value = value * 10 + u32::from(byte - b'0');
     }
     Ok(value)
+}
+
+/// Milliseconds of the fraction of a second at the start of `bytes` (its
+/// leading digits: `5` is 500, `123456` is 123; digits past the millisecond
+/// are dropped, never rounded up into the next second), and how many digits
+/// it had.
+fn fraction_millis(bytes: &[u8]) -> (u32, usize) {
+    let len = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    let millis = bytes[..len]
+        .iter()
+        .chain(b"000")
+        .take(3)
+        .fold(0, |millis, &digit| millis * 10 + u32::from(digit - b'0'));
+    (millis, len)
 }
 
 /// A calendar date and time of day, checked for range, as Unix milliseconds.
@@ -108,14 +133,18 @@ pub fn parse_clf_time(text: &str) -> Result<i64, ParseError> {
 
 /// Parses `2026-11-21 10:00:00,123`, `2026-11-21 10:00:00.123`,
 /// `2026-11-21 10:00:00` or `2026-11-21T10:00:00` as UTC to Unix milliseconds.
-/// Anything after the seconds (or milliseconds) is ignored, so a log line's
-/// timestamp can be parsed from the line's start.
+/// The fraction after `,` or `.` may have any number of digits (`.5` is 500
+/// ms; digits past the millisecond are dropped). Anything after the seconds
+/// (or their fraction) is ignored, so a log line's timestamp can be parsed
+/// from the line's start; a zone written there is ignored too, so use
+/// [`parse_rfc3339`] for text that carries one.
 pub fn parse_datetime(text: &str) -> Result<i64, ParseError> {
     parse_datetime_with_offset(text, 0)
 }
 
 /// Like [`parse_datetime`] for local times `offset_secs` east of UTC
-/// (28800 for UTC+8).
+/// (28800 for UTC+8): for logs whose timestamps carry no zone, the offset
+/// comes from the rule's config.
 pub fn parse_datetime_with_offset(text: &str, offset_secs: i64) -> Result<i64, ParseError> {
     let b = text.as_bytes();
     if b.len() < 19
@@ -133,8 +162,8 @@ pub fn parse_datetime_with_offset(text: &str, offset_secs: i64) -> Result<i64, P
     let hour = digits(&b[11..13])?;
     let minute = digits(&b[14..16])?;
     let second = digits(&b[17..19])?;
-    let millis = match b.get(19..23) {
-        Some([b',' | b'.', rest @ ..]) if rest.iter().all(u8::is_ascii_digit) => digits(rest)?,
+    let millis = match b.get(19) {
+        Some(b',' | b'.') => fraction_millis(&b[20..]).0,
         _ => 0,
     };
     Ok(civil_to_ms(year, month, day, hour, minute, second, millis)? - offset_secs * 1000)
@@ -190,14 +219,48 @@ mod tests {
             parse_datetime("2026-11-21 10:00:00,123").unwrap(),
             base + 123
         );
-        assert_eq!(parse_datetime("2026-11-21 10:00:00.5xx").unwrap(), base);
+        assert_eq!(parse_datetime("2026-11-21 10:00:00.5").unwrap(), base + 500);
+        assert_eq!(
+            parse_datetime("2026-11-21 10:00:00.123456 INFO").unwrap(),
+            base + 123
+        );
+        assert_eq!(parse_datetime("2026-11-21 10:00:00.x").unwrap(), base);
         assert_eq!(parse_datetime("2026-11-21 10:00:00").unwrap(), base);
         assert_eq!(parse_datetime("2026-11-21T10:00:00 INFO").unwrap(), base);
         assert_eq!(
             parse_datetime_with_offset("2026-11-21 10:00:00", 8 * 3600).unwrap(),
             base - 8 * 3_600_000
         );
+        assert_eq!(
+            parse_datetime_with_offset("2026-11-21 10:00:00,250", -5 * 3600).unwrap(),
+            base + 5 * 3_600_000 + 250
+        );
         assert!(parse_datetime("2026-13-21 10:00:00").is_err());
         assert!(parse_datetime("2026-11-21").is_err());
+    }
+
+    #[test]
+    fn datetime_refuses_impossible_dates_and_knows_leap_years() {
+        for bad in [
+            "2026-02-29 10:00:00",
+            "2026-02-30 10:00:00",
+            "2100-02-29 10:00:00",
+            "2026-04-31 10:00:00",
+            "2026-11-00 10:00:00",
+            "2026-11-21 24:00:00",
+            "2026-11-21 10:60:00",
+            "2026-11-21 10:00:60",
+            "2026-1x-21 10:00:00",
+        ] {
+            assert!(parse_datetime(bad).is_err(), "{bad}");
+        }
+        for good in ["2028-02-29 10:00:00", "2000-02-29 00:00:00"] {
+            assert!(parse_datetime(good).is_ok(), "{good}");
+        }
+        assert_eq!(
+            parse_datetime("2028-03-01 00:00:00").unwrap()
+                - parse_datetime("2028-02-28 00:00:00").unwrap(),
+            2 * 86_400_000
+        );
     }
 }
