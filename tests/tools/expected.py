@@ -93,6 +93,8 @@ Rules
   * ip-count: requests = count, group key = client IP; tumbling 60 s.
   * hive-audit: by_ip = count (key = ip), by_table = count (key = table);
     tumbling 60 s.
+  * clicks (JSON click events, see parse_clicks): pv = count, uv = distinct
+    account_id; group key "total"; windows as pvuv's.
 
 Output
   * Key weir:{rule}:{metric}:{S}:{T}: S = window size in seconds (D for a
@@ -306,6 +308,41 @@ def read_audit(line: str):
     return None
 
 
+# The clicks rule's default `utc_offset_secs`: `c_time` is local time in UTC+8.
+CLICKS_UTC_OFFSET_SECS = 28800
+
+
+def parse_clicks(line: str):
+    """-> (VALID, {"t": ms, "account": str}) or (REJECTED, reason).
+
+    A JSON object (as RFC 8259: no NaN, one value per line) with string
+    fields `account_id` and `c_time`, the latter "YYYY-MM-DD HH:MM:SS" in
+    local time UTC+8; other fields are ignored."""
+    try:
+        obj = json.loads(line, parse_constant=_no_constant)
+    except ValueError as e:
+        return REJECTED, f"not JSON: {e}"
+    if not isinstance(obj, dict):
+        return REJECTED, "not a JSON object"
+    account, c_time = obj.get("account_id"), obj.get("c_time")
+    if not isinstance(account, str) or not isinstance(c_time, str):
+        return REJECTED, "account_id and c_time must be strings"
+    if len(c_time) != 19 or not all(
+            (c in "0123456789") if want == "d" else (c == want)
+            for c, want in zip(c_time, "dddd-dd-dd dd:dd:dd")):
+        return REJECTED, "c_time is not YYYY-MM-DD HH:MM:SS"
+    t = to_ms(int(c_time[0:4]), int(c_time[5:7]), int(c_time[8:10]),
+              int(c_time[11:13]), int(c_time[14:16]), int(c_time[17:19]), 0,
+              CLICKS_UTC_OFFSET_SECS)
+    if t is None:
+        return REJECTED, "impossible date/time"
+    return VALID, {"t": t, "account": account}
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
 # ------------------------------------------------------------------- rules ---
 
 @dataclass(frozen=True)
@@ -349,6 +386,10 @@ RULES = {
     ]),
     "ip-count": Rule("ip-count", parse_access, [
         Metric("requests", "count", [Tumbling(60)], lambda r: r["ip"]),
+    ]),
+    "clicks": Rule("clicks", parse_clicks, [
+        Metric("pv", "count", PVUV_WINDOWS, lambda r: "total"),
+        Metric("uv", "distinct", PVUV_WINDOWS, lambda r: "total", lambda r: r["account"]),
     ]),
     "hive-audit": Rule("hive-audit", parse_hive, [
         Metric("by_ip", "count", [Tumbling(60)], lambda r: r["ip"]),

@@ -11,6 +11,7 @@ mod aggregates;
 mod bad_input;
 mod crash;
 mod exactness;
+mod examples;
 mod kafka;
 mod kafka_check;
 mod kafka_event_time;

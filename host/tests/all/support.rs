@@ -38,6 +38,8 @@ pub fn rule_wasm(crate_file_name: &str) -> PathBuf {
                 "-p",
                 "hive-audit",
                 "-p",
+                "clicks",
+                "-p",
                 "weir-test-misbehave",
                 "-p",
                 "weir-test-pvuv-rewindowed",
