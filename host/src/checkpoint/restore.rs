@@ -53,7 +53,7 @@ pub const DAY_OFFSET_FIELD: &str = "day_offset_ms";
 
 /// Called once a rule's slots are restored into `state`: if the
 /// checkpoint's windows were aligned otherwise (the rule's day offset
-/// changed between runs), the window shapes that moves lose their open
+/// changed between runs), the window shapes the change moves lose their open
 /// windows, with one WARN naming the metrics, and the next checkpoint
 /// deletes their state (see [`RuleState::realign_from`]). A checkpoint
 /// written before the offset was recorded is taken to be aligned as now:
