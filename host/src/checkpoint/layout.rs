@@ -1,11 +1,11 @@
 //! Names inside a checkpoint that every store shares.
 
 use super::RuleCommit;
-use super::restore::def_field;
+use super::restore::{DAY_OFFSET_FIELD, def_field};
 
-/// A rule's meta fields: watermark, counters, version and status, and the
-/// signature of each metric (restore keeps a metric's state only while it
-/// is unchanged).
+/// A rule's meta fields: watermark, counters, window alignment, version and
+/// status, and the signature of each metric (restore keeps a metric's state
+/// only while it is unchanged, and a window's while it is aligned alike).
 pub fn rule_meta(commit: &RuleCommit<'_>) -> Vec<(String, String)> {
     let watermark = &commit.state.watermark;
     let mut meta: Vec<(String, String)> = vec![
@@ -22,6 +22,10 @@ pub fn rule_meta(commit: &RuleCommit<'_>) -> Vec<(String, String)> {
         (
             "stats".to_owned(),
             serde_json::to_string(&commit.state.stats).unwrap_or_default(),
+        ),
+        (
+            DAY_OFFSET_FIELD.to_owned(),
+            commit.state.alignment().offset_ms().to_string(),
         ),
         ("version".to_owned(), commit.spec.version.clone()),
         ("version_hash".to_owned(), commit.version_hash.to_owned()),

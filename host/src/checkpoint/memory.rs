@@ -16,7 +16,7 @@ pub use ops::MemoryCommit;
 use ops::{Op, rule_ops};
 
 use super::fence::{FenceCheck, check_fences};
-use super::restore::{apply_meta, apply_slot, member_groups, wanted_slots};
+use super::restore::{apply_meta, apply_slot, member_groups, realign, wanted_slots};
 use super::{CheckpointStore, CommitSize, Fence, LaneCommit, Prepared, StoreError};
 use crate::model::{Assignment, DeadLetter, LaneClaims, Position, RuleSpec};
 use crate::state::RuleState;
@@ -132,6 +132,17 @@ impl MemoryStore {
             .get(field)
             .cloned()
     }
+
+    /// The slots (open windows) a lane's checkpoint holds of a rule, by id
+    /// (tests).
+    pub fn slot_ids(&self, lane: &str, rule: &str) -> Vec<String> {
+        self.memory()
+            .lanes
+            .get(lane)
+            .and_then(|lane| lane.rules.get(rule))
+            .map(|rule| rule.slots.keys().cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 #[async_trait]
@@ -244,6 +255,7 @@ impl CheckpointStore for MemoryStore {
                 .collect();
             restored += apply_slot(state, &id, groups, &members)?;
         }
+        realign(&data.meta, spec, lane, state);
         Ok(restored)
     }
 

@@ -4,12 +4,14 @@
 //!
 //! Metrics whose definition changed since the checkpoint start empty, with
 //! a log line saying so: their old state would not mean the same thing.
+//! So do the windows a change of the rule's day offset moves (see
+//! [`realign`]).
 
 use std::collections::HashMap;
 
 use super::StoreError;
 use super::layout;
-use crate::model::{RuleSpec, RuleStats};
+use crate::model::{Alignment, RuleSpec, RuleStats};
 use crate::state::RuleState;
 use crate::state::codec;
 use crate::state::slot::SlotKind;
@@ -43,6 +45,42 @@ pub fn apply_meta(
         }
     }
     true
+}
+
+/// The meta field holding the offset, in milliseconds, the rule's windows
+/// were aligned by (see [`Alignment::offset_ms`]).
+pub const DAY_OFFSET_FIELD: &str = "day_offset_ms";
+
+/// Called once a rule's slots are restored into `state`: if the
+/// checkpoint's windows were aligned otherwise (the rule's day offset
+/// changed between runs), the window shapes the change moves lose their open
+/// windows, with one WARN naming the metrics, and the next checkpoint
+/// deletes their state (see [`RuleState::realign_from`]). A checkpoint
+/// written before the offset was recorded is taken to be aligned as now:
+/// that is what those versions assumed.
+pub fn realign(meta: &HashMap<String, String>, spec: &RuleSpec, lane: &str, state: &mut RuleState) {
+    let Some(was) = meta
+        .get(DAY_OFFSET_FIELD)
+        .and_then(|ms| ms.parse().ok())
+        .map(Alignment::from_offset_ms)
+    else {
+        return;
+    };
+    let now = state.alignment();
+    if was == now {
+        return;
+    }
+    let discarded = state.realign_from(was);
+    if !discarded.is_empty() {
+        tracing::warn!(
+            rule = %spec.name,
+            lane,
+            metrics = %discarded.join(", "),
+            checkpoint_day_offset_secs = was.offset_ms() / 1000,
+            day_offset_secs = now.offset_ms() / 1000,
+            "the rule's day offset changed since the checkpoint; open windows it moves were discarded"
+        );
+    }
 }
 
 /// The meta field holding a metric's signature.

@@ -83,6 +83,7 @@
 //! config = { sample = 10 }      # (empty) passed to the rule's init as JSON object text
 //! ttl_secs = { pv = 86400 }     # (empty) per-metric TTL overrides, metric name -> seconds
 //! topics = ["access"]           # (all topics) kafka only: which of source.topics the rule sees
+//! day_offset_secs = -28800      # (windows.day_offset_secs) this rule's day alignment; -86399..=86399
 //! ```
 
 mod checkpoint;

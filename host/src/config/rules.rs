@@ -1,6 +1,6 @@
 //! The `[rules]` section: one optional `[rules.<name>]` table per rule, with
-//! the config passed to the rule's init, TTL overrides and, for a Kafka
-//! source, the topics the rule sees.
+//! the config passed to the rule's init, TTL overrides, the rule's own day
+//! offset and, for a Kafka source, the topics the rule sees.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +8,8 @@ use toml::{Table, Value};
 
 use super::reader::{Problems, TableReader, join_key, mismatch};
 use super::source::{KindName, Need, SourceRead, not_for_kind};
-use super::{check_topics, is_name};
+use super::windows::WindowsConfig;
+use super::{check_topics, is_name, within};
 
 /// One `[rules.<name>]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,12 @@ pub struct RuleConfig {
     /// The Kafka topics this rule sees (`topics`), each one of
     /// `source.topics`; `None` for all of them.
     pub topics: Option<Vec<String>>,
+    /// Where this rule's day windows start, as seconds from UTC midnight
+    /// (`day_offset_secs`, same meaning and range as `[windows]
+    /// day_offset_secs`, which it overrides); `None` to use that one. Lets
+    /// one pipeline count one rule's days in UTC and another's in local
+    /// time.
+    pub day_offset_secs: Option<i64>,
 }
 
 impl Default for RuleConfig {
@@ -30,6 +37,7 @@ impl Default for RuleConfig {
             config_json: "{}".to_owned(),
             ttl_secs: BTreeMap::new(),
             topics: None,
+            day_offset_secs: None,
         }
     }
 }
@@ -105,10 +113,15 @@ fn read_rule(mut t: TableReader<'_>, source: Option<&SourceRead>) -> RuleConfig 
         ok.then_some(topics)
     });
 
+    let max = WindowsConfig::MAX_DAY_OFFSET_SECS;
+    let day_offset_secs = t.optional::<i64>("day_offset_secs");
+    let day_offset_secs = within(&t, "day_offset_secs", day_offset_secs, -max, max);
+
     RuleConfig {
         config_json,
         ttl_secs,
         topics,
+        day_offset_secs,
     }
 }
 

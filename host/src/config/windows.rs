@@ -12,6 +12,7 @@ pub struct WindowsConfig {
     /// Where day windows start, as seconds from UTC midnight
     /// (`day_offset_secs`); within ±[`WindowsConfig::MAX_DAY_OFFSET_SECS`].
     /// For example -28800 puts day boundaries at local midnight in UTC+8.
+    /// A rule's own `[rules.<name>] day_offset_secs` overrides it.
     pub day_offset_secs: i64,
 }
 

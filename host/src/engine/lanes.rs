@@ -55,6 +55,21 @@ impl LaneRules {
     }
 }
 
+/// What a lane needs to know of a rule to give it empty state: its
+/// manifest and where its windows start.
+#[derive(Debug, Clone)]
+struct LaneRule {
+    id: RuleId,
+    spec: RuleSpec,
+    align: Alignment,
+}
+
+impl LaneRule {
+    fn empty_state(&self, lateness_ms: i64) -> RuleState {
+        RuleState::new(&self.spec, self.align, lateness_ms)
+    }
+}
+
 /// Every lane's state: one [`RuleState`] per rule.
 #[derive(Debug, Clone)]
 pub struct Lanes {
@@ -62,25 +77,18 @@ pub struct Lanes {
     /// Whether records are split by (source, partition); otherwise every
     /// record is in [`SINGLE_LANE`].
     partitioned: bool,
-    /// The rules, for a new lane's empty state.
-    specs: Vec<(RuleId, RuleSpec)>,
-    align: Alignment,
+    /// The rules, by id, for a new lane's empty state.
+    rules: Vec<LaneRule>,
     lateness_ms: i64,
 }
 
 impl Lanes {
-    /// No lanes yet.
-    pub fn new(
-        specs: Vec<(RuleId, RuleSpec)>,
-        align: Alignment,
-        lateness_ms: i64,
-        partitioned: bool,
-    ) -> Self {
+    /// No lanes and no rules yet (see [`Lanes::add_rule`]).
+    pub fn new(lateness_ms: i64, partitioned: bool) -> Self {
         Self {
             by_name: BTreeMap::new(),
             partitioned,
-            specs,
-            align,
+            rules: Vec::new(),
             lateness_ms,
         }
     }
@@ -105,16 +113,19 @@ impl Lanes {
     pub fn empty_states(&self) -> LaneRules {
         LaneRules {
             states: self
-                .specs
+                .rules
                 .iter()
-                .map(|(id, spec)| (*id, RuleState::new(spec, self.align, self.lateness_ms)))
+                .map(|rule| (rule.id, rule.empty_state(self.lateness_ms)))
                 .collect(),
         }
     }
 
-    /// Empty state for one rule.
-    pub fn empty_state(&self, spec: &RuleSpec) -> RuleState {
-        RuleState::new(spec, self.align, self.lateness_ms)
+    /// Where rule `id`'s windows start.
+    pub fn alignment(&self, id: RuleId) -> Option<Alignment> {
+        self.rules
+            .iter()
+            .find(|rule| rule.id == id)
+            .map(|rule| rule.align)
     }
 
     /// A lane's states, created empty if it is new.
@@ -173,33 +184,36 @@ impl Lanes {
         total
     }
 
-    /// A rule was added: every lane gets empty state for it.
-    pub fn add_rule(&mut self, id: RuleId, spec: RuleSpec) {
+    /// A rule was added, its windows aligned by `align`: every lane gets
+    /// empty state for it, and so does every lane made later.
+    pub fn add_rule(&mut self, id: RuleId, spec: RuleSpec, align: Alignment) {
+        let rule = LaneRule { id, spec, align };
         for states in self.by_name.values_mut() {
-            states.insert(id, RuleState::new(&spec, self.align, self.lateness_ms));
+            states.insert(id, rule.empty_state(self.lateness_ms));
         }
-        self.specs.push((id, spec));
+        self.rules.push(rule);
     }
 
-    /// Rule `id` has a new version: every lane keeps the windows of its
-    /// unchanged metrics. Returns what the new version reset (see
-    /// [`RuleState::migrate`]), once for all lanes.
-    pub fn replace_rule(&mut self, id: RuleId, spec: RuleSpec) -> Vec<String> {
+    /// Rule `id` has a new version, aligned by `align`: every lane keeps
+    /// the windows of its unchanged metrics. Returns what the new version
+    /// reset (see [`RuleState::migrate`]), once for all lanes.
+    pub fn replace_rule(&mut self, id: RuleId, spec: RuleSpec, align: Alignment) -> Vec<String> {
+        let rule = LaneRule { id, spec, align };
         let mut reset = Vec::new();
         for states in self.by_name.values_mut() {
             let migrated = match states.remove(id) {
                 Some(old) => {
-                    let (state, dropped) = old.migrate(&spec);
+                    let (state, dropped) = old.migrate(&rule.spec, align);
                     reset.extend(dropped);
                     state
                 }
-                None => RuleState::new(&spec, self.align, self.lateness_ms),
+                None => rule.empty_state(self.lateness_ms),
             };
             states.insert(id, migrated);
         }
-        match self.specs.iter_mut().find(|(i, _)| *i == id) {
-            Some(slot) => slot.1 = spec,
-            None => self.specs.push((id, spec)),
+        match self.rules.iter_mut().find(|slot| slot.id == id) {
+            Some(slot) => *slot = rule,
+            None => self.rules.push(rule),
         }
         // A metric is named once, whichever lanes held its open windows.
         reset.sort();
@@ -209,7 +223,7 @@ impl Lanes {
 
     /// Rule `id` was removed: returns each lane's state of it.
     pub fn remove_rule(&mut self, id: RuleId) -> Vec<(String, RuleState)> {
-        self.specs.retain(|(i, _)| *i != id);
+        self.rules.retain(|rule| rule.id != id);
         self.by_name
             .iter_mut()
             .filter_map(|(name, states)| Some((name.clone(), states.remove(id)?)))

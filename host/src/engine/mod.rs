@@ -21,7 +21,7 @@ pub use rejects::RejectLog;
 
 use crate::config::LimitsConfig;
 use crate::contract::Batch;
-use crate::model::{Alignment, DeadLetter, Route, RuleId, RuleOutcome, RuleStats};
+use crate::model::{Alignment, DeadLetter, Route, RuleAlignments, RuleId, RuleOutcome, RuleStats};
 use crate::plugin::breaker::Breaker;
 use crate::plugin::{ActiveRule, RuleRegistry};
 use crate::state::RuleState;
@@ -74,24 +74,30 @@ pub struct Engine {
     /// Routes by rule name, for rules loaded now or later; a rule not
     /// named here sees every record.
     routes: BTreeMap<String, Route>,
+    /// Where each rule's windows start, decided when the rule is added or
+    /// a new version replaces it (the lanes keep the result by rule id).
+    alignments: RuleAlignments,
 }
 
 impl Engine {
-    /// Fresh state for every rule; `partitioned`: keep a lane per input
-    /// partition (see [`crate::model::partition_lane`]).
+    /// Fresh state for every rule, its windows aligned as `alignments`
+    /// says for it (one [`Alignment`] aligns every rule alike), also for
+    /// rules added later; `partitioned`: keep a lane per input partition
+    /// (see [`crate::model::partition_lane`]).
     pub fn new(
         registry: RuleRegistry,
-        align: Alignment,
+        alignments: impl Into<RuleAlignments>,
         lateness_ms: i64,
         limits: &LimitsConfig,
         partitioned: bool,
     ) -> Self {
         let mut engine = Self {
             rules: Vec::new(),
-            lanes: Lanes::new(Vec::new(), align, lateness_ms, partitioned),
+            lanes: Lanes::new(lateness_ms, partitioned),
             limits: limits.clone(),
             next_id: 0,
             routes: BTreeMap::new(),
+            alignments: alignments.into(),
         };
         for rule in registry.into_rules() {
             engine.add_rule(rule);
@@ -182,11 +188,17 @@ impl Engine {
             .map(|slot| slot.id)
     }
 
+    /// Where rule `id`'s windows start.
+    pub fn alignment(&self, id: RuleId) -> Option<Alignment> {
+        self.lanes.alignment(id)
+    }
+
     /// Adds a rule with fresh state; returns its id.
     pub fn add_rule(&mut self, rule: ActiveRule) -> RuleId {
         let id = RuleId(self.next_id);
         self.next_id += 1;
-        self.lanes.add_rule(id, rule.spec.clone());
+        let align = self.alignments.of(&rule.spec);
+        self.lanes.add_rule(id, rule.spec.clone(), align);
         let route = self
             .routes
             .get(&rule.spec.name)
@@ -199,12 +211,14 @@ impl Engine {
 
     /// Swaps rule `id` for a new version of it (same name), keeping the
     /// state of unchanged metrics. Returns the metrics whose open windows
-    /// the new version reset.
+    /// the new version reset (changed, dropped, or moved by a new
+    /// alignment: see [`RuleAlignments::of`]).
     pub fn replace_rule(&mut self, id: RuleId, rule: ActiveRule) -> Vec<String> {
         let Some(slot) = self.rules.iter_mut().find(|slot| slot.id == id) else {
             return Vec::new();
         };
-        let reset = self.lanes.replace_rule(id, rule.spec.clone());
+        let align = self.alignments.of(&rule.spec);
+        let reset = self.lanes.replace_rule(id, rule.spec.clone(), align);
         slot.breaker = Breaker::new(&self.limits);
         slot.route = self
             .routes

@@ -6,6 +6,7 @@ use weir_sdk::prelude::*;
 
 use super::*;
 use crate::contract::{RecordMeta, Span};
+use crate::model::{RuleAlignments, SINGLE_LANE};
 use crate::state::slot::SlotKind;
 
 /// Counts every record under its own text, at the source's timestamp (no
@@ -39,6 +40,33 @@ macro_rules! line_counter {
 
 line_counter!(Everything, "everything");
 line_counter!(AccessOnly, "access-only");
+
+/// Counts every record under `total` by the day, at the source's timestamp.
+macro_rules! day_counter {
+    ($rule:ident, $name:literal) => {
+        struct $rule;
+
+        impl Rule for $rule {
+            type Config = NoConfig;
+
+            fn manifest() -> Manifest {
+                Manifest::new($name, "1").metric(Metric::count("lines").tumbling(DAY_SECS))
+            }
+
+            fn new(_config: NoConfig) -> Result<Self> {
+                Ok($rule)
+            }
+
+            fn process(&mut self, _record: &Record<'_>, out: &mut Emitter<'_>) -> Result<()> {
+                out.count("lines", "total", None);
+                Ok(())
+            }
+        }
+    };
+}
+
+day_counter!(UtcDays, "utc-days");
+day_counter!(LocalDays, "local-days");
 
 /// A batch of records (topic, partition, text, Kafka timestamp), the topics
 /// being `access` (source 0) and `audit` (source 1).
@@ -185,5 +213,52 @@ fn a_rule_sees_only_its_topics() {
     assert_eq!(
         everything.get(&("audit/0".to_owned(), 6 * minute, "a2".to_owned())),
         Some(&"1".to_owned())
+    );
+}
+
+/// Two rules over the same records: `utc-days` counts UTC days (the
+/// pipeline's alignment), `local-days` days from local midnight in UTC+8
+/// (its own). Each rule's day windows start where its own alignment says,
+/// also for a rule added while running (as a hot reload adds one).
+#[test]
+fn each_rule_counts_days_in_its_own_time_zone() {
+    let hour = 3_600_000;
+    // 2026-11-21 00:00 UTC.
+    let day = 1_795_219_200_000;
+    let alignments = RuleAlignments::new(
+        Alignment::new(0),
+        BTreeMap::from([("local-days".to_owned(), Alignment::new(-8 * 3600))]),
+    );
+    let mut engine = Engine::new(
+        RuleRegistry::from_rules(vec![ActiveRule::native::<UtcDays>("{}").unwrap()]),
+        alignments,
+        0,
+        &LimitsConfig::default(),
+        false,
+    );
+    let local = engine.add_rule(ActiveRule::native::<LocalDays>("{}").unwrap());
+    let utc = engine.find_by_name("utc-days").unwrap();
+    assert_eq!(engine.alignment(utc), Some(Alignment::new(0)));
+    assert_eq!(engine.alignment(local), Some(Alignment::new(-28_800)));
+
+    // 10:00 and 15:59 UTC are the 21st in UTC+8; 16:00 and 23:00 UTC the 22nd.
+    engine.process(&batch(&[
+        (0, 0, "a", day + 10 * hour),
+        (0, 0, "b", day + 16 * hour - 60_000),
+        (0, 0, "c", day + 16 * hour),
+        (0, 0, "d", day + 23 * hour),
+    ]));
+    let expect = |days: &[(i64, &str)]| -> BTreeMap<(String, i64, String), String> {
+        days.iter()
+            .map(|&(start, n)| {
+                let key = (SINGLE_LANE.to_owned(), start, "total".to_owned());
+                (key, n.to_owned())
+            })
+            .collect()
+    };
+    assert_eq!(counts(&mut engine, "utc-days"), expect(&[(day, "4")]));
+    assert_eq!(
+        counts(&mut engine, "local-days"),
+        expect(&[(day - 8 * hour, "2"), (day + 16 * hour, "2")])
     );
 }

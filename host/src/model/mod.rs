@@ -1,11 +1,13 @@
-//! The host's domain types: rule, metric and window specs, positions in a
-//! source, lanes, routes, rule ids, what a rule made of a batch, counters.
+//! The host's domain types: rule, metric and window specs, window
+//! alignments, positions in a source, lanes, routes, rule ids, what a rule
+//! made of a batch, counters.
 //!
 //! Every other part of the host depends on this module and it depends on
 //! nothing of the host but the contract's generated types, so dependencies
 //! point one way: `cli` → `pipeline` → {`source`, `engine`, `checkpoint`,
 //! `sink`, `plugin`} → `model`.
 
+mod alignment;
 mod claims;
 mod lane;
 mod outcome;
@@ -16,6 +18,7 @@ mod spec;
 mod stats;
 mod window;
 
+pub use alignment::{Alignment, RuleAlignments};
 pub use claims::{Assignment, LaneClaims};
 pub use lane::{SINGLE_LANE, partition_lane, split_lane};
 pub use outcome::{DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, RuleOutcome};
@@ -24,4 +27,4 @@ pub use route::Route;
 pub use rule_id::RuleId;
 pub use spec::{Aggregation, MetricSpec, RuleSpec, is_valid_name};
 pub use stats::{RuleStats, SourceStats};
-pub use window::{Alignment, WindowSpec};
+pub use window::WindowSpec;

@@ -2,28 +2,7 @@
 
 use std::fmt;
 
-/// Where windows start: the Unix epoch shifted by the configured day offset,
-/// so that day windows begin at local midnight. Every window size is aligned
-/// the same way, which also keeps hour windows on local hours in zones with
-/// half-hour offsets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Alignment {
-    offset_ms: i64,
-}
-
-impl Alignment {
-    /// Aligns windows to UTC midnight shifted by `day_offset_secs`.
-    pub fn new(day_offset_secs: i64) -> Self {
-        Self {
-            offset_ms: day_offset_secs * 1000,
-        }
-    }
-
-    /// Start of the window of `size_ms` containing `time_ms`.
-    pub fn start(&self, time_ms: i64, size_ms: i64) -> i64 {
-        (time_ms - self.offset_ms).div_euclid(size_ms) * size_ms + self.offset_ms
-    }
-}
+use super::alignment::Alignment;
 
 /// The shape of a metric's windows. Sizes are kept in milliseconds, as event
 /// time is; the manifest gives them in seconds.
@@ -86,6 +65,18 @@ impl WindowSpec {
         }
     }
 
+    /// The distance between two window starts that every start of this
+    /// shape is a multiple of (from the alignment's origin): the size of
+    /// tumbling and cumulative windows (a step divides its window), the hop
+    /// of hopping ones. Two alignments whose offsets differ by a multiple
+    /// of it give this shape the same windows.
+    pub fn period_ms(&self) -> i64 {
+        match *self {
+            Self::Tumbling { size_ms } | Self::Cumulative { size_ms, .. } => size_ms,
+            Self::Hopping { hop_ms, .. } => hop_ms,
+        }
+    }
+
     /// Length of the slots records are added to (the step for cumulative).
     pub fn slot_ms(&self) -> i64 {
         match *self {
@@ -111,19 +102,6 @@ impl fmt::Display for WindowSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn alignment_with_offsets() {
-        let utc = Alignment::new(0);
-        assert_eq!(utc.start(61_000, 60_000), 60_000);
-        assert_eq!(utc.start(-1, 60_000), -60_000);
-        let utc8 = Alignment::new(-8 * 3600);
-        let day = 86_400_000;
-        // 2026-11-21 16:00 UTC is local midnight of the 22nd in UTC+8.
-        let local_midnight = 1_795_219_200_000 + 16 * 3_600_000;
-        assert_eq!(utc8.start(local_midnight, day), local_midnight);
-        assert_eq!(utc8.start(local_midnight - 1, day), local_midnight - day);
-    }
 
     #[test]
     fn hopping_slots() {

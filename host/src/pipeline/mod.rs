@@ -33,7 +33,8 @@ use crate::config::{Config, SourceConfig, SourceKind};
 use crate::contract::Batch;
 use crate::engine::Engine;
 use crate::model::{
-    Alignment, LaneClaims, Position, Route, RuleOutcome, RuleStats, SINGLE_LANE, SourceStats,
+    Alignment, LaneClaims, Position, Route, RuleAlignments, RuleOutcome, RuleStats, SINGLE_LANE,
+    SourceStats,
 };
 use crate::plugin::reload::{ReloadEvent, Reloader};
 use crate::plugin::{RuleLoader, RuleRegistry};
@@ -123,6 +124,17 @@ pub fn routes(config: &Config) -> BTreeMap<String, Route> {
         .collect()
 }
 
+/// Where each rule's windows start: `[windows] day_offset_secs`, or the
+/// rule's own `[rules.<name>] day_offset_secs`.
+pub fn alignments(config: &Config) -> RuleAlignments {
+    let by_rule = config
+        .rules
+        .iter()
+        .filter_map(|(name, rule)| Some((name.clone(), Alignment::new(rule.day_offset_secs?))))
+        .collect();
+    RuleAlignments::new(Alignment::new(config.windows.day_offset_secs), by_rule)
+}
+
 /// The output settings of `config`.
 pub fn output_settings(config: &Config) -> OutputSettings {
     OutputSettings {
@@ -161,7 +173,7 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
     let partitioned = Source::is_partitioned(&config.source);
     let engine = Engine::new(
         registry,
-        Alignment::new(config.windows.day_offset_secs),
+        alignments(config),
         config.windows.allowed_lateness_ms(),
         &config.limits,
         partitioned,

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -351,4 +351,106 @@ async fn a_fenced_checkpoint_drops_the_lost_partition_and_rewinds_the_rest() {
         summary.rules[0].stats.records_in, 21,
         "the kept lane's counters are restored, not doubled"
     );
+}
+
+/// Rule `days`: `SECONDS KEY` lines counted in `n` by the minute and,
+/// cumulatively, by the day (published every minute).
+fn day_rule() -> ActiveRule {
+    let mut rule = counter_rule("days", "n", "1");
+    rule.spec.metrics[0].windows.push(WindowSpec::Cumulative {
+        size_ms: 86_400_000,
+        step_ms: 60_000,
+    });
+    rule
+}
+
+/// Runs [`day_rule`], its windows aligned by `align`, over records at
+/// `secs` on partition 0 of topic `t`; then, unless `finish`, stops with
+/// its windows open (as SIGTERM does) instead of closing them.
+async fn run_days(store: &MemoryStore, align: Alignment, secs: &[i64], finish: bool) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut steps = vec![
+        ScriptStep::Assign(vec![0]),
+        ScriptStep::Records(secs.iter().map(|&s| record(0, s, "a")).collect()),
+    ];
+    if !finish {
+        let stop = stop.clone();
+        steps.push(ScriptStep::Run(Box::new(move || {
+            stop.store(true, Ordering::Relaxed)
+        })));
+    }
+    let engine = Engine::new(
+        RuleRegistry::from_rules(vec![day_rule()]),
+        align,
+        0,
+        &LimitsConfig::default(),
+        true,
+    );
+    let mut pipeline =
+        Pipeline::start_with(settings(0), engine, store.clone(), stop, |_, claims| {
+            Ok(Source::Scripted(Box::new(ScriptedSource::new(
+                "t", steps, claims,
+            ))))
+        })
+        .await
+        .unwrap();
+    pipeline.run(None).await.unwrap();
+}
+
+/// A restart with another day offset (UTC days, then UTC+8 days, whose
+/// local midnight is 16:00 UTC): the minute window open across the restart
+/// keeps what it held (minutes are the same in both), the open day is
+/// discarded, and its checkpoint state deleted, so a later restart cannot
+/// read it back as a day of the new alignment. The new alignment is
+/// recorded for the next restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_another_day_offset_discards_only_the_moved_windows() {
+    let store = MemoryStore::new();
+    let utc8 = Alignment::new(-8 * 3600);
+    // 15:50 and 15:59:50 UTC: minute 15:59 and the UTC day stay open.
+    run_days(&store, Alignment::new(0), &[57_000, 57_590], false).await;
+    assert_eq!(
+        store.rule_meta("t/0", "days", "day_offset_ms").as_deref(),
+        Some("0")
+    );
+    assert!(
+        store
+            .slot_ids("t/0", "days")
+            .contains(&"n:c86400-60:c:0".to_owned()),
+        "the UTC day is open in the checkpoint"
+    );
+
+    // 15:59:55 UTC: the same minute, the last of the 21st in UTC+8.
+    run_days(&store, utc8, &[57_595], false).await;
+    assert_eq!(
+        store.rule_meta("t/0", "days", "day_offset_ms").as_deref(),
+        Some("-28800000")
+    );
+    let slots = store.slot_ids("t/0", "days");
+    assert!(
+        !slots.iter().any(|id| id == "n:c86400-60:c:0"),
+        "the discarded UTC day left no state: {slots:?}"
+    );
+
+    // 16:01:40 UTC, the 22nd in UTC+8; then the end closes every window.
+    run_days(&store, utc8, &[57_700], true).await;
+    let n = |secs: i64, start: i64| value(&store, &format!("weir:days:n:{secs}:{start}"), "a");
+    assert_eq!(n(60, 57_000).as_deref(), Some("1"));
+    assert_eq!(
+        n(60, 57_540).as_deref(),
+        Some("2"),
+        "the minute open across the restart kept its record"
+    );
+    assert_eq!(n(60, 57_660).as_deref(), Some("1"));
+    assert_eq!(
+        n(86_400, 0).as_deref(),
+        Some("1"),
+        "the UTC day as last published: its closed minute, nothing after"
+    );
+    assert_eq!(
+        n(86_400, -28_800).as_deref(),
+        Some("1"),
+        "the UTC+8 day of the 21st counts from the restart only"
+    );
+    assert_eq!(n(86_400, 57_600).as_deref(), Some("1"));
 }

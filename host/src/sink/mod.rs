@@ -173,7 +173,7 @@ impl CheckpointStore for RedisStore {
         state: &mut RuleState,
     ) -> Result<usize, StoreError> {
         let keys = self.lane_keys(lane);
-        restore::rule_state(&mut self.conn, &keys, spec, lateness_ms, state).await
+        restore::rule_state(&mut self.conn, &keys, lane, spec, lateness_ms, state).await
     }
 
     async fn position(&mut self, lane: &str) -> Result<Option<Position>, StoreError> {

@@ -7,7 +7,7 @@ use redis::aio::ConnectionLike;
 
 use super::keys::CheckpointKeys;
 use crate::checkpoint::StoreError;
-use crate::checkpoint::restore::{apply_meta, apply_slot, member_groups, wanted_slots};
+use crate::checkpoint::restore::{apply_meta, apply_slot, member_groups, realign, wanted_slots};
 use crate::model::{Position, RuleSpec};
 use crate::state::RuleState;
 
@@ -42,11 +42,12 @@ pub async fn commit_seq(
     Ok(seq.unwrap_or(0))
 }
 
-/// Restores a rule's watermark, counters and open windows into `state`;
-/// returns how many groups were restored.
+/// Restores a rule's watermark, counters and open windows in `lane` into
+/// `state`; returns how many groups were restored.
 pub async fn rule_state(
     conn: &mut impl ConnectionLike,
     keys: &CheckpointKeys,
+    lane: &str,
     spec: &RuleSpec,
     lateness_ms: i64,
     state: &mut RuleState,
@@ -88,5 +89,6 @@ pub async fn rule_state(
         }
         restored += apply_slot(state, id, &groups, &members)?;
     }
+    realign(&meta, spec, lane, state);
     Ok(restored)
 }

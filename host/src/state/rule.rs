@@ -63,13 +63,15 @@ impl RuleState {
         }
     }
 
-    /// The state for a new version of the rule: metrics whose definition
-    /// (name, aggregation, windows) is unchanged keep their open windows;
-    /// the others start empty. The watermark and counters carry over.
-    /// Also returns the metrics whose open windows were discarded (changed
-    /// or dropped by the new version), for the caller to report once.
-    pub fn migrate(mut self, spec: &RuleSpec) -> (Self, Vec<String>) {
-        let mut next = Self::new(spec, self.align, self.watermark.lateness_ms());
+    /// The state for a new version of the rule, its windows aligned by
+    /// `align`: metrics whose definition (name, aggregation, windows) is
+    /// unchanged keep their open windows, except window shapes the new
+    /// alignment moves (see [`RuleState::realign_from`]); the others start
+    /// empty. The watermark and counters carry over. Also returns the
+    /// metrics whose open windows were discarded (changed, dropped or
+    /// moved), for the caller to report once.
+    pub fn migrate(mut self, spec: &RuleSpec, align: Alignment) -> (Self, Vec<String>) {
+        let mut next = Self::new(spec, align, self.watermark.lateness_ms());
         next.watermark = self.watermark;
         next.stats = self.stats;
         for (metric, new) in spec.metrics.iter().zip(&mut next.metrics) {
@@ -86,16 +88,42 @@ impl RuleState {
                 *new = self.metrics.swap_remove(index);
             }
         }
+        let mut discarded = next.realign_from(self.align);
         // What is left had open windows (or could have): changed
         // definitions and metrics the new version dropped.
-        let mut discarded: Vec<String> = self
-            .metrics
-            .iter()
-            .filter(|old| old.windows.iter().any(|w| w.open_slots().next().is_some()))
-            .map(|old| old.name.clone())
-            .collect();
+        discarded.extend(
+            self.metrics
+                .iter()
+                .filter(|old| old.windows.iter().any(|w| w.open_slots().next().is_some()))
+                .map(|old| old.name.clone()),
+        );
         discarded.sort();
+        discarded.dedup();
         (next, discarded)
+    }
+
+    /// Brings open windows made under alignment `was` (by a checkpoint, or
+    /// the previous version of the rule) to this state's alignment. Window
+    /// shapes whose starts both share (a minute when the day offset moved
+    /// by whole hours) keep their open windows: they mean the same. The
+    /// others lose them (see [`MetricWindows::discard_open`]): a day that
+    /// began at UTC midnight is not a day of UTC+8, and no part of it can
+    /// be reassigned, as Flink drops state it cannot restore into a changed
+    /// window. Returns the metrics that lost open windows.
+    pub fn realign_from(&mut self, was: Alignment) -> Vec<String> {
+        let mut discarded = Vec::new();
+        for metric in &mut self.metrics {
+            let mut lost = false;
+            for windows in &mut metric.windows {
+                if !was.same_windows(self.align, windows.spec()) {
+                    lost |= windows.discard_open();
+                }
+            }
+            if lost {
+                discarded.push(metric.name.clone());
+            }
+        }
+        discarded
     }
 
     /// Window alignment.

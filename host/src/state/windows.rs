@@ -190,6 +190,33 @@ impl MetricWindows {
         }
     }
 
+    /// Discards every open window, as when their alignment changed: they
+    /// are never output, and the next checkpoint deletes what it held of
+    /// them (left there, a later restart could read them back as windows
+    /// of the new alignment). Windows already closed are still written.
+    /// Returns whether there was an open window.
+    pub fn discard_open(&mut self) -> bool {
+        let pane_kind = self.slot_kind();
+        let open = std::mem::take(&mut self.slots);
+        let totals = std::mem::take(&mut self.totals);
+        let any = !open.is_empty() || !totals.is_empty();
+        let open = open
+            .into_iter()
+            .map(|(start, slot)| (pane_kind, start, slot));
+        let totals = totals
+            .into_iter()
+            .map(|(start, slot)| (SlotKind::Total, start, slot));
+        for (kind, start, mut slot) in open.chain(totals) {
+            if slot.persisted {
+                // A closed slot with no changed group deletes its state
+                // and outputs nothing.
+                slot.drain_dirty(|_, _| {});
+                self.closed.push((kind, start, slot));
+            }
+        }
+        any
+    }
+
     /// Restores one group of one slot from a checkpoint.
     pub fn restore(&mut self, kind: SlotKind, start_ms: i64, key: &str, agg: Aggregate) {
         let slots = match kind {

@@ -28,3 +28,4 @@ mod secure;
 mod secure_kafka;
 mod sources;
 mod support;
+mod time_zones;

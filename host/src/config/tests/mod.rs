@@ -114,6 +114,7 @@ fn example_parses() {
                 config_json: r#"{"sample":10}"#.to_owned(),
                 ttl_secs: BTreeMap::from([("pv".to_owned(), 86_400)]),
                 topics: None,
+                day_offset_secs: None,
             },
         )]),
     };
@@ -359,7 +360,7 @@ colour = 1
             "checkpoint.interval_ms: must be at least 10 (found 9)",
             r#"checkpoint.namespace: must be 1 to 64 characters of A-Z, a-z, 0-9, _ and - (found "a b")"#,
             r#"rules."Bad Name": invalid rule name (expected 1 to 64 characters of a-z, 0-9, _ and -)"#,
-            "rules.ok.colour: unknown key (expected one of: config, ttl_secs, topics)",
+            "rules.ok.colour: unknown key (expected one of: config, ttl_secs, topics, day_offset_secs)",
         ],
     );
     assert_problems(

@@ -5,19 +5,23 @@ use crate::contract::{BatchOutput, Measure, MetricUpdate, Span};
 
 const HITS: RuleId = RuleId(7);
 
-fn counter() -> Vec<(RuleId, RuleSpec)> {
-    vec![(
-        HITS,
-        RuleSpec {
+fn counter() -> RuleSpec {
+    RuleSpec {
+        name: "hits".into(),
+        version: "1".into(),
+        metrics: vec![crate::model::MetricSpec {
             name: "hits".into(),
-            version: "1".into(),
-            metrics: vec![crate::model::MetricSpec {
-                name: "hits".into(),
-                aggregation: crate::model::Aggregation::Count,
-                windows: vec![crate::model::WindowSpec::Tumbling { size_ms: 60_000 }],
-            }],
-        },
-    )]
+            aggregation: crate::model::Aggregation::Count,
+            windows: vec![crate::model::WindowSpec::Tumbling { size_ms: 60_000 }],
+        }],
+    }
+}
+
+/// Lanes of rule `hits` (10 s lateness, UTC).
+fn lanes(partitioned: bool) -> Lanes {
+    let mut lanes = Lanes::new(10_000, partitioned);
+    lanes.add_rule(HITS, counter(), Alignment::new(0));
+    lanes
 }
 
 /// A batch of one record per (partition, event time), all counted.
@@ -73,7 +77,7 @@ fn stats(lanes: &Lanes, lane: &str) -> RuleStats {
 /// is not, however the partitions interleave in a batch.
 #[test]
 fn each_partition_has_its_own_watermark() {
-    let mut lanes = Lanes::new(counter(), Alignment::new(0), 10_000, true);
+    let mut lanes = lanes(true);
     run(
         &mut lanes,
         &[(0, 600_000), (1, 5_000), (0, 5_000), (1, 6_000)],
@@ -87,7 +91,7 @@ fn each_partition_has_its_own_watermark() {
 /// Unpartitioned sources keep one lane whatever the partition field.
 #[test]
 fn a_file_is_one_lane() {
-    let mut lanes = Lanes::new(counter(), Alignment::new(0), 10_000, false);
+    let mut lanes = lanes(false);
     run(&mut lanes, &[(0, 600_000), (1, 5_000)]);
     let one = stats(&lanes, SINGLE_LANE);
     assert_eq!((one.records_in, one.late), (2, 1));
@@ -97,15 +101,21 @@ fn a_file_is_one_lane() {
 /// lane, once, whichever lane comes last.
 #[test]
 fn a_reload_reports_windows_discarded_in_any_lane_once() {
-    let mut lanes = Lanes::new(counter(), Alignment::new(0), 10_000, true);
-    let minutes = counter().remove(0).1;
+    let mut lanes = lanes(true);
+    let minutes = counter();
     let mut five_minutes = minutes.clone();
     five_minutes.metrics[0].windows = vec![crate::model::WindowSpec::Tumbling { size_ms: 300_000 }];
     // Partition 1 has no records (so no open windows) and sorts last.
     run(&mut lanes, &[(0, 600_000)]);
     lanes.get_or_insert("access/1");
-    assert_eq!(lanes.replace_rule(HITS, five_minutes), ["hits"]);
+    assert_eq!(
+        lanes.replace_rule(HITS, five_minutes, Alignment::new(0)),
+        ["hits"]
+    );
     // Both partitions hold open windows.
     run(&mut lanes, &[(0, 700_000), (1, 700_000)]);
-    assert_eq!(lanes.replace_rule(HITS, minutes), ["hits"]);
+    assert_eq!(
+        lanes.replace_rule(HITS, minutes, Alignment::new(0)),
+        ["hits"]
+    );
 }

@@ -307,3 +307,57 @@ fn step_values_do_not_depend_on_batches() {
             .all(|run| run.iter().all(|p| runs[0].contains(p)))
     );
 }
+
+/// A new alignment (the rule's day offset changed) keeps the windows it
+/// does not move and discards the others: the minute windows stay, the
+/// day windows (of both metrics) are named and lose their open state,
+/// which the next checkpoint deletes without writing any output.
+#[test]
+fn a_new_alignment_discards_only_the_windows_it_moves() {
+    let mut state = RuleState::new(&pvuv(), Alignment::new(0), 10_000);
+    apply(
+        &mut state,
+        vec![
+            update(0, Measure::One, 1_000),
+            update(0, Measure::One, 65_000),
+            update(1, member(1), 65_000),
+        ],
+    );
+    // Checkpointed: the open slots are persisted.
+    let _ = state.drain_changes();
+    let minutes = |state: &RuleState| -> Vec<i64> {
+        state.metrics[0].windows[0]
+            .open_slots()
+            .map(|(_, start, _)| start)
+            .collect()
+    };
+    assert_eq!(minutes(&state), [0, 60_000]);
+
+    let (mut same, discarded) = state.clone().migrate(&pvuv(), Alignment::new(0));
+    assert!(discarded.is_empty(), "{discarded:?}");
+    assert!(same.drain_changes().is_empty());
+
+    let (mut next, discarded) = state.migrate(&pvuv(), Alignment::new(-28_800));
+    assert_eq!(discarded, ["pv", "uv"]);
+    assert_eq!(next.alignment(), Alignment::new(-28_800));
+    assert_eq!(minutes(&next), [0, 60_000], "minute windows kept");
+    assert_eq!(next.metrics[0].windows[1].open_slots().count(), 0);
+    assert_eq!(next.metrics[1].windows[0].open_slots().count(), 0);
+    let changes = next.drain_changes();
+    let deleted: Vec<(usize, SlotKind, i64, Vec<String>)> = changes
+        .iter()
+        .flat_map(|c| c.slots.iter().map(move |s| (c.metric, s)))
+        .inspect(|(_, s)| {
+            assert!(s.closed && s.persisted && s.groups.is_empty(), "{s:?}");
+        })
+        .map(|(metric, s)| (metric, s.kind, s.start_ms, s.distinct_groups.clone()))
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            (0, SlotKind::Pane, 0, vec![]),
+            (0, SlotKind::Pane, 60_000, vec![]),
+            (1, SlotKind::Pane, 60_000, vec!["total".to_owned()]),
+        ]
+    );
+}
