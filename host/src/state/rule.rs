@@ -27,6 +27,12 @@ pub struct RuleState {
     /// Counters.
     pub stats: RuleStats,
     align: Alignment,
+    /// Windows of a previous definition of a metric that kept its name and
+    /// window shape (its aggregation changed), at their (metric, window)
+    /// index in this state: their checkpoint state is deleted at the next
+    /// checkpoint. Left there, a restart would read it back under the new
+    /// definition, which the checkpoint then names.
+    retired: Vec<(usize, usize, MetricWindows)>,
 }
 
 /// Changes of one metric's windows since the last checkpoint.
@@ -60,6 +66,7 @@ impl RuleState {
             watermark: Watermark::new(lateness_ms),
             stats: RuleStats::default(),
             align,
+            retired: Vec::new(),
         }
     }
 
@@ -99,7 +106,31 @@ impl RuleState {
         );
         discarded.sort();
         discarded.dedup();
+        next.retire(self.metrics);
         (next, discarded)
+    }
+
+    /// Keeps, for deletion at the next checkpoint, the windows of `old`
+    /// metrics (of a previous version, not carried over) whose name and
+    /// window shape this state still has.
+    fn retire(&mut self, old: Vec<MetricState>) {
+        for metric in old {
+            let Some(index) = self.metrics.iter().position(|m| m.name == metric.name) else {
+                continue;
+            };
+            for mut windows in metric.windows {
+                let shape = windows.spec();
+                let Some(window) = self.metrics[index]
+                    .windows
+                    .iter()
+                    .position(|w| w.spec() == shape)
+                else {
+                    continue;
+                };
+                windows.discard_open();
+                self.retired.push((index, window, windows));
+            }
+        }
     }
 
     /// Brings open windows made under alignment `was` (by a checkpoint, or
@@ -208,6 +239,19 @@ impl RuleState {
     /// Takes every change since the last checkpoint.
     pub fn drain_changes(&mut self) -> Vec<MetricChanges> {
         let mut changes = Vec::new();
+        // Retired slots first: a new slot may have the same id, and its
+        // write must come after the old state's deletion.
+        for (metric, window, mut windows) in std::mem::take(&mut self.retired) {
+            let mut slots = Vec::new();
+            windows.drain_changes(&mut slots);
+            if !slots.is_empty() {
+                changes.push(MetricChanges {
+                    metric,
+                    window,
+                    slots,
+                });
+            }
+        }
         for (metric_index, metric) in self.metrics.iter_mut().enumerate() {
             for (window_index, windows) in metric.windows.iter_mut().enumerate() {
                 let mut slots = Vec::new();

@@ -361,3 +361,32 @@ fn a_new_alignment_discards_only_the_windows_it_moves() {
         ]
     );
 }
+
+/// A new version that changes a metric's aggregation but keeps its name and
+/// windows deletes the old open windows' checkpoint state at the next
+/// checkpoint (before the new ones write theirs): a restart would otherwise
+/// read the count's state back as the sum's.
+#[test]
+fn a_changed_aggregation_deletes_the_old_checkpoint_state() {
+    let mut state = RuleState::new(&pvuv(), Alignment::new(0), 10_000);
+    apply(&mut state, vec![update(0, Measure::One, 65_000)]);
+    let _ = state.drain_changes();
+
+    let mut manifest_spec = pvuv();
+    manifest_spec.metrics[0].aggregation = crate::model::Aggregation::Sum;
+    let (mut next, discarded) = state.migrate(&manifest_spec, Alignment::new(0));
+    assert_eq!(discarded, ["pv"]);
+    apply(&mut next, vec![update(0, Measure::Number(2.5), 66_000)]);
+    let changes = next.drain_changes();
+    let pv_minute: Vec<(bool, bool, usize)> = changes
+        .iter()
+        .filter(|c| c.metric == 0 && c.window == 0)
+        .flat_map(|c| &c.slots)
+        .filter(|s| s.start_ms == 60_000)
+        .map(|s| (s.closed, s.persisted, s.groups.len()))
+        .collect();
+    // The count's persisted slot is deleted, then the sum's new one written.
+    assert_eq!(pv_minute, [(true, true, 0), (false, false, 1)]);
+    // Nothing left to delete at the checkpoint after.
+    assert!(next.drain_changes().is_empty());
+}
