@@ -116,31 +116,13 @@ fn property(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Keys asked for per `SCAN` step.
-const SCAN_COUNT: usize = 500;
-
-/// Every key matching `pattern`, by `SCAN` (which may return a key twice,
-/// hence the set); never `KEYS`, which blocks Redis while it runs.
+/// Every key matching `pattern` ([`crate::sink::scan::keys`]), with the
+/// pattern named in the error.
 pub(crate) async fn scan_keys(
     conn: &mut redis::aio::MultiplexedConnection,
     pattern: &str,
 ) -> anyhow::Result<BTreeSet<String>> {
-    let mut found = BTreeSet::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(SCAN_COUNT)
-            .query_async(conn)
-            .await
-            .with_context(|| format!("scanning Redis for {pattern}"))?;
-        found.extend(keys);
-        if next == 0 {
-            return Ok(found);
-        }
-        cursor = next;
-    }
+    crate::sink::scan::keys(conn, pattern)
+        .await
+        .with_context(|| format!("scanning Redis for {pattern}"))
 }

@@ -21,10 +21,7 @@ use redis::aio::MultiplexedConnection;
 
 use crate::config::Config;
 use crate::model::is_valid_name;
-use crate::sink::{RedisTarget, keys};
-
-/// Keys asked for per `SCAN` step and deleted per `UNLINK`.
-const BATCH: usize = 500;
+use crate::sink::{RedisTarget, keys, scan};
 
 /// The start of every checkpoint key, of every namespace.
 const CHECKPOINT_ROOT: &str = "weir:ckpt:";
@@ -216,16 +213,9 @@ async fn delete_outputs(
 
 /// Deletes `keys` in batches; returns how many existed.
 async fn unlink(conn: &mut MultiplexedConnection, keys: &[String]) -> anyhow::Result<u64> {
-    let mut deleted = 0;
-    for batch in keys.chunks(BATCH) {
-        let count: u64 = redis::cmd("UNLINK")
-            .arg(batch)
-            .query_async(conn)
-            .await
-            .context("deleting keys from Redis (the reset is incomplete; run it again)")?;
-        deleted += count;
-    }
-    Ok(deleted)
+    scan::unlink(conn, keys)
+        .await
+        .context("deleting keys from Redis (the reset is incomplete; run it again)")
 }
 
 impl fmt::Display for ResetReport {

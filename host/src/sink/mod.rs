@@ -9,6 +9,7 @@ pub mod keys;
 pub mod merge;
 pub mod output;
 pub mod restore;
+pub mod scan;
 
 use std::sync::Arc;
 
