@@ -9,15 +9,6 @@ use std::time::{Duration, Instant};
 use crate::kafka_support::{Broker, kafka_source};
 use crate::support::*;
 
-/// Only the 60 s windows: cumulative day windows stay open on an endless
-/// source, so they publish only the steps that closed.
-fn minutes(hashes: Hashes) -> Hashes {
-    hashes
-        .into_iter()
-        .filter(|(key, _)| key.contains(":60:"))
-        .collect()
-}
-
 /// A generated access log, a broker with a 3-partition topic, a Redis and
 /// a weir config consuming the topic with pvuv and ip-count.
 struct Case {

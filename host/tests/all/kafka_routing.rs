@@ -7,14 +7,6 @@ use std::time::{Duration, Instant};
 use crate::kafka_support::{Broker, kafka_source};
 use crate::support::*;
 
-/// Only the 60 s windows (day windows stay open on an endless source).
-fn minutes(hashes: Hashes) -> Hashes {
-    hashes
-        .into_iter()
-        .filter(|(key, _)| key.contains(":60:"))
-        .collect()
-}
-
 fn produce(broker: &Broker, topic: &str, log: &std::path::Path) {
     let status = weir()
         .args(["produce", "--brokers", &broker.brokers(), "--topic", topic])

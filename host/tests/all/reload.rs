@@ -168,12 +168,6 @@ fn swapping_pvuv_under_load_loses_and_doubles_nothing() {
         "every record processed by exactly one version"
     );
     // Minute windows: every one equals the oracle (open ones hold live values).
-    let minutes = |hashes: Hashes| -> Hashes {
-        hashes
-            .into_iter()
-            .filter(|(key, _)| key.contains(":60:"))
-            .collect()
-    };
     assert_same(
         &minutes(redis.outputs("pvuv")),
         &minutes(oracle("pvuv", &all, 10, 0)),

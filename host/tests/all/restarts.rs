@@ -6,9 +6,12 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
+
+/// How long a test waits for weir to checkpoint the records it expects.
+const RECORDS_DEADLINE: Duration = Duration::from_secs(60);
 
 /// How long a run told to stop may take to exit: far more than it needs,
 /// so only a hang fails.
@@ -40,22 +43,6 @@ fn clean_log(path: &Path, seed: &str, lines: &str) {
             "0",
         ],
     );
-}
-
-/// Waits until `rule` has checkpointed at least `count` records.
-fn wait_for_records(redis: &RedisServer, rule: &str, count: u64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let seen = redis.records_in(rule);
-        if seen >= count {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "weir checkpointed {seen} of {count} records"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// `weir run` with its stdin a pipe the test holds, its log in `log`.
@@ -111,7 +98,7 @@ fn sigterm_stops_stdin_while_its_pipe_is_open() {
     stdin.write_all(&std::fs::read(&input).unwrap()).unwrap();
     stdin.flush().unwrap();
     let lines = line_count(&input);
-    wait_for_records(&redis, "pvuv", lines);
+    redis.wait_for_records("pvuv", lines, RECORDS_DEADLINE, None);
     terminate_within_deadline(&mut run, &log);
     drop(stdin);
     let rules = status_json(&config);
@@ -149,7 +136,7 @@ fn stdin_piped_again_after_a_stop_counts_once() {
     let half = lines.len() * 2 / 5;
     stdin.write_all(&lines[..half].concat()).unwrap();
     stdin.flush().unwrap();
-    wait_for_records(&redis, "pvuv", half as u64);
+    redis.wait_for_records("pvuv", half as u64, RECORDS_DEADLINE, None);
     terminate_within_deadline(&mut first, &first_log);
     drop(stdin);
     assert_eq!(redis.records_in("pvuv"), half as u64);
@@ -224,7 +211,7 @@ fn a_different_file_at_the_same_path_is_read_from_its_start() {
         read += part.len() as u64;
         let log = dir.path().join(format!("run{n}.log"));
         let mut run = Running::spawn(&config, File::create(&log).unwrap());
-        wait_for_records(&redis, "ip-count", read);
+        redis.wait_for_records("ip-count", read, RECORDS_DEADLINE, None);
         terminate_within_deadline(&mut run, &log);
         let text = std::fs::read_to_string(&log).unwrap();
         let warned = text.contains("the checkpoint names another file");
@@ -260,7 +247,7 @@ fn file_run_survives_a_redis_outage() {
     );
     let log = dir.path().join("weir.log");
     let mut run = Running::spawn(&config, File::create(&log).unwrap());
-    wait_for_records(&redis, "ip-count", 10_000);
+    redis.wait_for_records("ip-count", 10_000, RECORDS_DEADLINE, None);
     // The rest is appended in steps while Redis is down and after.
     std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -278,7 +265,7 @@ fn file_run_survives_a_redis_outage() {
         std::thread::sleep(Duration::from_millis(300));
         redis.outage(Duration::from_secs(4));
     });
-    wait_for_records(&redis, "ip-count", lines.len() as u64);
+    redis.wait_for_records("ip-count", lines.len() as u64, RECORDS_DEADLINE, None);
     terminate_within_deadline(&mut run, &log);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(

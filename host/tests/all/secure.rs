@@ -196,17 +196,7 @@ impl TlsRedis {
             .arg(format!("weir:{rule}:*"))
             .query(&mut conn)
             .unwrap();
-        keys.into_iter()
-            .filter(|key| {
-                key.split(':')
-                    .nth(4)
-                    .is_some_and(|t| t.parse::<i64>().is_ok())
-            })
-            .map(|key| {
-                let fields = redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap();
-                (key, fields)
-            })
-            .collect()
+        output_hashes(&mut conn, keys)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -101,18 +101,7 @@ fn follow_survives_rotation_and_truncation() {
     );
     let follower = Running::spawn(&config, Stdio::null());
     let wait_for = |count: u64| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let seen = redis.records_in("ip-count");
-            if seen >= count {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "weir saw {seen} of {count} records"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        redis.wait_for_records("ip-count", count, Duration::from_secs(20), None);
     };
     wait_for(1000);
     // Append half of part 2 without its last newline, then the rest.

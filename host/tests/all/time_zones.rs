@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -106,25 +106,11 @@ fn a_day_offset_for_an_unknown_rule_or_out_of_range_is_refused() {
     );
 }
 
-/// Waits until `rule` has checkpointed at least `count` records.
-fn wait_for_records(redis: &RedisServer, rule: &str, count: u64, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while redis.records_in(rule) < count {
-        assert!(
-            Instant::now() < deadline,
-            "weir checkpointed {} of {count} records:\n{}",
-            redis.records_in(rule),
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A followed run of `pvuv` until it has checkpointed `count` records,
 /// stopped with SIGTERM (its open windows checkpointed); returns its log.
 fn run_until(config: &Path, redis: &RedisServer, count: u64, log: &Path) -> String {
     let weir = Running::spawn(config, File::create(log).unwrap());
-    wait_for_records(redis, "pvuv", count, log);
+    redis.wait_for_records("pvuv", count, Duration::from_secs(60), Some(log));
     let status = weir.terminate();
     let text = std::fs::read_to_string(log).unwrap();
     assert!(status.success(), "weir failed:\n{text}");
@@ -217,12 +203,6 @@ fn a_restart_under_another_day_offset_keeps_minutes_and_drops_the_old_day() {
 
     // Nothing more to read: the end closes every window.
     run_to_end(&config(false, utc8));
-    let minutes = |hashes: Hashes| -> Hashes {
-        hashes
-            .into_iter()
-            .filter(|(key, _)| key.contains(":60:"))
-            .collect()
-    };
     let got = redis.outputs("pvuv");
     assert_same(
         &minutes(got.clone()),
