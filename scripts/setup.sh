@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a Debian machine for building and testing weir:
 #   * redis-server and redis-cli (apt, only when missing);
-#   * openssl and socat, for the secure-connection tests (apt, only when missing);
+#   * perl and make (to build OpenSSL for librdkafka), openssl and socat (for
+#     the secure-connection tests) (apt, only when missing);
 #   * the wasm32-wasip2 target, rustfmt and clippy for the toolchain pinned in
 #     rust-toolchain.toml.
 # Takes a few seconds when everything is already there.
@@ -44,17 +45,20 @@ else
     say "redis-server and redis-cli already installed: $(redis-server --version | cut -d' ' -f1-3)"
 fi
 
-# --- openssl and socat (the secure-connection tests) ---------------------------
-# openssl makes throw-away certificates; socat is the TLS front of the test
-# Kafka broker (tansu 0.6 cannot take a certificate and a key together).
+# --- build and test tools -------------------------------------------------------
+# perl and make build the OpenSSL that librdkafka is linked with (rdkafka's
+# ssl-vendored); openssl makes the tests' throw-away certificates; socat is
+# the TLS front of the test Kafka broker (tansu 0.6 cannot take a
+# certificate and a key together).
 missing=()
-command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-command -v socat >/dev/null 2>&1 || missing+=(socat)
+for tool in perl make openssl socat; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
 if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
     say "installed ${missing[*]}"
 else
-    say "openssl and socat already installed"
+    say "perl, make, openssl and socat already installed"
 fi
 
 # --- Rust ----------------------------------------------------------------------
