@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use weir::cli::produce::Lines;
-use weir::cli::{Cli, Command, check, produce, reset, run, status};
+use weir::cli::{Cli, Command, check, produce, reset, run, serve, status};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -18,7 +18,16 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config } => run::run(&config).await.map(|_| ()),
+        Command::Run {
+            config,
+            http_listen,
+        } => run::run_with_http(&config, http_listen.as_deref())
+            .await
+            .map(|_| ()),
+        Command::Serve {
+            config,
+            http_listen,
+        } => serve::serve(&config, http_listen.as_deref()).await,
         Command::Status { config, json } => status::status(&config, json).await.map(|report| {
             #[expect(
                 clippy::print_stdout,

@@ -42,6 +42,8 @@ pub fn rule_meta(commit: &RuleCommit<'_>) -> Vec<(String, String)> {
             "last_reload".to_owned(),
             commit.last_reload.unwrap_or_default().to_owned(),
         ),
+        ("reloads".to_owned(), commit.reloads.to_string()),
+        ("load_errors".to_owned(), commit.load_errors.to_string()),
     ];
     for metric in &commit.spec.metrics {
         meta.push((def_field(&metric.name), metric.signature()));

@@ -68,6 +68,10 @@ pub struct RuleCommit<'a> {
     pub last_load_error: Option<&'a str>,
     /// The last reload and what it reset, for `weir status`.
     pub last_reload: Option<&'a str>,
+    /// New versions of the rule swapped in by this process (`/metrics`).
+    pub reloads: u64,
+    /// Files of the rule this process failed to load (`/metrics`).
+    pub load_errors: u64,
     /// What changed since the previous checkpoint.
     pub changes: Vec<MetricChanges>,
     /// Records the rule failed on since the previous checkpoint.

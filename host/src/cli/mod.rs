@@ -9,8 +9,10 @@ use clap::{Parser, Subcommand};
 
 pub mod check;
 pub mod produce;
+pub mod progress;
 pub mod reset;
 pub mod run;
+pub mod serve;
 pub mod status;
 
 /// weir: real-time log analytics with sandboxed WebAssembly rules.
@@ -44,6 +46,24 @@ pub enum Command {
         /// The pipeline's config file (TOML).
         #[arg(long, short, env = "WEIR_CONFIG")]
         config: PathBuf,
+        /// Where the HTTP server listens (`IP:port`, `""` = off), over the
+        /// config's `[http] listen`.
+        #[arg(long, env = "WEIR_HTTP_LISTEN", value_name = "ADDR")]
+        http_listen: Option<String>,
+    },
+    /// Serve the dashboard, query API, events and `/metrics` of a pipeline
+    /// from Redis, without running it (read-only).
+    ///
+    /// Everything served is read from Redis, so any number of `weir serve`
+    /// and `weir run` instances of a pipeline serve the same numbers.
+    /// Runs until SIGINT or SIGTERM.
+    Serve {
+        /// The pipeline's config file (TOML).
+        #[arg(long, short, env = "WEIR_CONFIG")]
+        config: PathBuf,
+        /// Where to listen (`IP:port`), over the config's `[http] listen`.
+        #[arg(long, env = "WEIR_HTTP_LISTEN", value_name = "ADDR")]
+        http_listen: Option<String>,
     },
     /// Show each rule's version, counters (records, rejected, late, traps,
     /// dead letters, quarantined) and state, as of the last checkpoint.
@@ -125,4 +145,15 @@ pub(crate) async fn scan_keys(
     crate::sink::scan::keys(conn, pattern)
         .await
         .with_context(|| format!("scanning Redis for {pattern}"))
+}
+
+/// Prints where the dashboard is, on stdout (the command's output).
+pub(crate) fn url_line(addr: std::net::SocketAddr) {
+    #[expect(
+        clippy::print_stdout,
+        reason = "the dashboard's address is the command's output"
+    )]
+    {
+        println!("dashboard: http://{addr}/");
+    }
 }

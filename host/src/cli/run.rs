@@ -4,15 +4,34 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::progress::Progress;
 use crate::config::Config;
 use crate::pipeline::{self, RunSummary};
+use crate::telemetry;
 
 /// Runs the pipeline; SIGINT and SIGTERM stop it after a final checkpoint.
 pub async fn run(config_path: &Path) -> anyhow::Result<RunSummary> {
+    run_with_http(config_path, None).await
+}
+
+/// Runs the pipeline with its HTTP server (`[http] listen`, or `listen`
+/// when given; a port in use fails here, before anything is read) and, for
+/// a bounded input, progress reports.
+pub async fn run_with_http(config_path: &Path, listen: Option<&str>) -> anyhow::Result<RunSummary> {
     let config = Config::load(config_path)?;
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_handler(stop.clone());
-    let summary = pipeline::run(&config, stop).await?;
+    let server = match super::serve::listen_addr(&config, listen)? {
+        Some(addr) => Some(super::serve::start(&config, addr, Some(&config.source.kind)).await?),
+        None => None,
+    };
+    telemetry::live().running.store(true, Ordering::Relaxed);
+    let progress = Progress::start(&config.source);
+    let result = pipeline::run(&config, stop).await;
+    telemetry::live().running.store(false, Ordering::Relaxed);
+    drop(progress);
+    drop(server);
+    let summary = result?;
     tracing::info!(
         records = summary.source.records,
         oversized = summary.source.oversized,

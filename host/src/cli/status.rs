@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::model::RuleStats;
+use crate::model::{RuleStats, SINGLE_LANE};
 use crate::sink::{CheckpointKeys, RedisTarget};
 
 /// What `weir status` reports about one rule, as of its last checkpoint
@@ -33,8 +33,48 @@ pub struct RuleStatus {
     pub last_load_error: Option<String>,
     /// The last hot reload of the rule in this run and what it reset.
     pub last_reload: Option<String>,
+    /// New versions of the rule swapped in (or the rule added) by the
+    /// running process, as of its last checkpoint (a restart counts anew).
+    pub reloads: u64,
+    /// Files of the rule the running process failed to load.
+    pub load_errors: u64,
     /// Counters.
     pub stats: RuleStats,
+    /// Each lane's watermark as of its last checkpoint (lane `0` for a
+    /// file or stdin, `topic/partition` for Kafka): windows ending at or
+    /// before every lane's watermark are final.
+    pub watermarks: BTreeMap<String, LaneWatermark>,
+}
+
+/// One lane's watermark, as of its last checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LaneWatermark {
+    /// Highest event time seen minus the allowed lateness (Unix ms); `None`
+    /// before the lane's first event.
+    pub watermark_ms: Option<i64>,
+    /// The lane's input ended and every window closed.
+    pub closed: bool,
+}
+
+impl LaneWatermark {
+    /// Whether a window ending at `end_ms` is closed in this lane.
+    pub fn is_closed(&self, end_ms: i64) -> bool {
+        self.closed
+            || self
+                .watermark_ms
+                .is_some_and(|watermark| end_ms <= watermark)
+    }
+}
+
+impl RuleStatus {
+    /// Whether a window ending at `end_ms` is final: closed in every lane.
+    pub fn is_final(&self, end_ms: i64) -> bool {
+        !self.watermarks.is_empty()
+            && self
+                .watermarks
+                .values()
+                .all(|watermark| watermark.is_closed(end_ms))
+    }
 }
 
 /// Where a rule stands, as of its last checkpoint.
@@ -65,7 +105,25 @@ pub async fn status(config_path: &Path, json: bool) -> anyhow::Result<String> {
 pub async fn rule_statuses(config_path: &Path) -> anyhow::Result<Vec<RuleStatus>> {
     let config = Config::load(config_path)?;
     let mut conn = RedisTarget::new(&config.redis)?.connect().await?;
-    let base = CheckpointKeys::new(&config.checkpoint.namespace);
+    read_statuses(
+        &mut conn,
+        &config.checkpoint.namespace,
+        config.windows.allowed_lateness_ms(),
+    )
+    .await
+}
+
+/// Reads every rule's status in `namespace` on an open connection (the
+/// HTTP server's `/api/v1/rules` and `/metrics` use it too, so they report
+/// exactly what `weir status` does); `lateness_ms` turns each lane's
+/// highest event time into its watermark.
+pub async fn read_statuses(
+    conn: &mut redis::aio::MultiplexedConnection,
+    namespace: &str,
+    lateness_ms: i64,
+) -> anyhow::Result<Vec<RuleStatus>> {
+    let mut conn = conn.clone();
+    let base = CheckpointKeys::new(namespace);
     // A partitioned (Kafka) pipeline checkpoints each partition's lane on
     // its own: add up the lanes.
     let mut lanes: Vec<String> = redis::cmd("SMEMBERS")
@@ -73,10 +131,10 @@ pub async fn rule_statuses(config_path: &Path) -> anyhow::Result<Vec<RuleStatus>
         .query_async(&mut conn)
         .await?;
     lanes.sort();
-    let mut all_keys = vec![base.clone()];
-    all_keys.extend(lanes.iter().map(|lane| base.lane(lane)));
+    let mut all_keys = vec![(SINGLE_LANE.to_owned(), base.clone())];
+    all_keys.extend(lanes.iter().map(|lane| (lane.clone(), base.lane(lane))));
     let mut rules: BTreeMap<String, RuleSummary> = BTreeMap::new();
-    for keys in &all_keys {
+    for (lane, keys) in &all_keys {
         let prefix = keys.rule("");
         let names: Vec<String> = super::scan_keys(&mut conn, &format!("{prefix}*"))
             .await?
@@ -89,7 +147,7 @@ pub async fn rule_statuses(config_path: &Path) -> anyhow::Result<Vec<RuleStatus>
                 .arg(keys.rule(&name))
                 .query_async(&mut conn)
                 .await?;
-            rules.entry(name).or_default().add(meta);
+            rules.entry(name).or_default().add(lane, meta, lateness_ms);
         }
     }
     Ok(rules
@@ -171,10 +229,22 @@ struct RuleSummary {
     meta: HashMap<String, String>,
     /// Lanes seen.
     lanes: usize,
+    /// Each lane's watermark.
+    watermarks: BTreeMap<String, LaneWatermark>,
 }
 
 impl RuleSummary {
-    fn add(&mut self, meta: HashMap<String, String>) {
+    fn add(&mut self, lane: &str, meta: HashMap<String, String>, lateness_ms: i64) {
+        let max_event_ms = meta
+            .get("max_event_ms")
+            .and_then(|ms| ms.parse::<i64>().ok());
+        self.watermarks.insert(
+            lane.to_owned(),
+            LaneWatermark {
+                watermark_ms: max_event_ms.map(|max| max.saturating_sub(lateness_ms)),
+                closed: meta.get("closed_all").is_some_and(|flag| flag == "1"),
+            },
+        );
         let stats: RuleStats = meta
             .get("stats")
             .and_then(|json| serde_json::from_str(json).ok())
@@ -217,7 +287,16 @@ impl RuleSummary {
                 .filter(|e| !e.is_empty())
                 .cloned(),
             last_reload: meta.get("last_reload").filter(|e| !e.is_empty()).cloned(),
+            reloads: meta
+                .get("reloads")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+            load_errors: meta
+                .get("load_errors")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
             stats: self.stats,
+            watermarks: self.watermarks,
             name,
         }
     }

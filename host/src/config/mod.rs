@@ -79,6 +79,9 @@
 //! trap_window_secs = 60         # (60)
 //! quarantine_secs = 30          # (30) first quarantine; doubles, up to an hour
 //!
+//! [http]
+//! listen = "127.0.0.1:9464"     # ("127.0.0.1:9464") dashboard, API, /metrics; IP:port, "" = off
+//!
 //! [rules.pvuv]                  # one optional table per rule name, [a-z0-9_-]{1,64}
 //! config = { sample = 10 }      # (empty) passed to the rule's init as JSON object text
 //! ttl_secs = { pv = 86400 }     # (empty) per-metric TTL overrides, metric name -> seconds
@@ -87,6 +90,7 @@
 //! ```
 
 mod checkpoint;
+mod http;
 mod librdkafka;
 mod limits;
 mod plugins;
@@ -105,6 +109,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use checkpoint::CheckpointConfig;
+pub use http::HttpConfig;
 pub use limits::LimitsConfig;
 pub use plugins::PluginsConfig;
 use reader::{Problems, TableReader};
@@ -130,6 +135,8 @@ pub struct Config {
     pub checkpoint: CheckpointConfig,
     /// What a rule may cost (`[limits]`).
     pub limits: LimitsConfig,
+    /// The read-only HTTP server (`[http]`).
+    pub http: HttpConfig,
     /// Per-rule settings by rule name (`[rules.<name>]`); rules without a
     /// table here use [`RuleConfig::default`].
     pub rules: BTreeMap<String, RuleConfig>,
@@ -299,6 +306,7 @@ fn read_config(table: &Table, problems: &Problems) -> Option<Config> {
         .table("limits")
         .map(limits::read_limits)
         .unwrap_or_default();
+    let http = root.table("http").map(http::read_http).unwrap_or_default();
     let rules = match root.table("rules") {
         Some(rules) => rules::read_rules(rules, source.as_ref()),
         None => BTreeMap::new(),
@@ -311,6 +319,7 @@ fn read_config(table: &Table, problems: &Problems) -> Option<Config> {
         windows,
         checkpoint,
         limits,
+        http,
         rules,
     })
 }

@@ -106,8 +106,18 @@ impl<S: CheckpointStore> Pipeline<S> {
                         state,
                         letters,
                         write_catalog,
-                        self.load_errors.get(&slot.rule.path).map(String::as_str),
-                        self.last_reloads.get(slot.name()).map(String::as_str),
+                        RuleNotes {
+                            last_load_error: self
+                                .load_errors
+                                .get(&slot.rule.path)
+                                .map(String::as_str),
+                            last_reload: self.last_reloads.get(slot.name()).map(String::as_str),
+                            counts: self
+                                .reload_counts
+                                .get(slot.name())
+                                .copied()
+                                .unwrap_or_default(),
+                        },
                         quarantined_for_ms,
                     ));
                 }
@@ -158,14 +168,33 @@ impl<S: CheckpointStore> Pipeline<S> {
     }
 }
 
+/// What `weir status` and `/metrics` tell about a rule's reloads.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RuleNotes<'a> {
+    /// The last error loading a new version, while the old one runs.
+    pub last_load_error: Option<&'a str>,
+    /// The last reload and what it reset.
+    pub last_reload: Option<&'a str>,
+    /// Reloads and load errors so far.
+    pub counts: ReloadCounts,
+}
+
+/// How often a rule was reloaded, and failed to load, in this process.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ReloadCounts {
+    /// New versions swapped in.
+    pub reloads: u64,
+    /// Files that failed to load while the rule ran.
+    pub load_errors: u64,
+}
+
 /// One rule's part of a lane's checkpoint: drains its changes.
 pub(super) fn rule_commit<'a>(
     rule: &'a ActiveRule,
     state: &'a mut RuleState,
     dead_letters: Vec<DeadLetter>,
     write_catalog: bool,
-    last_load_error: Option<&'a str>,
-    last_reload: Option<&'a str>,
+    notes: RuleNotes<'a>,
     quarantined_for_ms: u64,
 ) -> RuleCommit<'a> {
     let changes = state.drain_changes();
@@ -174,8 +203,10 @@ pub(super) fn rule_commit<'a>(
         version_hash: &rule.version_hash,
         loaded_at_ms: rule.loaded_at_ms,
         quarantined_for_ms,
-        last_load_error,
-        last_reload,
+        last_load_error: notes.last_load_error,
+        last_reload: notes.last_reload,
+        reloads: notes.counts.reloads,
+        load_errors: notes.counts.load_errors,
         state,
         changes,
         dead_letters,

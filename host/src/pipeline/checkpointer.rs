@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::checkpoint::{CheckpointStore, Fence, LaneCommit, Prepared, StoreError};
+use crate::telemetry;
 
 /// Longest wait between attempts to reach the store.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -78,8 +79,14 @@ impl<S: CheckpointStore> Checkpointer<S> {
         let prepared = Arc::new(prepared);
         let sent = prepared.clone();
         let task = tokio::spawn(async move {
-            let result = writer.send(&sent).await.map(|_| ());
-            (writer, result)
+            let started = Instant::now();
+            let result = writer.send(&sent).await;
+            match &result {
+                Ok(size) => telemetry::live().checkpoint_written(started.elapsed(), *size),
+                Err(StoreError::Fenced(_)) => {}
+                Err(_) => telemetry::live().checkpoint_failed(),
+            }
+            (writer, result.map(|_| ()))
         });
         self.in_flight = Some(InFlight {
             task,
@@ -156,6 +163,7 @@ impl<S: CheckpointStore> Checkpointer<S> {
                         tracing::warn!(store = S::NAME, attempts, down_for = ?first_failure.elapsed(), "checkpoint store is back; checkpoint written, input resumed");
                     }
                     tracing::debug!(?size, took = ?started.elapsed(), "checkpoint written");
+                    telemetry::live().checkpoint_written(started.elapsed(), size);
                     self.written += 1;
                     return Ok(Written::Yes {
                         fences: prepared.fences.clone(),
@@ -165,6 +173,7 @@ impl<S: CheckpointStore> Checkpointer<S> {
                 Err(error @ StoreError::Fenced(_)) => return Err(error),
                 Err(error) => {
                     attempts += 1;
+                    telemetry::live().checkpoint_failed();
                     if self.stop.load(Ordering::Relaxed) && attempts >= 3 {
                         return Err(error);
                     }
@@ -186,6 +195,9 @@ impl<S: CheckpointStore> Checkpointer<S> {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     if let Err(error) = store.reconnect().await {
+                        telemetry::live()
+                            .redis_errors
+                            .fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(%error, "store still unavailable");
                     }
                 }

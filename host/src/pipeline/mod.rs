@@ -236,6 +236,8 @@ pub struct Pipeline<S: CheckpointStore> {
     load_errors: HashMap<PathBuf, String>,
     /// Per rule name: the last reload and what it reset, for `weir status`.
     last_reloads: HashMap<String, String>,
+    /// Per rule name: reloads and load errors in this process (`/metrics`).
+    reload_counts: HashMap<String, checkpoint::ReloadCounts>,
     summary: RunSummary,
     /// A batch whose rule calls are done but whose outcomes are not yet in
     /// the windows (see [`Pipeline::on_batch`]).
@@ -307,6 +309,7 @@ impl<S: CheckpointStore> Pipeline<S> {
             catalog_written: false,
             load_errors: HashMap::new(),
             last_reloads: HashMap::new(),
+            reload_counts: HashMap::new(),
             summary: RunSummary::default(),
             pending: None,
         })
@@ -332,6 +335,7 @@ impl<S: CheckpointStore> Pipeline<S> {
                 break;
             };
             let positions = self.source.positions();
+            self.note_progress(&positions);
             self.on_batch(step.batch, positions, &step.lines)?;
             if !step.rebalances.is_empty() {
                 self.on_rebalance(step.rebalances).await?;
@@ -381,6 +385,16 @@ impl<S: CheckpointStore> Pipeline<S> {
             outcomes,
         });
         Ok(())
+    }
+
+    /// Tells `/metrics` and the progress reporter how far the source has
+    /// read (atomic stores, once per batch).
+    fn note_progress(&self, positions: &[(String, Position)]) {
+        let file_offset = match &self.source {
+            Source::File(_) => positions.first().map(|(_, position)| position.offset),
+            _ => None,
+        };
+        crate::telemetry::live().source_read(&self.source.stats(), file_offset);
     }
 
     /// Applies the pending batch, so the windows hold everything read.

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::Pipeline;
-use super::checkpoint::rule_commit;
+use super::checkpoint::{RuleNotes, rule_commit};
 use crate::checkpoint::{CheckpointStore, LaneCommit, StoreError};
 use crate::model::RuleId;
 use crate::plugin::reload::ReloadEvent;
@@ -20,6 +20,14 @@ impl<S: CheckpointStore> Pipeline<S> {
             match event {
                 ReloadEvent::Failed { path, error } => {
                     tracing::error!(path = %path.display(), %error, "rule failed to load; the running version (if any) stays");
+                    if let Some(slot) = self
+                        .engine
+                        .find_by_path(&path)
+                        .and_then(|id| self.engine.rule(id))
+                    {
+                        let name = slot.name().to_owned();
+                        self.reload_counts.entry(name).or_default().load_errors += 1;
+                    }
                     self.load_errors.insert(path, error);
                 }
                 ReloadEvent::Removed(path) => {
@@ -50,6 +58,7 @@ impl<S: CheckpointStore> Pipeline<S> {
                                     reset.join(", ")
                                 )
                             };
+                            self.reload_counts.entry(name.clone()).or_default().reloads += 1;
                             self.last_reloads.insert(name, note);
                         }
                         (_, Some(other)) => {
@@ -61,6 +70,10 @@ impl<S: CheckpointStore> Pipeline<S> {
                             let error =
                                 format!("rule `{}` is already loaded from {from}", rule.spec.name);
                             tracing::error!(path = %rule.path.display(), %error, "rule not loaded");
+                            self.reload_counts
+                                .entry(rule.spec.name.clone())
+                                .or_default()
+                                .load_errors += 1;
                             self.load_errors.insert(rule.path.clone(), error);
                             continue;
                         }
@@ -69,6 +82,10 @@ impl<S: CheckpointStore> Pipeline<S> {
                                 self.retire(old).await?;
                             }
                             tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule added");
+                            self.reload_counts
+                                .entry(rule.spec.name.clone())
+                                .or_default()
+                                .reloads += 1;
                             self.last_reloads.insert(
                                 rule.spec.name.clone(),
                                 format!("added {} ({})", rule.spec.version, rule.version_hash),
@@ -110,8 +127,7 @@ impl<S: CheckpointStore> Pipeline<S> {
                 state,
                 dead_letters.take().unwrap_or_default(),
                 true,
-                None,
-                None,
+                RuleNotes::default(),
                 0,
             );
             lanes.push(LaneCommit {

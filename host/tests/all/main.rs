@@ -10,8 +10,10 @@
 mod aggregates;
 mod bad_input;
 mod crash;
+mod dashboard;
 mod exactness;
 mod examples;
+mod http_support;
 mod kafka;
 mod kafka_check;
 mod kafka_event_time;

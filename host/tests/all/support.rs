@@ -275,6 +275,9 @@ pub fn weir() -> Command {
     // WEIR_TEST_LOG (say `info,weir=debug`) shows more when diagnosing.
     let filter = std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "info".to_owned());
     command.env("RUST_LOG", filter);
+    // Each weir's HTTP server on a port of its own (the default, 9464,
+    // would clash between tests run at once); tests of the server set it.
+    command.env("WEIR_HTTP_LISTEN", "127.0.0.1:0");
     command
 }
 

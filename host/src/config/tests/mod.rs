@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 
+mod http;
 mod redis;
 mod rules;
 mod source;
@@ -108,6 +109,7 @@ fn example_parses() {
             namespace: "default".to_owned(),
         },
         limits: LimitsConfig::default(),
+        http: HttpConfig::default(),
         rules: BTreeMap::from([(
             "pvuv".to_owned(),
             RuleConfig {

@@ -1,0 +1,151 @@
+//! The read-only HTTP server of `weir run` and `weir serve`: the dashboard
+//! (`/`), the query API (`/api/v1/...`), Server-Sent Events of window
+//! changes (`/api/v1/events`) and Prometheus metrics (`/metrics`).
+//!
+//! Everything it serves about rules and windows is read from Redis (the
+//! published outputs and the checkpoint's status fields), never from the
+//! pipeline's memory: `weir serve` without a pipeline and every instance of
+//! a scaled-out pipeline serve the same numbers, and those are exactly what
+//! `weir status` reports. Only `/metrics`' process measurements (checkpoint
+//! timings, source progress: [`crate::telemetry`]) are the process's own.
+
+mod api;
+mod dashboard;
+mod error;
+mod events;
+mod metrics;
+mod reader;
+mod values;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::broadcast;
+
+pub use error::ApiError;
+pub use events::EventFeed;
+pub use reader::WindowValues;
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The address is taken (another weir, another exporter) or not ours.
+    #[error(
+        "cannot listen on {addr} ([http] listen): {source}; stop what uses it, set [http] listen to another address, or listen = \"\" to turn the server off"
+    )]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What the handlers share: a Redis connection and where to read.
+#[derive(Clone)]
+pub struct ServerState {
+    conn: MultiplexedConnection,
+    namespace: Arc<str>,
+    lateness_ms: i64,
+    events: broadcast::Sender<events::Event>,
+    /// The source kind of a pipeline in this process (`file`, `stdin`,
+    /// `kafka`): the `source` label of its metrics.
+    source: Option<Arc<str>>,
+}
+
+impl ServerState {
+    /// Reads the pipeline of checkpoint namespace `namespace` on `conn`;
+    /// `lateness_ms` (`[windows] allowed_lateness_secs`) turns the
+    /// checkpointed event times into watermarks.
+    pub fn new(conn: MultiplexedConnection, namespace: &str, lateness_ms: i64) -> Self {
+        Self {
+            conn,
+            namespace: namespace.into(),
+            lateness_ms,
+            events: broadcast::channel(256).0,
+            source: None,
+        }
+    }
+
+    /// Serves the measurements of this process's pipeline too, reading
+    /// from a source of kind `source`.
+    pub fn with_pipeline(mut self, source: &str) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+}
+
+/// A bound server, serving in the background until dropped.
+pub struct HttpServer {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+    feed: tokio::task::JoinHandle<()>,
+}
+
+impl HttpServer {
+    /// Binds `addr` (a port in use is an error now, at start-up, not later)
+    /// and serves `state`; window changes are looked for every
+    /// `poll` (or at each checkpoint of a pipeline in this process).
+    pub async fn start(
+        addr: SocketAddr,
+        state: ServerState,
+        poll: Duration,
+    ) -> Result<Self, HttpError> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| HttpError::Bind { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| HttpError::Bind { addr, source })?;
+        let feed = tokio::spawn(EventFeed::new(state.clone(), poll).run());
+        let app = router(state);
+        let task = tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "the HTTP server stopped");
+            }
+        });
+        tracing::info!(url = %format!("http://{bound}/"), "dashboard, API and /metrics");
+        Ok(Self {
+            addr: bound,
+            task,
+            feed,
+        })
+    }
+
+    /// Where it listens (the port the OS chose, for `:0`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.feed.abort();
+    }
+}
+
+/// Every route.
+fn router(state: ServerState) -> Router {
+    Router::new()
+        .route("/", get(dashboard::page))
+        .route("/assets/{file}", get(dashboard::asset))
+        .route("/metrics", get(metrics::scrape))
+        .route("/api/v1/rules", get(api::rules))
+        .route("/api/v1/rules/{rule}/metrics", get(api::catalog))
+        .route(
+            "/api/v1/rules/{rule}/metrics/{metric}/{window_secs}",
+            get(api::windows),
+        )
+        .route(
+            "/api/v1/rules/{rule}/metrics/{metric}/{window_secs}/top",
+            get(api::top),
+        )
+        .route("/api/v1/alerts", get(api::alerts))
+        .route("/api/v1/events", get(events::subscribe))
+        .with_state(state)
+}
