@@ -207,4 +207,5 @@ load().catch(error => {
   document.body.dataset.ready = "error";
 }).finally(() => {
   if (new URLSearchParams(location.search).get("live") !== "0") follow();
+  else document.getElementById("live").textContent = "snapshot";
 });

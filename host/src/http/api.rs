@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ServerState;
 use super::error::ApiError;
-use super::reader::{self, MetricWindows};
+use super::reader::{self, Alert, MetricWindows, WindowTop, WindowValues};
 use crate::cli::status::{RuleStatus, read_statuses};
 use crate::sink::keys;
 
@@ -27,6 +27,19 @@ const DEFAULT_LAST: usize = 60;
 const MAX_LAST: usize = 10_000;
 /// Groups per window of a ranking when `limit` is not given.
 const DEFAULT_LIMIT: usize = 10;
+
+/// `{"windows":[...]}`. Serialized directly (never through a
+/// `serde_json::Value`, which would turn the stored numbers into doubles).
+#[derive(Debug, Serialize)]
+pub struct Windows<T> {
+    windows: T,
+}
+
+/// `{"alerts":[...]}`, newest first.
+#[derive(Debug, Serialize)]
+pub struct Alerts {
+    alerts: Vec<Alert>,
+}
 
 /// `?last=N&limit=K`.
 #[derive(Debug, Deserialize)]
@@ -113,7 +126,7 @@ pub async fn windows(
     State(state): State<ServerState>,
     Path((rule, metric, size_secs)): Path<(String, String, i64)>,
     Query(range): Query<Range>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Windows<Vec<WindowValues>>>, ApiError> {
     let which = MetricWindows {
         rule: &rule,
         metric: &metric,
@@ -125,7 +138,7 @@ pub async fn windows(
     let starts = which.starts(&mut conn, last).await?;
     let status = state.status(&rule).await?;
     let windows = which.values(&mut conn, &starts, status.as_ref()).await?;
-    Ok(Json(serde_json::json!({ "windows": windows })))
+    Ok(Json(Windows { windows }))
 }
 
 /// `GET /api/v1/rules/{rule}/metrics/{metric}/{window_secs}/top?last=N&limit=K`:
@@ -134,7 +147,7 @@ pub async fn top(
     State(state): State<ServerState>,
     Path((rule, metric, size_secs)): Path<(String, String, i64)>,
     Query(range): Query<Range>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Windows<Vec<WindowTop>>>, ApiError> {
     let which = MetricWindows {
         rule: &rule,
         metric: &metric,
@@ -148,7 +161,7 @@ pub async fn top(
     let windows = which
         .top(&mut conn, &starts, limit, status.as_ref())
         .await?;
-    Ok(Json(serde_json::json!({ "windows": windows })))
+    Ok(Json(Windows { windows }))
 }
 
 /// `GET /api/v1/alerts?last=N`: `{"alerts":[...]}`, newest first, each
@@ -156,7 +169,7 @@ pub async fn top(
 pub async fn alerts(
     State(state): State<ServerState>,
     Query(range): Query<Range>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Alerts>, ApiError> {
     let last = bounded("last", range.last.unwrap_or(20))?;
     let rules: Vec<String> = state
         .statuses()
@@ -166,5 +179,5 @@ pub async fn alerts(
         .collect();
     let mut conn = state.conn.clone();
     let alerts = reader::alerts(&mut conn, &rules, last).await?;
-    Ok(Json(serde_json::json!({ "alerts": alerts })))
+    Ok(Json(Alerts { alerts }))
 }

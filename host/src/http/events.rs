@@ -19,12 +19,12 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::sse::{self, KeepAlive, Sse};
 use futures_util::Stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::ServerState;
 use super::error::ApiError;
-use super::reader::MetricWindows;
+use super::reader::{MetricWindows, WindowValues};
 use crate::cli::status::RuleStatus;
 use crate::sink::keys;
 use crate::telemetry::live;
@@ -71,6 +71,15 @@ struct CatalogEntry {
 #[derive(Debug, Deserialize)]
 struct CatalogWindow {
     size_secs: i64,
+}
+
+/// A `windows` event (serialized directly: the values stay as stored).
+#[derive(Debug, Serialize)]
+struct Changed<'a> {
+    rule: &'a str,
+    metric: &'a str,
+    window_secs: i64,
+    windows: Vec<WindowValues>,
 }
 
 /// What a window looked like: final flag and values as stored.
@@ -178,13 +187,13 @@ impl EventFeed {
                     })
                     .collect();
                 if !changed.is_empty() {
-                    let data = serde_json::json!({
-                        "rule": status.name,
-                        "metric": metric,
-                        "window_secs": which.size_secs,
-                        "windows": changed,
-                    });
-                    self.send("windows", &data.to_string());
+                    let data = Changed {
+                        rule: &status.name,
+                        metric: &metric,
+                        window_secs: which.size_secs,
+                        windows: changed,
+                    };
+                    self.send("windows", &serde_json::to_string(&data).unwrap_or_default());
                 }
             }
         }

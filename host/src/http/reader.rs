@@ -100,7 +100,8 @@ impl MetricWindows<'_> {
                 .arg(self.metric)
                 .query_async(conn)
                 .await?;
-            if catalog.is_none() {
+            let declared = catalog.is_some_and(|json| declares(&json, self.size_secs));
+            if !declared {
                 return Err(ApiError::NotFound(format!(
                     "no windows of {}:{} for {} s in Redis (unknown rule, metric or window length)",
                     self.rule, self.metric, self.size_secs
@@ -117,6 +118,9 @@ impl MetricWindows<'_> {
         starts: &[i64],
         status: Option<&RuleStatus>,
     ) -> Result<Vec<WindowValues>, ApiError> {
+        if starts.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for &start in starts {
             pipe.hgetall(keys::output(self.rule, self.metric, self.size_secs, start));
@@ -187,6 +191,20 @@ impl MetricWindows<'_> {
         let end_ms = start.saturating_add(self.size_secs).saturating_mul(1000);
         status.is_some_and(|status| status.is_final(end_ms))
     }
+}
+
+/// Whether a catalog entry (`{"aggregation":…,"windows":[{"size_secs":S}…]}`)
+/// declares windows of `size_secs`.
+fn declares(catalog_json: &str, size_secs: i64) -> bool {
+    serde_json::from_str::<serde_json::Value>(catalog_json)
+        .ok()
+        .and_then(|entry| {
+            let windows = entry.get("windows")?.as_array()?.clone();
+            Some(windows.iter().any(|window| {
+                window.get("size_secs").and_then(serde_json::Value::as_i64) == Some(size_secs)
+            }))
+        })
+        .unwrap_or(false)
 }
 
 /// The `limit` largest values, largest first (ties by group); values

@@ -42,7 +42,7 @@ fn finished_run(lines: &str) -> Finished {
     let log = dir.path().join("access.log");
     generate(&log, &["--seed", "11", "--lines", lines]);
     let redis = RedisServer::start();
-    let plugins = plugins_dir(dir.path(), &["pvuv", "ip-count"]);
+    let plugins = plugins_dir(dir.path(), &["pvuv", "ip_count"]);
     let config = write_config(dir.path(), &file_source(&log, false), &plugins, &redis, "");
     run_to_end(&config);
     Finished {
@@ -182,7 +182,8 @@ fn query_api_serves_what_redis_holds() {
     assert_eq!(day[0]["values"]["total"].to_string(), uv);
 
     // Unknown names and bad ranges.
-    assert_eq!(get(port, "/api/v1/rules/pvuv/metrics/nope/60").0, 404);
+    let (code, body) = get(port, "/api/v1/rules/pvuv/metrics/nope/60");
+    assert_eq!(code, 404, "{body}");
     assert_eq!(get(port, "/api/v1/rules/pvuv/metrics/pv/61").0, 404);
     assert_eq!(get(port, "/api/v1/rules/p*/metrics/pv/60").0, 400);
     assert_eq!(get(port, "/api/v1/rules/pvuv/metrics/pv/60?last=0").0, 400);
