@@ -33,9 +33,12 @@ type Gauges = Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>;
 /// The content type of the OpenMetrics text format.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// A per-rule counter: name, help, and how to read it.
+type RuleCounter = (&'static str, &'static str, fn(&RuleStats) -> u64);
+
 /// Per-rule counters: the metric name (before `_total`), its help, and the
 /// counter of [`RuleStats`] it reports.
-const RULE_COUNTERS: [(&str, &str, fn(&RuleStats) -> u64); 9] = [
+const RULE_COUNTERS: [RuleCounter; 9] = [
     ("weir_records_in", "Records handed to the rule.", |s| {
         s.records_in
     }),

@@ -230,6 +230,9 @@ fn alerts_key(rule: &str) -> String {
     format!("weir:{rule}:alerts")
 }
 
+/// A stream entry as `XREVRANGE` gives it: id and field-value pairs.
+type StreamEntry = (String, Vec<(String, String)>);
+
 /// An alert as served: its stream id and its fields, numbers as stored.
 pub type Alert = BTreeMap<String, Box<RawValue>>;
 
@@ -248,7 +251,7 @@ pub async fn alerts(
             .arg("COUNT")
             .arg(last.max(1));
     }
-    let streams: Vec<Vec<(String, Vec<(String, String)>)>> = pipe.query_async(conn).await?;
+    let streams: Vec<Vec<StreamEntry>> = pipe.query_async(conn).await?;
     let mut all: Vec<((u64, u64), Alert)> = streams
         .into_iter()
         .flatten()
@@ -267,7 +270,7 @@ pub async fn alerts(
             (stream_order(&id), alert)
         })
         .collect();
-    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all.sort_by_key(|(order, _)| std::cmp::Reverse(*order));
     all.truncate(last);
     Ok(all.into_iter().map(|(_, alert)| alert).collect())
 }

@@ -339,15 +339,14 @@ fn events_deliver_the_windows_a_checkpoint_changed() {
     let expected: String = conn
         .hget(format!("weir:pvuv:pv:60:{first_minute}"), "total")
         .unwrap();
-    let event =
-        events.next_matching("windows", Duration::from_secs(20), |event| {
-            event["rule"] == "pvuv"
-                && event["metric"] == "pv"
-                && event["window_secs"] == 60
-                && event["windows"].as_array().unwrap().iter().any(|w| {
-                    w["start"] == first_minute && w["values"]["total"].to_string() == expected
-                })
-        });
+    let event = events.next_matching("windows", Duration::from_secs(20), |event| {
+        event["rule"] == "pvuv"
+            && event["metric"] == "pv"
+            && event["window_secs"] == 60
+            && event["windows"].as_array().unwrap().iter().any(|w| {
+                w["start"] == first_minute && w["values"]["total"].as_u64() == expected.parse().ok()
+            })
+    });
     assert!(
         event.is_some(),
         "no event carried pv {expected} for the minute {first_minute}"
