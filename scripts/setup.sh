@@ -3,6 +3,7 @@
 #   * redis-server and redis-cli (apt, only when missing);
 #   * perl and make (to build OpenSSL for librdkafka), openssl and socat (for
 #     the secure-connection tests) (apt, only when missing);
+#   * chromium (apt, only when missing) for the dashboard's browser test;
 #   * the wasm32-wasip2 target, rustfmt and clippy for the toolchain pinned in
 #     rust-toolchain.toml.
 # Takes a few seconds when everything is already there.
@@ -59,6 +60,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
     say "installed ${missing[*]}"
 else
     say "perl, make, openssl and socat already installed"
+fi
+
+# --- Chromium (the dashboard's browser test) -----------------------------------
+# Debian's chromium: the test loads the dashboard in headless Chromium and
+# saves docs/dashboard.png (it fails, not skips, without it).
+if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+    say "chromium already installed"
+else
+    apt_install chromium fonts-dejavu-core
+    say "installed chromium"
 fi
 
 # --- Rust ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ use anyhow::Context;
 
 use crate::config::{Config, HttpConfig, SourceKind};
 use crate::http::{HttpServer, ServerState};
+use crate::pipeline::MAX_BACKOFF;
 use crate::sink::RedisTarget;
 
 /// How often `weir serve` looks for window changes to send as events.
@@ -39,25 +40,41 @@ pub fn listen_addr(config: &Config, listen: Option<&str>) -> anyhow::Result<Opti
 
 /// Starts the server for `config` at `addr` (a port in use fails here);
 /// `pipeline`: the source of a pipeline in this process, whose own
-/// measurements `/metrics` adds.
+/// measurements `/metrics` adds. Redis is connected to in the background,
+/// with retries while it is unreachable (as the pipeline waits for it).
 pub async fn start(
     config: &Config,
     addr: SocketAddr,
     pipeline: Option<&SourceKind>,
 ) -> anyhow::Result<HttpServer> {
-    let conn = RedisTarget::new(&config.redis)?
-        .connect()
-        .await
-        .context("the HTTP server cannot reach Redis")?;
-    let mut state = ServerState::new(
-        conn,
-        &config.checkpoint.namespace,
-        config.windows.allowed_lateness_ms(),
-    );
-    if let Some(kind) = pipeline {
-        state = state.with_pipeline(source_label(kind));
-    }
-    Ok(HttpServer::start(addr, state, POLL).await?)
+    let target = RedisTarget::new(&config.redis)?;
+    let namespace = config.checkpoint.namespace.clone();
+    let lateness_ms = config.windows.allowed_lateness_ms();
+    let source = pipeline.map(source_label);
+    let connect = async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match target.connect().await {
+                Ok(conn) => {
+                    let state = ServerState::new(conn, &namespace, lateness_ms);
+                    return Some(match source {
+                        Some(source) => state.with_pipeline(source),
+                        None => state,
+                    });
+                }
+                Err(error) if error.is_permanent() => {
+                    tracing::error!(%error, "the HTTP server cannot use Redis; not serving");
+                    return None;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?backoff, "the HTTP server cannot reach Redis; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    };
+    Ok(HttpServer::start(addr, connect, POLL).await?)
 }
 
 /// The `source` label of a pipeline's metrics.

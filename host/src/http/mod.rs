@@ -83,37 +83,44 @@ impl ServerState {
 pub struct HttpServer {
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
-    feed: tokio::task::JoinHandle<()>,
+}
+
+/// Aborts a task when dropped (the event feed goes with the server).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl HttpServer {
-    /// Binds `addr` (a port in use is an error now, at start-up, not later)
-    /// and serves `state`; window changes are looked for every
+    /// Binds `addr` (a port in use is an error now, at start-up, not
+    /// later) and serves what `connect` gives: a Redis connection, waited
+    /// for in the background so that a Redis still starting delays the
+    /// answers, not the pipeline. Window changes are looked for every
     /// `poll` (or at each checkpoint of a pipeline in this process).
-    pub async fn start(
-        addr: SocketAddr,
-        state: ServerState,
-        poll: Duration,
-    ) -> Result<Self, HttpError> {
+    pub async fn start<F>(addr: SocketAddr, connect: F, poll: Duration) -> Result<Self, HttpError>
+    where
+        F: Future<Output = Option<ServerState>> + Send + 'static,
+    {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| HttpError::Bind { addr, source })?;
         let bound = listener
             .local_addr()
             .map_err(|source| HttpError::Bind { addr, source })?;
-        let feed = tokio::spawn(EventFeed::new(state.clone(), poll).run());
-        let app = router(state);
         let task = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
+            let Some(state) = connect.await else {
+                return;
+            };
+            let _feed = AbortOnDrop(tokio::spawn(EventFeed::new(state.clone(), poll).run()));
+            if let Err(error) = axum::serve(listener, router(state)).await {
                 tracing::error!(%error, "the HTTP server stopped");
             }
         });
         tracing::info!(url = %format!("http://{bound}/"), "dashboard, API and /metrics");
-        Ok(Self {
-            addr: bound,
-            task,
-            feed,
-        })
+        Ok(Self { addr: bound, task })
     }
 
     /// Where it listens (the port the OS chose, for `:0`).
@@ -125,7 +132,6 @@ impl HttpServer {
 impl Drop for HttpServer {
     fn drop(&mut self) {
         self.task.abort();
-        self.feed.abort();
     }
 }
 
