@@ -1,6 +1,6 @@
 //! `weir status`: what each rule of a pipeline has done, from its checkpoint.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use serde::Serialize;
@@ -122,32 +122,82 @@ pub async fn read_statuses(
     namespace: &str,
     lateness_ms: i64,
 ) -> anyhow::Result<Vec<RuleStatus>> {
-    let mut conn = conn.clone();
-    let base = CheckpointKeys::new(namespace);
-    // A partitioned (Kafka) pipeline checkpoints each partition's lane on
-    // its own: add up the lanes.
+    let names = rule_names(conn, namespace).await?;
+    read_statuses_of(conn, namespace, lateness_ms, &names).await
+}
+
+/// The lanes of `namespace` and their checkpoint keys: the pipeline's own
+/// (lane `0`, a file or stdin) and each partition's (Kafka).
+async fn lane_keys(
+    conn: &mut redis::aio::MultiplexedConnection,
+    base: &CheckpointKeys,
+) -> anyhow::Result<Vec<(String, CheckpointKeys)>> {
     let mut lanes: Vec<String> = redis::cmd("SMEMBERS")
         .arg(base.lanes())
-        .query_async(&mut conn)
+        .query_async(conn)
         .await?;
     lanes.sort();
     let mut all_keys = vec![(SINGLE_LANE.to_owned(), base.clone())];
     all_keys.extend(lanes.iter().map(|lane| (lane.clone(), base.lane(lane))));
-    let mut rules: BTreeMap<String, RuleSummary> = BTreeMap::new();
-    for (lane, keys) in &all_keys {
+    Ok(all_keys)
+}
+
+/// The rules that checkpointed in `namespace`, in any lane. This walks the
+/// keyspace (`SCAN`), the costly part of reading statuses: a server that
+/// reads them often keeps the names for a while
+/// ([`read_statuses_of`] reads the rest in one round trip).
+pub async fn rule_names(
+    conn: &mut redis::aio::MultiplexedConnection,
+    namespace: &str,
+) -> anyhow::Result<BTreeSet<String>> {
+    let mut conn = conn.clone();
+    let mut names = BTreeSet::new();
+    for (_, keys) in lane_keys(&mut conn, &CheckpointKeys::new(namespace)).await? {
         let prefix = keys.rule("");
-        let names: Vec<String> = super::scan_keys(&mut conn, &format!("{prefix}*"))
-            .await?
-            .into_iter()
-            .filter_map(|key: String| key.strip_prefix(prefix.as_str()).map(str::to_owned))
-            .filter(|name| !name.contains(':'))
-            .collect();
+        names.extend(
+            super::scan_keys(&mut conn, &format!("{prefix}*"))
+                .await?
+                .into_iter()
+                .filter_map(|key: String| key.strip_prefix(prefix.as_str()).map(str::to_owned))
+                .filter(|name| !name.contains(':')),
+        );
+    }
+    Ok(names)
+}
+
+/// The statuses of the rules `names` in `namespace`: every lane's record
+/// of each, in one round trip (a rule without a record in a lane has no
+/// part in it).
+pub async fn read_statuses_of(
+    conn: &mut redis::aio::MultiplexedConnection,
+    namespace: &str,
+    lateness_ms: i64,
+    names: &BTreeSet<String>,
+) -> anyhow::Result<Vec<RuleStatus>> {
+    let mut conn = conn.clone();
+    let all_keys = lane_keys(&mut conn, &CheckpointKeys::new(namespace)).await?;
+    let mut pipe = redis::pipe();
+    for (_, keys) in &all_keys {
         for name in names {
-            let meta: HashMap<String, String> = redis::cmd("HGETALL")
-                .arg(keys.rule(&name))
-                .query_async(&mut conn)
-                .await?;
-            rules.entry(name).or_default().add(lane, meta, lateness_ms);
+            pipe.hgetall(keys.rule(name));
+        }
+    }
+    let metas: Vec<HashMap<String, String>> = if all_keys.is_empty() || names.is_empty() {
+        Vec::new()
+    } else {
+        pipe.query_async(&mut conn).await?
+    };
+    let mut metas = metas.into_iter();
+    let mut rules: BTreeMap<String, RuleSummary> = BTreeMap::new();
+    for (lane, _) in &all_keys {
+        for name in names {
+            let meta = metas.next().unwrap_or_default();
+            if !meta.is_empty() {
+                rules
+                    .entry(name.clone())
+                    .or_default()
+                    .add(lane, meta, lateness_ms);
+            }
         }
     }
     Ok(rules

@@ -9,16 +9,17 @@
 //! - `GET /api/v1/alerts?last=N`: the newest alerts of every rule.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::ServerState;
 use super::error::ApiError;
 use super::reader::{self, Alert, MetricWindows, WindowTop, WindowValues};
-use crate::cli::status::{RuleStatus, read_statuses};
+use super::{RULE_NAMES_FOR, ServerState};
+use crate::cli::status::{RuleStatus, read_statuses_of, rule_names};
 use crate::sink::keys;
 
 /// Windows served when `last` is not given.
@@ -72,7 +73,21 @@ impl ServerState {
     /// Every rule's status, as `weir status` reads it.
     pub(super) async fn statuses(&self) -> Result<Vec<RuleStatus>, ApiError> {
         let mut conn = self.conn.clone();
-        Ok(read_statuses(&mut conn, &self.namespace, self.lateness_ms).await?)
+        let names = {
+            let mut cached = self.names.lock().await;
+            match &*cached {
+                Some((found_at, names)) if found_at.elapsed() < RULE_NAMES_FOR => names.clone(),
+                _ => {
+                    let names = rule_names(&mut conn, &self.namespace).await?;
+                    // None yet (no checkpoint): look again next time.
+                    if !names.is_empty() {
+                        *cached = Some((Instant::now(), names.clone()));
+                    }
+                    names
+                }
+            }
+        };
+        Ok(read_statuses_of(&mut conn, &self.namespace, self.lateness_ms, &names).await?)
     }
 
     /// One rule's status, if it has checkpointed.

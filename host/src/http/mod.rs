@@ -17,6 +17,7 @@ mod metrics;
 mod reader;
 mod values;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,10 @@ pub enum HttpError {
     },
 }
 
+/// How long the rule names found in the checkpoint are reused: a rule's
+/// first checkpoint shows in the API and `/metrics` within this time.
+pub const RULE_NAMES_FOR: Duration = Duration::from_secs(10);
+
 /// What the handlers share: a Redis connection and where to read.
 #[derive(Clone)]
 pub struct ServerState {
@@ -52,6 +57,10 @@ pub struct ServerState {
     namespace: Arc<str>,
     lateness_ms: i64,
     events: broadcast::Sender<events::Event>,
+    /// The rule names last found in the checkpoint, and when: finding them
+    /// walks the keyspace, so a scrape every second reuses them for
+    /// [`RULE_NAMES_FOR`].
+    names: Arc<tokio::sync::Mutex<Option<(std::time::Instant, BTreeSet<String>)>>>,
     /// The source kind of a pipeline in this process (`file`, `stdin`,
     /// `kafka`): the `source` label of its metrics.
     source: Option<Arc<str>>,
@@ -68,6 +77,7 @@ impl ServerState {
             lateness_ms,
             events: broadcast::channel(256).0,
             source: None,
+            names: Arc::default(),
         }
     }
 
