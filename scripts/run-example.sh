@@ -16,6 +16,10 @@
 # values are the file mode's plus the 20 lines its 10 s lateness drops (the
 # Kafka example allows an hour: the partitions arrive interleaved).
 #
+# At the end it prints the dashboard's URL and, on a terminal, serves it
+# (`weir serve`, http://127.0.0.1:9464/) until Ctrl-C; with --no-wait, or
+# without a terminal, it ends there.
+#
 # Needs a Redis on 127.0.0.1:6379; starts one (no persistence) if none answers
 # and leaves it running. Deletes every `weir:*` key in db 0 first so each run
 # starts from scratch.
@@ -25,18 +29,22 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 MODE="kafka"
-case "${1:-}" in
-    "" | --kafka) ;;
-    --file) MODE="file" ;;
-    -h | --help)
-        sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
-        exit 0
-        ;;
-    *)
-        echo "run-example: unknown argument $1 (use --file for the file pipeline, or nothing)" >&2
-        exit 2
-        ;;
-esac
+WAIT=1
+for arg in "$@"; do
+    case "$arg" in
+        --kafka) ;;
+        --file) MODE="file" ;;
+        --no-wait) WAIT=0 ;;
+        -h | --help)
+            sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "run-example: unknown argument $arg (use --file for the file pipeline, --no-wait, or nothing)" >&2
+            exit 2
+            ;;
+    esac
+done
 
 scripts/setup.sh
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
@@ -252,4 +260,14 @@ if [ -n "$tables" ]; then
     printf '%s\n' "$tables"
 else
     echo "  (none: the example pipeline reads only the access log; tests feed examples/data/hive-audit.log)"
+fi
+
+# ---- the dashboard -------------------------------------------------------------
+echo
+SERVE_CONFIG=examples/weir.toml
+if [ "$MODE" = kafka ]; then SERVE_CONFIG="$CONFIG"; fi
+echo "== dashboard: http://127.0.0.1:9464/ (target/release/weir serve --config $SERVE_CONFIG)"
+if [ "$WAIT" = 1 ] && [ -t 0 ] && [ -t 1 ]; then
+    echo "serving until Ctrl-C (--no-wait ends the demo here)"
+    "$WEIR" serve --config "$SERVE_CONFIG" || true
 fi
