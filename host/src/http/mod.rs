@@ -50,6 +50,9 @@ pub enum HttpError {
 /// first checkpoint shows in the API and `/metrics` within this time.
 pub const RULE_NAMES_FOR: Duration = Duration::from_secs(10);
 
+/// Rule names and when they were found.
+type FoundNames = (std::time::Instant, BTreeSet<String>);
+
 /// What the handlers share: a Redis connection and where to read.
 #[derive(Clone)]
 pub struct ServerState {
@@ -60,7 +63,7 @@ pub struct ServerState {
     /// The rule names last found in the checkpoint, and when: finding them
     /// walks the keyspace, so a scrape every second reuses them for
     /// [`RULE_NAMES_FOR`].
-    names: Arc<tokio::sync::Mutex<Option<(std::time::Instant, BTreeSet<String>)>>>,
+    names: Arc<tokio::sync::Mutex<Option<FoundNames>>>,
     /// The source kind of a pipeline in this process (`file`, `stdin`,
     /// `kafka`): the `source` label of its metrics.
     source: Option<Arc<str>>,
