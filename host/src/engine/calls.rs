@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::RuleSlot;
-use crate::contract::{Batch, RecordMeta, Span};
+use crate::contract::{Batch, Measure, RecordMeta, Span, Text};
 use crate::model::{DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, Route, RuleOutcome};
 use crate::plugin::isolation::{Isolated, run_isolated};
 use crate::plugin::{CallError, RuleRunner};
@@ -71,7 +71,7 @@ impl<'a> RuleCalls<'a> {
             }
             let isolated = match call(&mut rule.runner, &mut rule.spare, given, parallel) {
                 Ok(isolated) => match index {
-                    Some(index) => in_batch(isolated, index),
+                    Some(index) => in_batch(isolated, index, &given.data),
                     None => isolated,
                 },
                 Err(error) => {
@@ -169,11 +169,29 @@ fn copy_span(to: &mut Vec<u8>, from: &[u8], span: Span) -> Span {
 
 /// What a rule made of the records it was given, with record numbers
 /// translated back to the whole batch's (`index`: the batch index of each
-/// record given). A number the rule made up stays out of range.
-fn in_batch(mut isolated: Isolated, index: &[u32]) -> Isolated {
+/// record given). A number the rule made up stays out of range. Text the
+/// rule gave as spans of the records given (`data`) is copied out, since
+/// the whole batch's buffer holds other bytes there.
+fn in_batch(mut isolated: Isolated, index: &[u32], data: &[u8]) -> Isolated {
     let at = |record: u32| index.get(record as usize).copied().unwrap_or(u32::MAX);
+    let own = |text: &mut Text| {
+        if let Text::Span(_) = text {
+            // A span outside `data` stays invalid: an empty span past any buffer.
+            *text = match text.resolve(data) {
+                Some(resolved) => Text::Owned(resolved.to_owned()),
+                None => Text::Span(Span {
+                    start: u32::MAX,
+                    len: 1,
+                }),
+            };
+        }
+    };
     for update in &mut isolated.output.updates {
         update.record = at(update.record);
+        own(&mut update.key);
+        if let Measure::Member(text) | Measure::Decimal(text) = &mut update.measure {
+            own(text);
+        }
     }
     for reject in &mut isolated.output.rejects {
         reject.record = at(reject.record);

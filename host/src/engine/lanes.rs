@@ -264,7 +264,7 @@ impl Lanes {
                     continue;
                 };
                 if outcome.sees.is_none() {
-                    state.apply(&batch.records, output);
+                    state.apply(batch, output);
                     continue;
                 }
                 // Only the records the rule's route gave it are its input.
@@ -272,7 +272,7 @@ impl Lanes {
                 state.stats.records_in += seen.count() as u64;
                 state.stats.rejected += output.rejects.len() as u64;
                 for update in &output.updates {
-                    state.apply_update(&batch.records, update);
+                    state.apply_update(batch, update);
                 }
                 state.advance();
             }
@@ -354,7 +354,7 @@ impl Lanes {
             }
             for update in &output.updates {
                 if let Some(state) = lanes[lane_of(update.record)].get_mut(rule) {
-                    state.apply_update(&batch.records, update);
+                    state.apply_update(batch, update);
                 }
             }
             for states in lanes.iter_mut() {

@@ -25,6 +25,8 @@ pub use outcome::{DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, RuleOutcome};
 pub use position::Position;
 pub use route::Route;
 pub use rule_id::RuleId;
-pub use spec::{Aggregation, MetricSpec, RuleSpec, is_valid_name};
+pub use spec::{
+    AlertSpec, Aggregation, MAX_QUANTILES, MetricSpec, QuantileSet, RuleSpec, is_valid_name,
+};
 pub use stats::{RuleStats, SourceStats};
 pub use window::WindowSpec;

@@ -18,6 +18,24 @@ pub fn catalog(rule: &str) -> String {
     format!("weir:{rule}:metrics")
 }
 
+/// Sorted set of the largest groups of one output window (score = value),
+/// next to its hash.
+pub fn output_top(output_key: &str) -> String {
+    format!("{output_key}:top")
+}
+
+/// Stream of a rule's alerts (rule, metric, group, window_start,
+/// window_secs, value, threshold).
+pub fn alerts(rule: &str) -> String {
+    format!("weir:{rule}:alerts")
+}
+
+/// Hash of the alerts already written: field `<metric>|<group>|<bucket>`,
+/// so a replay, a restart or a second instance never writes one twice.
+pub fn alerts_seen(rule: &str) -> String {
+    format!("weir:{rule}:alerts:seen")
+}
+
 /// Stream of records rule `rule` failed on (reason, source, partition,
 /// offset, version, payload).
 pub fn dead_letters(rule: &str) -> String {
@@ -81,6 +99,19 @@ impl CheckpointKeys {
     /// `…:ranks` counts the registers per value).
     pub fn sketch(&self, output_key: &str, group: &str) -> String {
         format!("{}:sketch:{output_key}:{group}", self.base)
+    }
+
+    /// Merge state of one output window shared by every lane (contract
+    /// 0.2.0): `units` and `count` hashes (group → integer) of decimal sums
+    /// and means, `rank` (sorted set of every group by value, for top-N).
+    pub fn merge_state(&self, kind: &str, output_key: &str) -> String {
+        format!("{}:{kind}:{output_key}", self.base)
+    }
+
+    /// Merge state of one group of one output window shared by every lane:
+    /// `buckets` (hash: sketch bucket → count) of quantiles.
+    pub fn merge_group_state(&self, kind: &str, output_key: &str, group: &str) -> String {
+        format!("{}:{kind}:{output_key}:{group}", self.base)
     }
 
     /// Hash: partition → JSON source position.

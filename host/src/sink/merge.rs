@@ -167,9 +167,9 @@ impl Merge<'_> {
     pub fn numbers(&self, pipe: &mut Pipeline, aggregation: Aggregation, groups: &[GroupChange]) {
         let op = match aggregation {
             Aggregation::Count => "count",
-            Aggregation::Sum | Aggregation::Distinct | Aggregation::ApproxDistinct => "sum",
             Aggregation::Min => "min",
             Aggregation::Max => "max",
+            _ => "sum",
         };
         let mut args = groups
             .iter()

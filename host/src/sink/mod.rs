@@ -6,8 +6,11 @@ pub mod commit;
 pub mod connection;
 mod discard;
 pub mod keys;
+pub mod alerts;
 pub mod merge;
+pub mod merge_exact;
 pub mod output;
+pub mod rank;
 pub mod restore;
 pub mod scan;
 
