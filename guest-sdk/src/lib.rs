@@ -84,10 +84,8 @@ macro_rules! export_rule {
             impl $crate::__guest::Guest for WeirRuleExport {
                 fn load(
                     config: ::std::string::String,
-                ) -> ::std::result::Result<
-                    $crate::__guest::WitManifest,
-                    ::std::string::String,
-                > {
+                ) -> ::std::result::Result<$crate::__guest::WitManifest, ::std::string::String>
+                {
                     $crate::__guest::load::<$rule>(&config)
                 }
 
@@ -96,7 +94,7 @@ macro_rules! export_rule {
                 }
             }
 
-    $crate::__guest::export!(WeirRuleExport with_types_in $crate::__guest::bindings);
+            $crate::__guest::export!(WeirRuleExport with_types_in $crate::__guest::bindings);
         };
     };
 }

@@ -195,8 +195,9 @@ pub struct Manifest {
     pub version: String,
     /// The metrics, in the order updates refer to them.
     pub metrics: Vec<Metric>,
-    /// Day alignment of the rule's windows, seconds east of UTC (28800 for
-    /// UTC+8); the host's `[rules.<name>] day_offset_secs` overrides it.
+    /// Where the rule's day windows start, as an offset in seconds from UTC
+    /// midnight (-28800 = local midnight in UTC+8); the host's
+    /// `[rules.<name>] day_offset_secs` overrides it.
     pub day_offset_secs: Option<i64>,
 }
 
@@ -211,7 +212,8 @@ impl Manifest {
         }
     }
 
-    /// Aligns the rule's windows (days) to UTC shifted by `secs`.
+    /// Starts the rule's day windows `secs` after UTC midnight (-28800:
+    /// local midnight in UTC+8, i.e. minus the zone's offset east of UTC).
     pub fn day_offset_secs(mut self, secs: i64) -> Self {
         self.day_offset_secs = Some(secs);
         self

@@ -26,7 +26,7 @@ pub use position::Position;
 pub use route::Route;
 pub use rule_id::RuleId;
 pub use spec::{
-    AlertSpec, Aggregation, MAX_QUANTILES, MetricSpec, QuantileSet, RuleSpec, is_valid_name,
+    Aggregation, AlertSpec, MAX_QUANTILES, MetricSpec, QuantileSet, RuleSpec, is_valid_name,
 };
 pub use stats::{RuleStats, SourceStats};
 pub use window::WindowSpec;

@@ -183,7 +183,8 @@ pub struct RuleSpec {
     pub version: String,
     /// Metrics in manifest order (updates refer to them by index).
     pub metrics: Vec<MetricSpec>,
-    /// The rule's own day alignment, seconds east of UTC (contract 0.2.0).
+    /// The rule's own day alignment (contract 0.2.0), as `[windows]
+    /// day_offset_secs`: an offset from UTC midnight.
     pub day_offset_secs: Option<i64>,
 }
 

@@ -82,7 +82,13 @@ pub struct Instance {
 
 impl InstanceRecipe {
     /// A recipe for instances of `pre`.
-    pub fn new(engine: Engine, pre: Pre, name: String, config_json: String, limits: LimitsConfig) -> Self {
+    pub fn new(
+        engine: Engine,
+        pre: Pre,
+        name: String,
+        config_json: String,
+        limits: LimitsConfig,
+    ) -> Self {
         Self {
             engine,
             pre,
@@ -117,7 +123,9 @@ impl InstanceRecipe {
         let mut store = limits::new_store(&self.engine, &self.name, &self.limits);
         match &self.pre {
             Pre::V1(pre) => {
-                let world = pre.instantiate(&mut store).map_err(InstantiateError::Trap)?;
+                let world = pre
+                    .instantiate(&mut store)
+                    .map_err(InstantiateError::Trap)?;
                 limits::arm(&mut store, &self.limits);
                 world
                     .weir_rule_rule()
@@ -131,7 +139,9 @@ impl InstanceRecipe {
                 })
             }
             Pre::V2(pre) => {
-                let world = pre.instantiate(&mut store).map_err(InstantiateError::Trap)?;
+                let world = pre
+                    .instantiate(&mut store)
+                    .map_err(InstantiateError::Trap)?;
                 limits::arm(&mut store, &self.limits);
                 let manifest = world
                     .weir_rule_rule()
@@ -200,8 +210,8 @@ impl RuleRunner for WasmRule {
     fn process(&mut self, batch: &Batch) -> Result<BatchOutput, CallError> {
         limits::arm(&mut self.store, &self.recipe.limits);
         let output = self.call(batch).map_err(|error| CallError {
-                detail: limits::explain(&error, &self.recipe.limits),
-            })?;
+            detail: limits::explain(&error, &self.recipe.limits),
+        })?;
         let cap = self.recipe.limits.max_updates_per_batch;
         if output.updates.len() > cap {
             return Err(CallError {

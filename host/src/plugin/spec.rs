@@ -3,7 +3,7 @@
 
 use crate::contract;
 use crate::model::{
-    AlertSpec, Aggregation, MetricSpec, QuantileSet, RuleSpec, WindowSpec, is_valid_name,
+    Aggregation, AlertSpec, MetricSpec, QuantileSet, RuleSpec, WindowSpec, is_valid_name,
 };
 
 /// Largest window: a little over a year, so every window start fits easily.
@@ -143,7 +143,10 @@ fn is_decimal(text: &str) -> bool {
     let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
     !whole.is_empty()
         && !fraction.is_empty()
-        && whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+        && whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
 }
 
 fn checked_secs(secs: u64, what: &str) -> Result<i64, String> {
@@ -202,7 +205,11 @@ mod tests {
         }
     }
 
-    fn metric(name: &str, aggregation: contract::Aggregation, windows: Vec<contract::Window>) -> contract::Metric {
+    fn metric(
+        name: &str,
+        aggregation: contract::Aggregation,
+        windows: Vec<contract::Window>,
+    ) -> contract::Metric {
         contract::Metric {
             name: name.into(),
             aggregation,
@@ -267,19 +274,35 @@ mod tests {
 
     #[test]
     fn new_aggregations_are_checked() {
-        let mut top_of_avg = metric("a", contract::Aggregation::Avg(2), vec![contract::Window::Tumbling(60)]);
+        let mut top_of_avg = metric(
+            "a",
+            contract::Aggregation::Avg(2),
+            vec![contract::Window::Tumbling(60)],
+        );
         top_of_avg.top = Some(5);
         let bad = manifest(
             "r",
             vec![
-                metric("q", contract::Aggregation::Quantiles(vec![0.5, 1.0]), vec![contract::Window::Tumbling(60)]),
-                metric("d", contract::Aggregation::DecimalSum(19), vec![contract::Window::Tumbling(60)]),
+                metric(
+                    "q",
+                    contract::Aggregation::Quantiles(vec![0.5, 1.0]),
+                    vec![contract::Window::Tumbling(60)],
+                ),
+                metric(
+                    "d",
+                    contract::Aggregation::DecimalSum(19),
+                    vec![contract::Window::Tumbling(60)],
+                ),
                 top_of_avg,
             ],
         );
         let problems = RuleSpec::from_manifest(&bad).unwrap_err();
         assert_eq!(problems.len(), 3, "{problems:#?}");
-        let mut money = metric("gmv", contract::Aggregation::DecimalSum(2), vec![contract::Window::Tumbling(60)]);
+        let mut money = metric(
+            "gmv",
+            contract::Aggregation::DecimalSum(2),
+            vec![contract::Window::Tumbling(60)],
+        );
         money.top = Some(5);
         money.alert = Some(contract::Alert {
             direction: contract::Direction::Above,
@@ -290,7 +313,11 @@ mod tests {
             "r",
             vec![
                 money,
-                metric("cpu", contract::Aggregation::Quantiles(vec![0.5, 0.75, 0.999]), vec![contract::Window::Tumbling(60)]),
+                metric(
+                    "cpu",
+                    contract::Aggregation::Quantiles(vec![0.5, 0.75, 0.999]),
+                    vec![contract::Window::Tumbling(60)],
+                ),
             ],
         );
         let spec = RuleSpec::from_manifest(&good).unwrap();

@@ -228,7 +228,10 @@ impl ExactMerge<'_> {
         }
         for (group, buckets) in changes {
             cmd.arg(group)
-                .arg(self.keys.merge_group_state("buckets", self.output_key, group))
+                .arg(
+                    self.keys
+                        .merge_group_state("buckets", self.output_key, group),
+                )
                 .arg(buckets.len());
             for (bucket, count) in buckets {
                 cmd.arg(bucket.field()).arg(count);

@@ -1,12 +1,12 @@
 //! Redis: where results and checkpoints live ([`RedisStore`], the
 //! production [`CheckpointStore`]).
 
+pub mod alerts;
 pub mod claims;
 pub mod commit;
 pub mod connection;
 mod discard;
 pub mod keys;
-pub mod alerts;
 pub mod merge;
 pub mod merge_exact;
 pub mod output;

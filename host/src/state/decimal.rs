@@ -39,7 +39,10 @@ pub fn parse_units(text: &str, scale: u8) -> Result<i128, DecimalError> {
     if whole.is_empty() && fraction.is_empty() {
         return Err(not_decimal());
     }
-    if !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+    if !whole
+        .bytes()
+        .chain(fraction.bytes())
+        .all(|b| b.is_ascii_digit())
         || (digits.contains('.') && (whole.is_empty() || fraction.is_empty()))
     {
         return Err(not_decimal());
@@ -121,7 +124,10 @@ mod tests {
         assert_eq!(parse_units("-0.05", 2), Ok(-5));
         assert_eq!(parse_units("7", 2), Ok(700));
         assert_eq!(parse_units("33.80", 1), Ok(338));
-        assert!(matches!(parse_units("33.81", 1), Err(DecimalError::TooPrecise { .. })));
+        assert!(matches!(
+            parse_units("33.81", 1),
+            Err(DecimalError::TooPrecise { .. })
+        ));
         for bad in ["", "-", "1e5", "1.", ".5", "1.2.3", "12a", "NaN"] {
             assert!(parse_units(bad, 2).is_err(), "{bad:?}");
         }

@@ -301,7 +301,11 @@ fn contribution(measure: &Measure, kind: Aggregation, data: &[u8]) -> Result<Con
                 Err(super::decimal::DecimalError::NotDecimal(_)) => {
                     Err(format!("{decimal:?} is not a decimal number"))
                 }
-                _ => float(decimal.parse().map_err(|_| format!("{decimal:?} is not a number"))?),
+                _ => float(
+                    decimal
+                        .parse()
+                        .map_err(|_| format!("{decimal:?} is not a number"))?,
+                ),
             }
         }
         (Measure::Member(member), Aggregation::Distinct | Aggregation::ApproxDistinct) => {

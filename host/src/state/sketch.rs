@@ -40,7 +40,11 @@ impl Bucket {
             return Self::Zero;
         }
         let index = (magnitude.ln() / gamma().ln()).ceil() as i32;
-        if x < 0.0 { Self::Negative(index) } else { Self::Positive(index) }
+        if x < 0.0 {
+            Self::Negative(index)
+        } else {
+            Self::Positive(index)
+        }
     }
 
     /// The field name in the merge state.
@@ -204,7 +208,10 @@ mod tests {
             let rank = (u64::from(ppm) * 9_999 / 1_000_000) as usize;
             let exact = values[rank];
             let got = sketch.quantile(ppm).unwrap();
-            assert!((got - exact).abs() <= 0.01 * exact, "q{ppm}: {got} vs {exact}");
+            assert!(
+                (got - exact).abs() <= 0.01 * exact,
+                "q{ppm}: {got} vs {exact}"
+            );
         }
         let mut mixed = Sketch::default();
         for x in [-5.0, -1.0, 0.0, 2.0, 3.0] {
@@ -219,12 +226,19 @@ mod tests {
         let (mut a, mut b, mut all) = (Sketch::default(), Sketch::default(), Sketch::default());
         for i in 0..1000 {
             let x = f64::from(i % 97) + 0.5;
-            if i % 3 == 0 { a.insert(x) } else { b.insert(x) }
+            if i % 3 == 0 {
+                a.insert(x)
+            } else {
+                b.insert(x)
+            }
             all.insert(x);
         }
         a.merge(&b);
         assert_eq!(a.quantile(990_000), all.quantile(990_000));
-        assert_eq!(Bucket::from_field(&Bucket::Negative(-3).field()), Some(Bucket::Negative(-3)));
+        assert_eq!(
+            Bucket::from_field(&Bucket::Negative(-3).field()),
+            Some(Bucket::Negative(-3))
+        );
     }
 
     #[test]

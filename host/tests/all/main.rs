@@ -12,6 +12,7 @@ mod bad_input;
 mod crash;
 mod exactness;
 mod examples;
+mod jobs;
 mod kafka;
 mod kafka_check;
 mod kafka_event_time;

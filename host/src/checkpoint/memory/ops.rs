@@ -238,7 +238,12 @@ pub(super) fn rule_ops(
                         .suffixes()
                         .iter()
                         .map(|suffix| {
-                            output_key(rule, &format!("{}{suffix}", metric.name), spec.size_secs(), start_secs)
+                            output_key(
+                                rule,
+                                &format!("{}{suffix}", metric.name),
+                                spec.size_secs(),
+                                start_secs,
+                            )
                         })
                         .collect(),
                     _ => Vec::new(),
