@@ -94,7 +94,7 @@ macro_rules! export_rule {
                 }
             }
 
-            $crate::__guest::export!(WeirRuleExport with_types_in $crate::__guest::bindings);
+    $crate::__guest::export!(WeirRuleExport with_types_in $crate::__guest::bindings);
         };
     };
 }

@@ -14,6 +14,7 @@ pub mod config;
 pub mod contract;
 pub mod engine;
 pub mod model;
+pub mod notify;
 pub mod pipeline;
 pub mod plugin;
 pub mod sink;

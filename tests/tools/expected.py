@@ -908,6 +908,22 @@ def self_test() -> int:
                           + _acc("1.1.1.1", "21/Nov/2026:10:00:02")).encode())
     check("no final newline", (s["lines"], s[VALID], s[REJECTED]), (3, 2, 1))
 
+    # 10. contract 0.2.0: exact money, means half to even, quantile ranks.
+    h, s = run(RULES["spend"], [
+        '{"appkey":"a","servertime":"2026-11-21 10:00:01","consumenum":0.1,"roleid":"r1"}',
+        '{"appkey":"a","servertime":"2026-11-21 10:00:02","consumenum":"0.20","roleid":"r1"}',
+        '{"appkey":"a","servertime":"2026-11-21 10:00:03","consumenum":"1.005","roleid":"r2"}',
+        '{"appkey":"a","servertime":"2026-11-21 10:00:04","consumenum":33.8,"roleid":"r2"}',
+    ], day_offset_secs=-28800)
+    check("spend", (h[f"weir:spend:spend:60:{M10}"], h[f"weir:spend:payers:86400:{D0 - 28800}"],
+                    s[REJECTED]), ({"a": "34.10"}, {"a": "2"}, 1))
+    h, _ = run(RULES["cpu"], [f"2026-11-21 10:00:0{i} host=h cpu={v}"
+                              for i, v in enumerate(["0.01", "0.02", "10", "20", "30"])])
+    check("avg half even", h[f"weir:cpu:cpu_avg:60:{M10}"], {"h": "12.01"})
+    check("quantile ranks", [h[f"weir:cpu:cpu_p{q}:60:{M10}"]["h"] for q in (50, 75, 99)],
+          ["10.0", "20.0", "20.0"])
+    check("mean rounding", [_mean_units(u, 2) for u in (5, 7, -5, -7)], [2, 4, -2, -4])
+
     if failures:
         print("self-test FAILED:\n" + "\n".join(failures), file=sys.stderr)
         return 1

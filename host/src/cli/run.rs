@@ -5,14 +5,35 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Config;
+use crate::notify::webhook;
 use crate::pipeline::{self, RunSummary};
 
 /// Runs the pipeline; SIGINT and SIGTERM stop it after a final checkpoint.
 pub async fn run(config_path: &Path) -> anyhow::Result<RunSummary> {
-    let config = Config::load(config_path)?;
+    let config = Arc::new(Config::load(config_path)?);
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_handler(stop.clone());
-    let summary = pipeline::run(&config, stop).await?;
+    // Alerts are POSTed while the pipeline runs, and the rest after it ends.
+    let finished = Arc::new(AtomicBool::new(false));
+    let outbox = config
+        .alerts
+        .webhook_url
+        .is_some()
+        .then(|| tokio::spawn(webhook::run(config.clone(), finished.clone())));
+    let summary = pipeline::run(&config, stop).await;
+    finished.store(true, Ordering::Relaxed);
+    if let Some(outbox) = outbox
+        && let Ok(delivery) = outbox.await
+    {
+        tracing::info!(
+            delivered = delivery.delivered,
+            refused = delivery.refused,
+            retries = delivery.retries,
+            pending = delivery.pending,
+            "alert webhook"
+        );
+    }
+    let summary = summary?;
     tracing::info!(
         records = summary.source.records,
         oversized = summary.source.oversized,

@@ -86,6 +86,7 @@
 //! day_offset_secs = -28800      # (windows.day_offset_secs) this rule's day alignment; -86399..=86399
 //! ```
 
+mod alerts;
 mod checkpoint;
 mod librdkafka;
 mod limits;
@@ -104,6 +105,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use alerts::AlertsConfig;
 pub use checkpoint::CheckpointConfig;
 pub use limits::LimitsConfig;
 pub use plugins::PluginsConfig;
@@ -130,6 +132,8 @@ pub struct Config {
     pub checkpoint: CheckpointConfig,
     /// What a rule may cost (`[limits]`).
     pub limits: LimitsConfig,
+    /// Where alerts go besides Redis (`[alerts]`).
+    pub alerts: AlertsConfig,
     /// Per-rule settings by rule name (`[rules.<name>]`); rules without a
     /// table here use [`RuleConfig::default`].
     pub rules: BTreeMap<String, RuleConfig>,
@@ -299,6 +303,10 @@ fn read_config(table: &Table, problems: &Problems) -> Option<Config> {
         .table("limits")
         .map(limits::read_limits)
         .unwrap_or_default();
+    let alerts = root
+        .table("alerts")
+        .map(alerts::read_alerts)
+        .unwrap_or_default();
     let rules = match root.table("rules") {
         Some(rules) => rules::read_rules(rules, source.as_ref()),
         None => BTreeMap::new(),
@@ -311,6 +319,7 @@ fn read_config(table: &Table, problems: &Problems) -> Option<Config> {
         windows,
         checkpoint,
         limits,
+        alerts,
         rules,
     })
 }

@@ -132,7 +132,7 @@ mod tests {
             assert!(parse_units(bad, 2).is_err(), "{bad:?}");
         }
         assert_eq!(number_units(33.8, 2), Ok(3380));
-        assert_eq!(number_units(0.1 + 0.2, 2).is_err(), true);
+        assert!(number_units(0.1 + 0.2, 2).is_err());
         assert_eq!(format_units(61_179_534, 2), "611795.34");
         assert_eq!(format_units(-5, 2), "-0.05");
         assert_eq!(format_units(42, 0), "42");

@@ -108,6 +108,7 @@ fn example_parses() {
             namespace: "default".to_owned(),
         },
         limits: LimitsConfig::default(),
+        alerts: crate::config::AlertsConfig::default(),
         rules: BTreeMap::from([(
             "pvuv".to_owned(),
             RuleConfig {
@@ -412,4 +413,31 @@ fn load_reads_a_file_and_names_it_in_errors() {
     assert!(error.problems().is_empty());
 
     std::fs::remove_dir_all(&dir).expect("remove temp dir");
+}
+
+#[test]
+fn alerts_section_is_checked() {
+    let config = Config::parse(&minimal_with(
+        "[alerts]\nwebhook_url = \"http://127.0.0.1:8080/hook\"\ntimeout_ms = 2000\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        config.alerts.webhook_url.as_deref(),
+        Some("http://127.0.0.1:8080/hook")
+    );
+    assert_eq!(config.alerts.timeout_ms, 2000);
+    let error = Config::parse(&minimal_with(
+        "[alerts]\nwebhook_url = \"ftp://x\"\nmax_backoff_ms = 5\n",
+    ))
+    .unwrap_err();
+    let paths: Vec<&str> = error
+        .problems()
+        .iter()
+        .map(|p| p.key_path.as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        ["alerts.webhook_url", "alerts.max_backoff_ms"],
+        "{error}"
+    );
 }

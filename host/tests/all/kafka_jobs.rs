@@ -1,0 +1,140 @@
+//! `spend`, `orders` and `errors` over Kafka, each topic in 3 partitions
+//! (3 lanes merged in Redis), with a `kill -9` mid-run: merged decimal
+//! sums, distinct payers, the top 5 and the alerts equal the oracle's over
+//! the whole input, each alert written once.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::kafka_support::{Broker, kafka_source};
+use crate::support::*;
+
+const JOBS: [&str; 3] = ["spend", "orders", "errors"];
+
+#[test]
+fn json_jobs_over_three_partitions_merge_exactly_through_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::with_topics(&[("spend", 3), ("orders", 3), ("errors", 3)]);
+    let redis = RedisServer::start();
+    let plugins = plugins_dir(dir.path(), &JOBS);
+    let mut logs = Vec::new();
+    let mut total_lines = 0;
+    for (seed, job) in JOBS.iter().enumerate() {
+        let log = dir.path().join(format!("{job}.log"));
+        let status = std::process::Command::new("python3")
+            .arg(repo_root().join("tests/tools/gen_jobs.py"))
+            .args([
+                "--job",
+                job,
+                "--seed",
+                &(40 + seed).to_string(),
+                "--lines",
+                "12000",
+            ])
+            .arg("--out")
+            .arg(&log)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let produced = weir()
+            .args(["produce", "--brokers", &broker.brokers(), "--topic", job])
+            .arg("--file")
+            .arg(&log)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(produced.success(), "cannot produce {job}");
+        total_lines += line_count(&log);
+        logs.push(log);
+    }
+    // Each partition has its own watermark; a lateness longer than the
+    // input makes every line on time whatever the interleaving, as in the
+    // oracle's single watermark.
+    let config = write_config(
+        dir.path(),
+        &kafka_source(
+            &broker,
+            r#"["spend", "orders", "errors"]"#,
+            "stop_at_end = true\n",
+        ),
+        &plugins,
+        &redis,
+        "[windows]\nallowed_lateness_secs = 864000\n[checkpoint]\ninterval_ms = 20\n\
+         [rules.spend]\ntopics = [\"spend\"]\n\
+         [rules.orders]\ntopics = [\"orders\"]\n\
+         [rules.errors]\ntopics = [\"errors\"]\nconfig = { threshold = 40, throttle_secs = 600 }\n",
+    );
+    // Kill -9 once a third of the input is checkpointed, then run to the end.
+    let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
+    let mut first = Running::spawn(&config, log);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let checkpointed = || JOBS.iter().map(|job| redis.records_in(job)).sum::<u64>();
+    while checkpointed() < total_lines / 3 {
+        assert!(
+            Instant::now() < deadline && first.wait_exit(Duration::ZERO).is_none(),
+            "weir checkpointed {} of {total_lines}: {}",
+            checkpointed(),
+            std::fs::read_to_string(dir.path().join("weir.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.0.as_mut().unwrap().kill().unwrap();
+    drop(first);
+    run_to_end(&config);
+
+    for (job, log) in JOBS.iter().zip(&logs) {
+        let offset = if *job == "spend" { -28_800 } else { 0 };
+        let expected = oracle(job, log, 864_000, offset);
+        assert_same(&redis.outputs(job), &expected, job);
+        if *job == "orders" {
+            for (key, groups) in expected.iter().filter(|(k, _)| k.contains(":by_product:")) {
+                let top: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                    .arg(format!("{key}:top"))
+                    .arg(0)
+                    .arg(-1)
+                    .arg("REV")
+                    .arg("WITHSCORES")
+                    .query(&mut redis.conn())
+                    .unwrap();
+                let mut values: Vec<f64> = groups.values().map(|v| v.parse().unwrap()).collect();
+                values.sort_by(|a, b| b.total_cmp(a));
+                values.truncate(5);
+                assert_eq!(
+                    top.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+                    values,
+                    "{key}"
+                );
+            }
+        }
+        if *job == "errors" {
+            let want: BTreeSet<(String, i64)> = expected
+                .iter()
+                .flat_map(|(key, groups)| {
+                    let start: i64 = key.rsplit(':').next().unwrap().parse().unwrap();
+                    groups
+                        .iter()
+                        .filter(|(_, count)| count.parse::<u64>().unwrap() > 40)
+                        .map(move |(service, _)| (service.clone(), start.div_euclid(600)))
+                })
+                .collect();
+            let entries: Vec<(String, std::collections::BTreeMap<String, String>)> =
+                redis::cmd("XRANGE")
+                    .arg("weir:errors:alerts")
+                    .arg("-")
+                    .arg("+")
+                    .query(&mut redis.conn())
+                    .unwrap();
+            let got: Vec<(String, i64)> = entries
+                .iter()
+                .map(|(_, a)| {
+                    let start: i64 = a["window_start"].parse().unwrap();
+                    (a["group"].clone(), start.div_euclid(600))
+                })
+                .collect();
+            assert!(!want.is_empty());
+            assert_eq!(got.iter().cloned().collect::<BTreeSet<_>>(), want);
+            assert_eq!(got.len(), want.len(), "an alert was written twice: {got:?}");
+        }
+    }
+}
