@@ -12,16 +12,16 @@ use crate::support::*;
 
 const JOBS: [&str; 3] = ["spend", "orders", "errors"];
 
+/// Each job on its own topic of 3 partitions (a bounded Kafka run reads
+/// one topic) and its own Redis.
 #[test]
 fn json_jobs_over_three_partitions_merge_exactly_through_a_kill() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::with_topics(&[("spend", 3), ("orders", 3), ("errors", 3)]);
-    let redis = RedisServer::start();
-    let plugins = plugins_dir(dir.path(), &JOBS);
-    let mut logs = Vec::new();
-    let mut total_lines = 0;
     for (seed, job) in JOBS.iter().enumerate() {
-        let log = dir.path().join(format!("{job}.log"));
+        let dir = dir.path().join(job);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join(format!("{job}.log"));
         let status = std::process::Command::new("python3")
             .arg(repo_root().join("tests/tools/gen_jobs.py"))
             .args([
@@ -42,52 +42,70 @@ fn json_jobs_over_three_partitions_merge_exactly_through_a_kill() {
             .arg("--file")
             .arg(&log)
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .status()
             .unwrap();
         assert!(produced.success(), "cannot produce {job}");
-        total_lines += line_count(&log);
-        logs.push(log);
+        let redis = RedisServer::start();
+        let plugins = plugins_dir(&dir, &[job]);
+        // Each partition has its own watermark; a lateness longer than the
+        // input makes every line on time whatever the interleaving, as in
+        // the oracle's single watermark.
+        let source = kafka_source(&broker, &format!("[\"{job}\"]"), "stop_at_end = true\n")
+            .replace("group = \"weir-test\"", &format!("group = \"weir-{job}\""));
+        let config = write_config(
+            &dir,
+            &source,
+            &plugins,
+            &redis,
+            &format!(
+                "[windows]\nallowed_lateness_secs = 864000\n[checkpoint]\ninterval_ms = 20\n{}",
+                if *job == "errors" {
+                    "[rules.errors]\nconfig = { threshold = 40, throttle_secs = 600 }\n"
+                } else {
+                    ""
+                }
+            ),
+        );
+        kill_once_then_finish(&config, &redis, job, line_count(&log), &dir);
+        check_job(&redis, job, &log);
     }
-    // Each partition has its own watermark; a lateness longer than the
-    // input makes every line on time whatever the interleaving, as in the
-    // oracle's single watermark.
-    let config = write_config(
-        dir.path(),
-        &kafka_source(
-            &broker,
-            r#"["spend", "orders", "errors"]"#,
-            "stop_at_end = true\n",
-        ),
-        &plugins,
-        &redis,
-        "[windows]\nallowed_lateness_secs = 864000\n[checkpoint]\ninterval_ms = 20\n\
-         [rules.spend]\ntopics = [\"spend\"]\n\
-         [rules.orders]\ntopics = [\"orders\"]\n\
-         [rules.errors]\ntopics = [\"errors\"]\nconfig = { threshold = 40, throttle_secs = 600 }\n",
-    );
-    // Kill -9 once a third of the input is checkpointed, then run to the end.
-    let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
-    let mut first = Running::spawn(&config, log);
+}
+
+/// Kills weir with SIGKILL once a third of the input is checkpointed, then
+/// runs it again to the end.
+fn kill_once_then_finish(
+    config: &std::path::Path,
+    redis: &RedisServer,
+    job: &str,
+    lines: u64,
+    dir: &std::path::Path,
+) {
+    let log = std::fs::File::create(dir.join("weir.log")).unwrap();
+    let mut first = Running::spawn(config, log);
     let deadline = Instant::now() + Duration::from_secs(120);
-    let checkpointed = || JOBS.iter().map(|job| redis.records_in(job)).sum::<u64>();
-    while checkpointed() < total_lines / 3 {
+    while redis.records_in(job) < lines / 3 {
         assert!(
             Instant::now() < deadline && first.wait_exit(Duration::ZERO).is_none(),
-            "weir checkpointed {} of {total_lines}: {}",
-            checkpointed(),
-            std::fs::read_to_string(dir.path().join("weir.log")).unwrap_or_default()
+            "weir checkpointed {} of {lines}: {}",
+            redis.records_in(job),
+            std::fs::read_to_string(dir.join("weir.log")).unwrap_or_default()
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
-    first.0.as_mut().unwrap().kill().unwrap();
+    if let Some(child) = first.0.as_mut() {
+        child.kill().unwrap();
+    }
     drop(first);
-    run_to_end(&config);
+    run_to_end(config);
+}
 
-    for (job, log) in JOBS.iter().zip(&logs) {
-        let offset = if *job == "spend" { -28_800 } else { 0 };
+fn check_job(redis: &RedisServer, job: &str, log: &std::path::Path) {
+    {
+        let offset = if job == "spend" { -28_800 } else { 0 };
         let expected = oracle(job, log, 864_000, offset);
         assert_same(&redis.outputs(job), &expected, job);
-        if *job == "orders" {
+        if job == "orders" {
             for (key, groups) in expected.iter().filter(|(k, _)| k.contains(":by_product:")) {
                 let top: Vec<(String, f64)> = redis::cmd("ZRANGE")
                     .arg(format!("{key}:top"))
@@ -107,7 +125,7 @@ fn json_jobs_over_three_partitions_merge_exactly_through_a_kill() {
                 );
             }
         }
-        if *job == "errors" {
+        if job == "errors" {
             let want: BTreeSet<(String, i64)> = expected
                 .iter()
                 .flat_map(|(key, groups)| {

@@ -256,7 +256,7 @@ fn invalid_display_lists_every_problem() {
         error.to_string(),
         "config has 2 problems:\n  \
          - source.kind: expected a string, found an integer\n  \
-         - extra: unknown key (expected one of: source, plugins, redis, windows, checkpoint, limits, rules)"
+         - extra: unknown key (expected one of: source, plugins, redis, windows, checkpoint, limits, alerts, rules)"
     );
     let error = Config::parse("").expect_err("empty file");
     assert_eq!(
