@@ -36,7 +36,8 @@ pub struct RuleStatus {
     /// Counters.
     pub stats: RuleStats,
     /// The same counters split by source, each with the lanes it
-    /// checkpointed (`default` for `[source]`).
+    /// checkpointed (`default` for `[source]`); only the sources the rule
+    /// reads, when `[rules.<name>] sources` names them.
     pub sources: Vec<SourceStatus>,
 }
 
@@ -111,7 +112,19 @@ pub async fn rule_statuses(config_path: &Path) -> anyhow::Result<Vec<RuleStatus>
     }
     Ok(rules
         .into_iter()
-        .map(|(name, summary)| summary.status(name))
+        .map(|(name, summary)| {
+            let mut status = summary.status(name);
+            // A rule has (empty) state in the lanes of sources it does not
+            // read; only those it reads are its sources.
+            if let Some(reads) = config
+                .rules
+                .get(&status.name)
+                .and_then(|r| r.sources.as_ref())
+            {
+                status.sources.retain(|source| reads.contains(&source.name));
+            }
+            status
+        })
         .collect())
 }
 
