@@ -40,6 +40,17 @@ pub async fn run(config_path: &Path) -> anyhow::Result<RunSummary> {
         checkpoints = summary.checkpoints,
         "input done"
     );
+    if config.sources.is_named() {
+        for (name, stats) in &summary.sources {
+            tracing::info!(
+                source = name.as_str(),
+                records = stats.records,
+                oversized = stats.oversized,
+                duplicates = stats.duplicates,
+                "source totals"
+            );
+        }
+    }
     for rule in &summary.rules {
         let stats = &rule.stats;
         let top_reject = rule

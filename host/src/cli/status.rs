@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_SOURCE, SourcesConfig};
 use crate::model::RuleStats;
 use crate::sink::{CheckpointKeys, RedisTarget};
 
@@ -35,6 +35,22 @@ pub struct RuleStatus {
     pub last_reload: Option<String>,
     /// Counters.
     pub stats: RuleStats,
+    /// The same counters split by source, each with the lanes it
+    /// checkpointed (`default` for `[source]`); only the sources the rule
+    /// reads, when `[rules.<name>] sources` names them.
+    pub sources: Vec<SourceStatus>,
+}
+
+/// One source's share of a rule's counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStatus {
+    /// The source's name (`default` for `[source]`).
+    pub name: String,
+    /// Its lanes that hold a checkpoint of the rule (`0` for the unnamed
+    /// file or stdin).
+    pub lanes: Vec<String>,
+    /// The rule's counters over those lanes.
+    pub stats: RuleStats,
 }
 
 /// Where a rule stands, as of its last checkpoint.
@@ -57,7 +73,8 @@ pub async fn status(config_path: &Path, json: bool) -> anyhow::Result<String> {
         out.push('\n');
         return Ok(out);
     }
-    Ok(table(&rules))
+    let config = Config::load(config_path)?;
+    Ok(table(&rules, config.sources.is_named()))
 }
 
 /// Reads every rule's checkpointed record of itself (version, counters,
@@ -73,10 +90,10 @@ pub async fn rule_statuses(config_path: &Path) -> anyhow::Result<Vec<RuleStatus>
         .query_async(&mut conn)
         .await?;
     lanes.sort();
-    let mut all_keys = vec![base.clone()];
-    all_keys.extend(lanes.iter().map(|lane| base.lane(lane)));
+    let mut all_keys = vec![(SINGLE_LANE_NAME.to_owned(), base.clone())];
+    all_keys.extend(lanes.iter().map(|lane| (lane.clone(), base.lane(lane))));
     let mut rules: BTreeMap<String, RuleSummary> = BTreeMap::new();
-    for keys in &all_keys {
+    for (lane, keys) in &all_keys {
         let prefix = keys.rule("");
         let names: Vec<String> = super::scan_keys(&mut conn, &format!("{prefix}*"))
             .await?
@@ -89,17 +106,44 @@ pub async fn rule_statuses(config_path: &Path) -> anyhow::Result<Vec<RuleStatus>
                 .arg(keys.rule(&name))
                 .query_async(&mut conn)
                 .await?;
-            rules.entry(name).or_default().add(meta);
+            let source = source_of_lane(&config.sources, lane);
+            rules.entry(name).or_default().add(source, lane, meta);
         }
     }
     Ok(rules
         .into_iter()
-        .map(|(name, summary)| summary.status(name))
+        .map(|(name, summary)| {
+            let mut status = summary.status(name);
+            // A rule has (empty) state in the lanes of sources it does not
+            // read; only those it reads are its sources.
+            if let Some(reads) = config
+                .rules
+                .get(&status.name)
+                .and_then(|r| r.sources.as_ref())
+            {
+                status.sources.retain(|source| reads.contains(&source.name));
+            }
+            status
+        })
         .collect())
 }
 
-/// The operator's table: one row per rule, notes below it.
-fn table(rules: &[RuleStatus]) -> String {
+/// The lane of `[source]`'s file or stdin, checkpointed under the
+/// namespace's own keys.
+const SINGLE_LANE_NAME: &str = crate::model::SINGLE_LANE;
+
+/// The source a checkpointed lane belongs to: the first part of a named
+/// source's lane (`web`, `bus/access/0`), `default` under `[source]`.
+fn source_of_lane(sources: &SourcesConfig, lane: &str) -> String {
+    match sources {
+        SourcesConfig::Single(_) => DEFAULT_SOURCE.to_owned(),
+        SourcesConfig::Named(_) => lane.split('/').next().unwrap_or(lane).to_owned(),
+    }
+}
+
+/// The operator's table: one row per rule, notes below it; with `named`
+/// sources, a line per source under each rule.
+fn table(rules: &[RuleStatus], named: bool) -> String {
     let mut report = format!(
         "{:<16} {:<18} {:>10} {:>9} {:>10} {:>8} {:>6} {:>6} {:>11}  {}\n",
         "rule",
@@ -143,6 +187,19 @@ fn table(rules: &[RuleStatus]) -> String {
             stats.quarantined,
             state
         ));
+        for source in rule.sources.iter().filter(|_| named) {
+            let stats = source.stats;
+            report.push_str(&format!(
+                "{:<16} source {}: {} records, {} rejected, {} updates, {} late (lanes {})\n",
+                "",
+                source.name,
+                stats.records_in,
+                stats.rejected,
+                stats.updates,
+                stats.late,
+                source.lanes.join(", ")
+            ));
+        }
         if let Some(error) = &rule.last_load_error {
             report.push_str(&format!(
                 "{:<16} last load error (previous version still running): {error}\n",
@@ -171,15 +228,20 @@ struct RuleSummary {
     meta: HashMap<String, String>,
     /// Lanes seen.
     lanes: usize,
+    /// Per source: its lanes and counters.
+    by_source: BTreeMap<String, (Vec<String>, RuleStats)>,
 }
 
 impl RuleSummary {
-    fn add(&mut self, meta: HashMap<String, String>) {
+    fn add(&mut self, source: String, lane: &str, meta: HashMap<String, String>) {
         let stats: RuleStats = meta
             .get("stats")
             .and_then(|json| serde_json::from_str(json).ok())
             .unwrap_or_default();
         self.stats.add(&stats);
+        let (lanes, by_source) = self.by_source.entry(source).or_default();
+        lanes.push(lane.to_owned());
+        by_source.add(&stats);
         self.lanes += 1;
         let loaded_at = |meta: &HashMap<String, String>| -> u64 {
             meta.get("loaded_at_ms")
@@ -218,6 +280,11 @@ impl RuleSummary {
                 .cloned(),
             last_reload: meta.get("last_reload").filter(|e| !e.is_empty()).cloned(),
             stats: self.stats,
+            sources: self
+                .by_source
+                .into_iter()
+                .map(|(name, (lanes, stats))| SourceStatus { name, lanes, stats })
+                .collect(),
             name,
         }
     }

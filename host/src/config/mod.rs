@@ -23,8 +23,9 @@
 //!
 //! # Format
 //!
-//! Defaults are in parentheses. `[source]`, `[plugins]` and `[redis]` are
-//! required; the other sections may be left out.
+//! Defaults are in parentheses. `[source]` (or `[sources.<name>]` tables),
+//! `[plugins]` and `[redis]` are required; the other sections may be left
+//! out.
 //!
 //! ```toml
 //! [source]
@@ -44,6 +45,12 @@
 //!                               # a secret may be { env = "VAR" } or { file = "path" }
 //! "fetch.min.bytes" = 1         # bootstrap.servers, metadata.broker.list, group.id refused; weir's own four
 //!                               # (KafkaSourceConfig::weir_properties) replaced with a WARN
+//!
+//! # Instead of [source]: several named sources, read side by side. Each table
+//! # takes the keys of [source]; names are [a-z][a-z0-9_-]{0,63}; one stdin at most.
+//! # [sources.web]
+//! # kind = "file"
+//! # path = "access.log"
 //!
 //! [plugins]
 //! dir = "plugins"               # required: every *.wasm component here is a rule
@@ -83,6 +90,7 @@
 //! config = { sample = 10 }      # (empty) passed to the rule's init as JSON object text
 //! ttl_secs = { pv = 86400 }     # (empty) per-metric TTL overrides, metric name -> seconds
 //! topics = ["access"]           # (all topics) kafka only: which of source.topics the rule sees
+//! sources = ["web"]             # (all sources) which sources the rule reads ("default" is [source])
 //! day_offset_secs = -28800      # (windows.day_offset_secs) this rule's day alignment; -86399..=86399
 //! ```
 
@@ -96,6 +104,7 @@ mod redis;
 mod rules;
 pub mod secret;
 mod source;
+mod sources;
 #[cfg(test)]
 mod tests;
 mod windows;
@@ -114,14 +123,15 @@ pub use redis::{RedisConfig, RedisTls};
 pub use rules::RuleConfig;
 pub use secret::Secret;
 pub use source::{KafkaSourceConfig, Overridden, SourceConfig, SourceKind};
+pub use sources::{DEFAULT_SOURCE, SourcesConfig};
 use toml::Table;
 pub use windows::WindowsConfig;
 
 /// A validated `weir` configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Where records come from (`[source]`).
-    pub source: SourceConfig,
+    /// Where records come from: `[source]`, or `[sources.<name>]` tables.
+    pub sources: SourcesConfig,
     /// Where the rule components are (`[plugins]`).
     pub plugins: PluginsConfig,
     /// Where windows are written (`[redis]`).
@@ -234,7 +244,9 @@ impl Config {
     /// Whether a password or key is written in the file itself, rather
     /// than read from the environment or a file.
     pub fn has_inline_secret(&self) -> bool {
-        let kafka = matches!(&self.source.kind, SourceKind::Kafka(kafka) if kafka.inline_secret);
+        let kafka = self.sources.iter().any(
+            |(_, source)| matches!(&source.kind, SourceKind::Kafka(kafka) if kafka.inline_secret),
+        );
         self.redis.has_inline_secret() || kafka
     }
 
@@ -286,7 +298,7 @@ fn warn_if_readable_by_others(path: &Path) {
 /// invalid (the reason is in `problems`).
 fn read_config(table: &Table, problems: &Problems) -> Option<Config> {
     let mut root = TableReader::root(table, problems);
-    let source = root.required_table("source").map(source::read_source);
+    let sources = sources::read_sources(&mut root);
     let plugins = root
         .required_table("plugins")
         .and_then(plugins::read_plugins);
@@ -308,12 +320,12 @@ fn read_config(table: &Table, problems: &Problems) -> Option<Config> {
         .map(alerts::read_alerts)
         .unwrap_or_default();
     let rules = match root.table("rules") {
-        Some(rules) => rules::read_rules(rules, source.as_ref()),
+        Some(rules) => rules::read_rules(rules, sources.as_ref()),
         None => BTreeMap::new(),
     };
     drop(root);
     Some(Config {
-        source: source?.config?,
+        sources: sources?.config()?,
         plugins: plugins?,
         redis: redis?,
         windows,

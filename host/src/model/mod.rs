@@ -20,7 +20,7 @@ mod window;
 
 pub use alignment::{Alignment, RuleAlignments};
 pub use claims::{Assignment, LaneClaims};
-pub use lane::{SINGLE_LANE, partition_lane, split_lane};
+pub use lane::{SINGLE_LANE, SourceLanes, partition_lane, split_lane};
 pub use outcome::{DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, RuleOutcome};
 pub use position::Position;
 pub use route::Route;

@@ -20,6 +20,8 @@ use crate::plugin::reload::ReloadEvent;
 use crate::plugin::{ActiveRule, CallError, RuleRegistry, RuleRunner};
 use crate::source::{ScriptStep, ScriptedSource, Source};
 
+mod named;
+
 /// Counts lines `SECONDS KEY` per key in `metric` (tumbling 60 s); any
 /// other line is rejected.
 struct Counter {

@@ -28,6 +28,7 @@ mod restarts;
 mod sandbox;
 mod secure;
 mod secure_kafka;
+mod several_sources;
 mod sources;
 mod support;
 mod time_zones;

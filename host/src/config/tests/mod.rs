@@ -9,6 +9,7 @@ use super::*;
 mod redis;
 mod rules;
 mod source;
+mod sources;
 mod windows;
 
 /// The documented example, minus the kafka keys.
@@ -70,6 +71,15 @@ fn assert_problems(mut problems: Vec<String>, expected: &[&str]) {
     assert_eq!(problems, expected);
 }
 
+/// The `[source]` section of a config that has one.
+fn the_source(config: &Config) -> SourceConfig {
+    config
+        .sources
+        .single()
+        .expect("the config has a [source] section")
+        .clone()
+}
+
 /// `MINIMAL` with `extra` appended.
 fn minimal_with(extra: &str) -> String {
     format!("{MINIMAL}\n{extra}")
@@ -79,7 +89,7 @@ fn minimal_with(extra: &str) -> String {
 fn example_parses() {
     let config = Config::parse(EXAMPLE).expect("example is valid");
     let expected = Config {
-        source: SourceConfig {
+        sources: SourcesConfig::Single(SourceConfig {
             kind: SourceKind::File {
                 path: PathBuf::from("examples/data/access.log"),
                 follow: false,
@@ -87,7 +97,7 @@ fn example_parses() {
             },
             max_record_bytes: 1 << 20,
             batch_records: 4096,
-        },
+        }),
         plugins: PluginsConfig {
             dir: PathBuf::from("plugins-dir"),
         },
@@ -115,6 +125,7 @@ fn example_parses() {
                 config_json: r#"{"sample":10}"#.to_owned(),
                 ttl_secs: BTreeMap::from([("pv".to_owned(), 86_400)]),
                 topics: None,
+                sources: None,
                 day_offset_secs: None,
             },
         )]),
@@ -125,7 +136,7 @@ fn example_parses() {
 #[test]
 fn defaults_fill_optional_keys_and_sections() {
     let config = Config::parse(MINIMAL).expect("minimal config is valid");
-    assert_eq!(config.source, SourceConfig::default());
+    assert_eq!(the_source(&config), SourceConfig::default());
     assert_eq!(config.plugins.dir, Path::new("plugins"));
     assert_eq!(config.redis.url, "redis://localhost");
     assert_eq!(config.redis.default_ttl_secs, 0);
@@ -139,15 +150,15 @@ fn defaults_fill_optional_keys_and_sections() {
     let file = Config::parse(&MINIMAL.replace(r#""stdin""#, "\"file\"\npath = \"a.log\""))
         .expect("file source with defaults is valid");
     assert_eq!(
-        file.source.kind,
+        the_source(&file).kind,
         SourceKind::File {
             path: PathBuf::from("a.log"),
             follow: false,
             poll_interval_ms: 200,
         }
     );
-    assert_eq!(file.source.max_record_bytes, 1024 * 1024);
-    assert_eq!(file.source.batch_records, 4096);
+    assert_eq!(the_source(&file).max_record_bytes, 1024 * 1024);
+    assert_eq!(the_source(&file).batch_records, 4096);
 }
 
 /// Every default the README and the module doc state, as literals: a
@@ -155,8 +166,8 @@ fn defaults_fill_optional_keys_and_sections() {
 #[test]
 fn documented_defaults_are_pinned() {
     let config = Config::parse(MINIMAL).expect("minimal config is valid");
-    assert_eq!(config.source.max_record_bytes, 1_048_576);
-    assert_eq!(config.source.batch_records, 4096);
+    assert_eq!(the_source(&config).max_record_bytes, 1_048_576);
+    assert_eq!(the_source(&config).batch_records, 4096);
     assert_eq!(config.redis.default_ttl_secs, 0);
     assert_eq!(config.redis.index_windows, 1440);
     assert_eq!(config.windows.allowed_lateness_secs, 10);
@@ -179,8 +190,8 @@ fn documented_defaults_are_pinned() {
         "\"kafka\"\nbrokers = \"b:9092\"\ntopics = [\"t\"]\ngroup = \"g\"",
     );
     let kafka = Config::parse(&kafka).expect("kafka source with defaults is valid");
-    let SourceKind::Kafka(kafka) = kafka.source.kind else {
-        panic!("expected a kafka source, got {:?}", kafka.source.kind);
+    let SourceKind::Kafka(kafka) = the_source(&kafka).kind else {
+        panic!("expected a kafka source, got {:?}", the_source(&kafka).kind);
     };
     assert_eq!(kafka.idle_partition_ms, 60_000);
     assert!(!kafka.stop_at_end);
@@ -256,7 +267,7 @@ fn invalid_display_lists_every_problem() {
         error.to_string(),
         "config has 2 problems:\n  \
          - source.kind: expected a string, found an integer\n  \
-         - extra: unknown key (expected one of: source, plugins, redis, windows, checkpoint, limits, alerts, rules)"
+         - extra: unknown key (expected one of: source, sources, plugins, redis, windows, checkpoint, limits, alerts, rules)"
     );
     let error = Config::parse("").expect_err("empty file");
     assert_eq!(
@@ -361,7 +372,7 @@ colour = 1
             "checkpoint.interval_ms: must be at least 10 (found 9)",
             r#"checkpoint.namespace: must be 1 to 64 characters of A-Z, a-z, 0-9, _ and - (found "a b")"#,
             r#"rules."Bad Name": invalid rule name (expected 1 to 64 characters of a-z, 0-9, _ and -)"#,
-            "rules.ok.colour: unknown key (expected one of: config, ttl_secs, topics, day_offset_secs)",
+            "rules.ok.colour: unknown key (expected one of: config, ttl_secs, sources, topics, day_offset_secs)",
         ],
     );
     assert_problems(

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::contract::{BatchOutput, Measure, MetricUpdate, Span};
+use crate::model::SINGLE_LANE;
 
 const HITS: RuleId = RuleId(7);
 
