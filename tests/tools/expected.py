@@ -542,6 +542,9 @@ RULES = {
     "errors": Rule("errors", parse_errors, [
         Metric("errors", "count", [Tumbling(60)], lambda r: r["service"]),
     ]),
+    "risk": Rule("risk", parse_access, [
+        Metric("requests", "count", [Tumbling(60)], lambda r: r["ip"]),
+    ]),
     "hive-audit": Rule("hive-audit", parse_hive, [
         Metric("by_ip", "count", [Tumbling(60)], lambda r: r["ip"]),
         Metric("by_table", "count", [Tumbling(60)], lambda r: r["tbl"]),

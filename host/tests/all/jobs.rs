@@ -7,13 +7,21 @@ use std::path::{Path, PathBuf};
 
 use crate::support::*;
 
-/// Generates `lines` lines for `job` (see `tests/tools/gen_jobs.py`),
-/// starting eight minutes before local midnight so the day windows split.
-fn job_log(dir: &Path, job: &str, lines: u32) -> PathBuf {
+/// Generates `lines` lines for `job` from `seed` (see
+/// `tests/tools/gen_jobs.py`), starting eight minutes before local midnight
+/// so the day windows split.
+pub fn job_log(dir: &Path, job: &str, seed: u32, lines: u32) -> PathBuf {
     let log = dir.join(format!("{job}.log"));
     let status = std::process::Command::new("python3")
         .arg(repo_root().join("tests/tools/gen_jobs.py"))
-        .args(["--job", job, "--seed", "29", "--lines", &lines.to_string()])
+        .args([
+            "--job",
+            job,
+            "--seed",
+            &seed.to_string(),
+            "--lines",
+            &lines.to_string(),
+        ])
         .args(["--start", "2026-12-01 23:52:00", "--out"])
         .arg(&log)
         .status()
@@ -25,7 +33,7 @@ fn job_log(dir: &Path, job: &str, lines: u32) -> PathBuf {
 /// Runs `rule` on its generated log (file source, 10 s lateness) with
 /// `extra` config, and returns Redis, the config and the log.
 fn run_job(dir: &Path, rule: &str, lines: u32, extra: &str) -> (RedisServer, PathBuf, PathBuf) {
-    let log = job_log(dir, rule, lines);
+    let log = job_log(dir, rule, 29, lines);
     let redis = RedisServer::start();
     let plugins = plugins_dir(dir, &[rule]);
     let config = write_config(
@@ -77,7 +85,13 @@ fn orders_keep_the_top_five_products() {
     let (redis, _config, log) = run_job(dir.path(), "orders", 24_000, "");
     let expected = oracle("orders", &log, 10, 0);
     assert_same(&redis.outputs("orders"), &expected, "orders");
-    let mut conn = redis.conn();
+    let checked = assert_top_five(&redis, &expected);
+    assert!(checked >= 15, "only {checked} minutes");
+}
+
+/// Checks each `by_product` window's `:top` set against the 5 largest
+/// sums of `expected`; returns how many windows it checked.
+pub fn assert_top_five(redis: &RedisServer, expected: &Hashes) -> usize {
     let mut checked = 0;
     for (key, groups) in expected
         .iter()
@@ -89,7 +103,7 @@ fn orders_keep_the_top_five_products() {
             .arg(-1)
             .arg("REV")
             .arg("WITHSCORES")
-            .query(&mut conn)
+            .query(&mut redis.conn())
             .unwrap();
         let mut values: Vec<f64> = groups.values().map(|v| v.parse().unwrap()).collect();
         values.sort_by(|a, b| b.total_cmp(a));
@@ -105,7 +119,7 @@ fn orders_keep_the_top_five_products() {
         }
         checked += 1;
     }
-    assert!(checked >= 15, "only {checked} minutes");
+    checked
 }
 
 /// `cpu`: the mean per host exactly (half-even at 2 digits), the quantiles
@@ -151,8 +165,8 @@ fn cpu_average_and_percentiles() {
     assert!(compared > 100, "{compared}");
 }
 
-/// The alerts in `weir:errors:alerts`: (service, window start).
-fn alerts(redis: &RedisServer, rule: &str) -> Vec<BTreeMap<String, String>> {
+/// The entries of `weir:<rule>:alerts`, oldest first.
+pub fn alerts(redis: &RedisServer, rule: &str) -> Vec<BTreeMap<String, String>> {
     let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
         .arg(format!("weir:{rule}:alerts"))
         .arg("-")
@@ -160,6 +174,51 @@ fn alerts(redis: &RedisServer, rule: &str) -> Vec<BTreeMap<String, String>> {
         .query(&mut redis.conn())
         .unwrap();
     entries.into_iter().map(|(_, fields)| fields).collect()
+}
+
+/// The (group, throttle bucket) pairs that must alert: windows of
+/// `expected` with a count above `threshold`.
+pub fn expected_alerts(
+    expected: &Hashes,
+    threshold: u64,
+    throttle: i64,
+) -> BTreeSet<(String, i64)> {
+    let mut want = BTreeSet::new();
+    for (key, groups) in expected {
+        let start: i64 = key.rsplit(':').next().unwrap().parse().unwrap();
+        for (group, count) in groups {
+            if count.parse::<u64>().unwrap() > threshold {
+                want.insert((group.clone(), start.div_euclid(throttle)));
+            }
+        }
+    }
+    want
+}
+
+/// Checks that `rule`'s alert stream holds exactly one entry per pair of
+/// `want`.
+pub fn assert_alerts_once(
+    redis: &RedisServer,
+    rule: &str,
+    want: &BTreeSet<(String, i64)>,
+    throttle: i64,
+) {
+    let got = alerts(redis, rule);
+    let buckets: BTreeSet<(String, i64)> = got
+        .iter()
+        .map(|a| {
+            (
+                a["group"].clone(),
+                a["window_start"]
+                    .parse::<i64>()
+                    .unwrap()
+                    .div_euclid(throttle),
+            )
+        })
+        .collect();
+    assert!(!want.is_empty(), "nothing crosses the threshold");
+    assert_eq!(&buckets, want);
+    assert_eq!(got.len(), want.len(), "an alert was written twice: {got:?}");
 }
 
 /// `errors`: ERROR lines per service per minute, and an alert for every
@@ -172,34 +231,11 @@ fn errors_alert_once_per_service_and_bucket() {
     let (redis, config, log) = run_job(dir.path(), "errors", 24_000, extra);
     let expected = oracle("errors", &log, 10, 0);
     assert_same(&redis.outputs("errors"), &expected, "errors");
-    let mut want = BTreeSet::new();
-    for (key, groups) in &expected {
-        let start: i64 = key.rsplit(':').next().unwrap().parse().unwrap();
-        for (service, count) in groups {
-            if count.parse::<u64>().unwrap() > 40 {
-                want.insert((service.clone(), start.div_euclid(600)));
-            }
-        }
-    }
-    assert!(
-        !want.is_empty(),
-        "the generated burst crosses the threshold"
-    );
+    let want = expected_alerts(&expected, 40, 600);
     let check = |what: &str| {
-        let got = alerts(&redis, "errors");
-        let buckets: BTreeSet<(String, i64)> = got
-            .iter()
-            .map(|a| {
-                (
-                    a["group"].clone(),
-                    a["window_start"].parse::<i64>().unwrap().div_euclid(600),
-                )
-            })
-            .collect();
-        assert_eq!(buckets, want, "{what}");
-        assert_eq!(got.len(), want.len(), "{what}: an alert was written twice");
-        for alert in &got {
-            assert_eq!(alert["rule"], "errors");
+        assert_alerts_once(&redis, "errors", &want, 600);
+        for alert in alerts(&redis, "errors") {
+            assert_eq!(alert["rule"], "errors", "{what}");
             assert_eq!(alert["metric"], "errors");
             assert_eq!(alert["window_secs"], "60");
             assert_eq!(alert["threshold"], "40");
@@ -220,6 +256,43 @@ fn errors_alert_once_per_service_and_bucket() {
     );
     run_to_end(&config);
     check("replay");
+}
+
+/// `risk`: requests per client IP per minute, and one alert per (IP,
+/// 10-minute bucket) with a minute above `max_per_minute`.
+#[test]
+fn risk_alerts_on_floods() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    generate(&log, &["--seed", "12", "--lines", "30000"]);
+    let expected = oracle("risk", &log, 10, 0);
+    // A threshold some minutes cross: half the busiest IP-minute.
+    let busiest = expected
+        .values()
+        .flat_map(|groups| groups.values())
+        .map(|count| count.parse::<u64>().unwrap())
+        .max()
+        .unwrap();
+    let threshold = busiest / 2;
+    let redis = RedisServer::start();
+    let plugins = plugins_dir(dir.path(), &["risk"]);
+    let config = write_config(
+        dir.path(),
+        &file_source(&log, false),
+        &plugins,
+        &redis,
+        &format!(
+            "[windows]\nallowed_lateness_secs = 10\n[rules.risk]\nconfig = {{ max_per_minute = {threshold} }}\n"
+        ),
+    );
+    run_to_end(&config);
+    assert_same(&redis.outputs("risk"), &expected, "risk");
+    assert_alerts_once(
+        &redis,
+        "risk",
+        &expected_alerts(&expected, threshold, 600),
+        600,
+    );
 }
 
 /// A component built for `weir:rule@0.1.0` (from the commit before 0.2.0

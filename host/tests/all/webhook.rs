@@ -1,11 +1,12 @@
 //! `[alerts] webhook_url`: every alert POSTed as JSON to a real HTTP server
 //! started here, retried through failures with the same idempotency key.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
+use crate::jobs::{alerts, job_log};
 use crate::support::*;
 
 /// One request the server received.
@@ -70,16 +71,7 @@ fn start_receiver(failures: usize) -> (String, Arc<Mutex<Vec<Received>>>) {
 #[test]
 fn alerts_reach_the_webhook_once_through_failures() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("errors.log");
-    let status = std::process::Command::new("python3")
-        .arg(repo_root().join("tests/tools/gen_jobs.py"))
-        .args([
-            "--job", "errors", "--seed", "3", "--lines", "20000", "--out",
-        ])
-        .arg(&log)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let log = job_log(dir.path(), "errors", 3, 20_000);
     let (url, received) = start_receiver(2);
     let redis = RedisServer::start();
     let plugins = plugins_dir(dir.path(), &["errors"]);
@@ -93,16 +85,11 @@ fn alerts_reach_the_webhook_once_through_failures() {
         ),
     );
     run_to_end(&config);
-    let stream: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
-        .arg("weir:errors:alerts")
-        .arg("-")
-        .arg("+")
-        .query(&mut redis.conn())
-        .unwrap();
+    let stream = alerts(&redis, "errors");
     assert!(!stream.is_empty(), "the bursts fire alerts");
     let got = received.lock().unwrap().clone();
     assert_eq!(got.len(), stream.len(), "{got:?}");
-    for ((_, alert), posted) in stream.iter().zip(&got) {
+    for (alert, posted) in stream.iter().zip(&got) {
         assert_eq!(posted.body["rule"], "errors");
         assert_eq!(posted.body["group"], alert["group"].as_str());
         assert_eq!(
