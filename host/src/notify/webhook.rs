@@ -12,7 +12,7 @@
 //! with backoff doubling from 100 ms to `max_backoff_ms`; other 4xx answers
 //! mean the receiver refuses the alert: logged as an error and skipped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -28,6 +28,9 @@ const POLL: Duration = Duration::from_millis(200);
 const FINISH_GRACE: Duration = Duration::from_secs(30);
 /// Entries read per stream per pass.
 const PAGE: usize = 100;
+/// How often the alert streams are looked for with `SCAN` (a rule loaded
+/// later gets one): not every pass, since `SCAN` walks the whole keyspace.
+const RESCAN: Duration = Duration::from_secs(10);
 
 /// What the outbox did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -68,12 +71,21 @@ pub async fn run(config: Arc<Config>, finished: Arc<AtomicBool>) -> Delivery {
         max_backoff: Duration::from_millis(config.alerts.max_backoff_ms),
     };
     let mut deadline = None;
+    let mut streams = Streams::default();
     loop {
         let finishing = finished.load(Ordering::Relaxed);
         if finishing && deadline.is_none() {
             deadline = Some(tokio::time::Instant::now() + FINISH_GRACE);
+            // The last pass sees every stream the run wrote.
+            streams.scanned = None;
         }
-        match pass(&target, &delivered_key, &poster, deadline, &mut delivery).await {
+        let outbox = Outbox {
+            target: &target,
+            delivered_key: &delivered_key,
+            poster: &poster,
+            deadline,
+        };
+        match outbox.pass(&mut streams, &mut delivery).await {
             Ok(0) if finishing => return delivery,
             Ok(_) => {}
             Err(error) => {
@@ -94,48 +106,64 @@ pub async fn run(config: Arc<Config>, finished: Arc<AtomicBool>) -> Delivery {
     }
 }
 
-/// One pass over every alert stream; returns how many alerts it handled.
-async fn pass(
-    target: &RedisTarget,
-    delivered_key: &str,
-    poster: &Poster,
+/// The alert streams known, and when they were last looked for.
+#[derive(Default)]
+struct Streams {
+    names: BTreeSet<String>,
+    scanned: Option<tokio::time::Instant>,
+}
+
+/// Where alerts are read from and sent to.
+struct Outbox<'a> {
+    target: &'a RedisTarget,
+    delivered_key: &'a str,
+    poster: &'a Poster,
     deadline: Option<tokio::time::Instant>,
-    delivery: &mut Delivery,
-) -> anyhow::Result<u64> {
-    let mut conn = target.connect().await?;
-    let mut handled = 0;
-    for stream in scan::keys(&mut conn, "weir:*:alerts").await? {
-        let Some(rule) = stream
-            .strip_prefix("weir:")
-            .and_then(|s| s.strip_suffix(":alerts"))
-        else {
-            continue;
-        };
-        let last: Option<String> = redis::cmd("HGET")
-            .arg(delivered_key)
-            .arg(rule)
-            .query_async(&mut conn)
-            .await?;
-        let from = last.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
-        let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
-            .arg(&stream)
-            .arg(&from)
-            .arg("+")
-            .arg("COUNT")
-            .arg(PAGE)
-            .query_async(&mut conn)
-            .await?;
-        for (id, fields) in entries {
-            match poster.post(&fields, deadline, delivery).await {
-                Outcome::Delivered => delivery.delivered += 1,
-                Outcome::Refused => delivery.refused += 1,
-                Outcome::GaveUp => return Ok(handled),
-            }
-            mark(&mut conn, delivered_key, rule, &id).await?;
-            handled += 1;
+}
+
+impl Outbox<'_> {
+    /// One pass over every alert stream; returns how many alerts it handled.
+    async fn pass(&self, streams: &mut Streams, delivery: &mut Delivery) -> anyhow::Result<u64> {
+        let (delivered_key, poster, deadline) = (self.delivered_key, self.poster, self.deadline);
+        let mut conn = self.target.connect().await?;
+        if streams.scanned.is_none_or(|at| at.elapsed() >= RESCAN) {
+            streams.names = scan::keys(&mut conn, "weir:*:alerts").await?;
+            streams.scanned = Some(tokio::time::Instant::now());
         }
+        let mut handled = 0;
+        for stream in &streams.names {
+            let Some(rule) = stream
+                .strip_prefix("weir:")
+                .and_then(|s| s.strip_suffix(":alerts"))
+            else {
+                continue;
+            };
+            let last: Option<String> = redis::cmd("HGET")
+                .arg(delivered_key)
+                .arg(rule)
+                .query_async(&mut conn)
+                .await?;
+            let from = last.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
+            let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
+                .arg(stream)
+                .arg(&from)
+                .arg("+")
+                .arg("COUNT")
+                .arg(PAGE)
+                .query_async(&mut conn)
+                .await?;
+            for (id, fields) in entries {
+                match poster.post(&fields, deadline, delivery).await {
+                    Outcome::Delivered => delivery.delivered += 1,
+                    Outcome::Refused => delivery.refused += 1,
+                    Outcome::GaveUp => return Ok(handled),
+                }
+                mark(&mut conn, delivered_key, rule, &id).await?;
+                handled += 1;
+            }
+        }
+        Ok(handled)
     }
-    Ok(handled)
 }
 
 async fn mark(

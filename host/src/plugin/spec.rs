@@ -5,6 +5,7 @@ use crate::contract;
 use crate::model::{
     Aggregation, AlertSpec, MetricSpec, QuantileSet, RuleSpec, WindowSpec, is_valid_name,
 };
+use crate::state::decimal::is_decimal;
 
 /// Largest window: a little over a year, so every window start fits easily.
 const MAX_WINDOW_SECS: u64 = 400 * 86_400;
@@ -135,18 +136,6 @@ fn aggregation(kind: &contract::Aggregation) -> Result<Aggregation, String> {
         contract::Aggregation::Avg(s) => Aggregation::Avg { scale: scale(*s)? },
         contract::Aggregation::Quantiles(qs) => Aggregation::Quantiles(QuantileSet::new(qs)?),
     })
-}
-
-/// Whether `text` is a decimal number: `-`? digits [`.` digits].
-fn is_decimal(text: &str) -> bool {
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
-    !whole.is_empty()
-        && !fraction.is_empty()
-        && whole
-            .bytes()
-            .chain(fraction.bytes())
-            .all(|b| b.is_ascii_digit())
 }
 
 fn checked_secs(secs: u64, what: &str) -> Result<i64, String> {

@@ -26,6 +26,12 @@ fn pow10(scale: u8) -> i128 {
     10_i128.pow(u32::from(scale))
 }
 
+/// Whether `text` is a decimal number: `-`? digits [`.` digits], no
+/// exponent (what `decimal` measures and alert thresholds are written as).
+pub fn is_decimal(text: &str) -> bool {
+    !matches!(parse_units(text, 0), Err(DecimalError::NotDecimal(_)))
+}
+
 /// Parses decimal text (`-`? digits [`.` digits], no exponent) into units of
 /// 10^-`scale`. Digits past the scale are allowed only when they are zeros
 /// (`33.80` at scale 1): nothing is ever rounded.

@@ -1,7 +1,7 @@
 //! Everything the host keeps for one rule: its windows and its watermark.
 
 use super::aggregate::{Contribution, Mismatch};
-use super::decimal::{number_units, parse_units};
+use super::decimal::{is_decimal, number_units, parse_units};
 use super::windows::{MetricWindows, SlotChange};
 use crate::contract::{Batch, BatchOutput, Measure, MetricUpdate};
 use crate::model::{Aggregation, Alignment, RuleSpec, RuleStats};
@@ -297,15 +297,9 @@ fn contribution(measure: &Measure, kind: Aggregation, data: &[u8]) -> Result<Con
             Aggregation::Sum | Aggregation::Min | Aggregation::Max | Aggregation::Quantiles(_),
         ) => {
             let decimal = text(decimal, data)?;
-            match parse_units(decimal, 0) {
-                Err(super::decimal::DecimalError::NotDecimal(_)) => {
-                    Err(format!("{decimal:?} is not a decimal number"))
-                }
-                _ => float(
-                    decimal
-                        .parse()
-                        .map_err(|_| format!("{decimal:?} is not a number"))?,
-                ),
+            match decimal.parse() {
+                Ok(x) if is_decimal(decimal) => float(x),
+                _ => Err(format!("{decimal:?} is not a decimal number")),
             }
         }
         (Measure::Member(member), Aggregation::Distinct | Aggregation::ApproxDistinct) => {
