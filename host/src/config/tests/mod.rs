@@ -93,6 +93,8 @@ fn example_parses() {
         },
         redis: RedisConfig {
             url: "redis://127.0.0.1:6379/0".to_owned(),
+            cluster: false,
+            seeds: Vec::new(),
             default_ttl_secs: 0,
             index_windows: 1440,
             username: None,

@@ -1,0 +1,126 @@
+//! A checkpoint on a Redis Cluster: each lane's part built as on one Redis
+//! ([`super::commit`]), split by slot ([`super::outbox`]) and written in
+//! the three steps of [`super::apply`]. Lanes are written one after the
+//! other, each on its own (a lane's state and position are one script);
+//! a lane another instance took is skipped and reported.
+
+use std::collections::HashMap;
+
+use redis::aio::ConnectionLike;
+
+use super::apply::{self, FenceHold, LaneOutcome};
+use super::commit;
+use super::keys::CheckpointKeys;
+use super::outbox::{self, Op, Unit};
+use super::output::OutputSettings;
+use crate::checkpoint::{CommitSize, Fence, LaneCommit, StoreError};
+
+/// One lane's part of a cluster checkpoint.
+pub struct LaneWrite {
+    lane: String,
+    keys: CheckpointKeys,
+    fence: Option<Fence>,
+    /// The units, as written to the outbox.
+    outbox: Vec<Vec<u8>>,
+    units: Vec<Unit>,
+    state: Vec<Op>,
+}
+
+/// A checkpoint of every lane, ready for a Redis Cluster.
+pub struct ClusterCheckpoint {
+    lanes: Vec<LaneWrite>,
+}
+
+/// Builds the checkpoint of `lanes`; `lane_keys` names each lane's keys.
+pub fn prepare(
+    settings: &OutputSettings,
+    lanes: &[LaneCommit<'_>],
+    fences: &[Fence],
+    lane_keys: impl Fn(&str) -> CheckpointKeys,
+) -> (ClusterCheckpoint, CommitSize) {
+    let mut size = CommitSize::default();
+    let mut writes = Vec::new();
+    for lane in lanes {
+        let keys = lane_keys(&lane.lane);
+        let (pipe, lane_size) =
+            commit::build(settings, std::slice::from_ref(lane), |_| keys.clone());
+        size.output_fields += lane_size.output_fields;
+        size.state_groups += lane_size.state_groups;
+        size.member_bytes += lane_size.member_bytes;
+        size.closed_slots += lane_size.closed_slots;
+        let split = outbox::split(&pipe, keys.lane_tag());
+        writes.push(LaneWrite {
+            lane: lane.lane.clone(),
+            fence: fences.iter().find(|f| f.lane == lane.lane).cloned(),
+            outbox: split.units.iter().map(outbox::encode).collect(),
+            units: split.units,
+            state: split.state,
+            keys,
+        });
+    }
+    (ClusterCheckpoint { lanes: writes }, size)
+}
+
+/// Writes `checkpoint`. `seqs` holds the last sequence number of lanes
+/// without a fence (an unpartitioned source's), read from Redis the
+/// first time and moved on only when the whole checkpoint is written, so
+/// a retried checkpoint finds its lanes already written.
+pub async fn send(
+    conn: &mut impl ConnectionLike,
+    checkpoint: &ClusterCheckpoint,
+    seqs: &mut HashMap<String, u64>,
+) -> Result<(), StoreError> {
+    let mut lost = Vec::new();
+    let mut advanced = Vec::new();
+    for lane in &checkpoint.lanes {
+        let before = match &lane.fence {
+            Some(fence) => fence.seq,
+            None => match seqs.get(&lane.lane) {
+                Some(seq) => *seq,
+                None => {
+                    let seq = super::restore::commit_seq(conn, &lane.keys).await?;
+                    seqs.insert(lane.lane.clone(), seq);
+                    seq
+                }
+            },
+        };
+        let fence_key = lane.keys.fence(&lane.lane);
+        let hold = lane.fence.as_ref().map(|fence| FenceHold {
+            key: &fence_key,
+            token: fence.token,
+        });
+        let outcome =
+            apply::write_lane(conn, &lane.keys, hold, before, &lane.outbox, &lane.state).await?;
+        match outcome {
+            LaneOutcome::Written => {}
+            LaneOutcome::AlreadyWritten => {
+                tracing::info!(lane = %lane.lane, "lane checkpoint had been written by an earlier attempt");
+            }
+            LaneOutcome::Fenced => {
+                lost.push(lane.lane.clone());
+                continue;
+            }
+            LaneOutcome::Moved => {
+                tracing::error!(lane = %lane.lane, expected = before, "checkpoint sequence moved under a held token");
+                lost.push(lane.lane.clone());
+                continue;
+            }
+        }
+        let seq = before + 1;
+        for unit in &lane.units {
+            apply::apply_unit(conn, &lane.keys, unit, &lane.lane, seq).await?;
+        }
+        if !lane.units.is_empty() {
+            apply::clear_outbox(conn, &lane.keys, seq).await?;
+        }
+        if lane.fence.is_none() {
+            advanced.push((lane.lane.clone(), seq));
+        }
+    }
+    seqs.extend(advanced);
+    if lost.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Fenced(lost))
+    }
+}
