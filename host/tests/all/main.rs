@@ -9,6 +9,8 @@
 
 mod aggregates;
 mod bad_input;
+mod cluster;
+mod cluster_support;
 mod crash;
 mod exactness;
 mod examples;
