@@ -5,11 +5,11 @@
 //! a lane another instance took is skipped and reported.
 
 use std::collections::HashMap;
-
-use redis::aio::ConnectionLike;
+use std::sync::Arc;
 
 use super::apply::{self, FenceHold, LaneOutcome};
 use super::commit;
+use super::conn::RedisConn;
 use super::keys::CheckpointKeys;
 use super::outbox::{self, Op, Unit};
 use super::output::OutputSettings;
@@ -22,7 +22,7 @@ pub struct LaneWrite {
     fence: Option<Fence>,
     /// The units, as written to the outbox.
     outbox: Vec<Vec<u8>>,
-    units: Vec<Unit>,
+    units: Vec<Arc<Unit>>,
     state: Vec<Op>,
 }
 
@@ -53,7 +53,7 @@ pub fn prepare(
             lane: lane.lane.clone(),
             fence: fences.iter().find(|f| f.lane == lane.lane).cloned(),
             outbox: split.units.iter().map(outbox::encode).collect(),
-            units: split.units,
+            units: split.units.into_iter().map(Arc::new).collect(),
             state: split.state,
             keys,
         });
@@ -66,7 +66,7 @@ pub fn prepare(
 /// first time and moved on only when the whole checkpoint is written, so
 /// a retried checkpoint finds its lanes already written.
 pub async fn send(
-    conn: &mut impl ConnectionLike,
+    conn: &mut RedisConn,
     checkpoint: &ClusterCheckpoint,
     seqs: &mut HashMap<String, u64>,
 ) -> Result<(), StoreError> {
@@ -107,9 +107,7 @@ pub async fn send(
             }
         }
         let seq = before + 1;
-        for unit in &lane.units {
-            apply::apply_unit(conn, &lane.keys, unit, &lane.lane, seq).await?;
-        }
+        apply_units(conn, lane, seq).await?;
         if !lane.units.is_empty() {
             apply::clear_outbox(conn, &lane.keys, seq).await?;
         }
@@ -123,4 +121,24 @@ pub async fn send(
     } else {
         Err(StoreError::Fenced(lost))
     }
+}
+
+/// Step 2 for every unit of `lane` at once: they are in different slots
+/// and independent, so they go out together over the multiplexed
+/// connection instead of one round trip after the other.
+async fn apply_units(conn: &RedisConn, lane: &LaneWrite, seq: u64) -> Result<(), StoreError> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for unit in &lane.units {
+        let mut conn = conn.clone();
+        let keys = lane.keys.clone();
+        let unit = unit.clone();
+        let name = lane.lane.clone();
+        tasks.spawn(async move { apply::apply_unit(&mut conn, &keys, &unit, &name, seq).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(|error| {
+            StoreError::Unavailable(format!("a checkpoint write failed: {error}"))
+        })??;
+    }
+    Ok(())
 }

@@ -75,6 +75,10 @@ pub struct RedisTarget {
 
 /// The client of one server or of a cluster (`[redis] cluster = true`).
 #[derive(Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per configured target, built once: its size does not matter"
+)]
 enum Client {
     Single(redis::Client),
     Cluster(ClusterClient),

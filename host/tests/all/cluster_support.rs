@@ -275,27 +275,6 @@ impl RedisCluster {
         assert!(node.wait_ready(), "the restarted master did not come back");
         self.wait_ok();
     }
-
-    /// Redis's `INFO cpu` `used_cpu_sys + used_cpu_user` of every master,
-    /// in seconds (for benchmarks).
-    pub fn cpu_secs(&self) -> f64 {
-        self.nodes
-            .iter()
-            .map(|node| {
-                let info: String = redis::cmd("INFO")
-                    .arg("cpu")
-                    .query(&mut node.conn().unwrap())
-                    .unwrap();
-                info.lines()
-                    .filter_map(|line| {
-                        let (name, value) = line.trim().split_once(':')?;
-                        matches!(name, "used_cpu_sys" | "used_cpu_user")
-                            .then(|| value.parse::<f64>().ok())?
-                    })
-                    .sum::<f64>()
-            })
-            .sum()
-    }
 }
 
 impl Drop for RedisCluster {
