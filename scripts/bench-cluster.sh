@@ -155,9 +155,10 @@ EOF
     groups=0
     for port in "${ports[@]}"; do
         keys=$((keys + $(redis-cli -p "$port" dbsize)))
-        while read -r key; do
-            groups=$((groups + $(redis-cli -p "$port" hlen "$key")))
-        done < <(redis-cli -p "$port" --scan --pattern 'weir:*:*:*:*' | grep -v -e ':windows$' -e '^weir:ckpt:')
+        # One redis-cli reading HLEN commands from stdin (key names hold no spaces).
+        groups=$((groups + $(redis-cli -p "$port" --scan --pattern 'weir:*:*:*:*' |
+            grep -v -e ':windows$' -e '^weir:ckpt:' | sed 's/^/HLEN /' |
+            redis-cli -p "$port" | awk '{ s += $1 } END { print s + 0 }')))
     done
     python3 - "$mode" "$round" "$LINES" "$secs" "$cpu" "$cmds" "$keys" "$mem" "$groups" "$log" <<'PY'
 import re, sys

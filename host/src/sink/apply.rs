@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use redis::aio::ConnectionLike;
-use redis::{Cmd, RedisResult};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 
 use super::keys::CheckpointKeys;
 use super::merge::{self, MERGE_DISTINCT, MERGE_NUMBERS, MERGE_SKETCH};
@@ -45,6 +45,32 @@ static APPLY: LazyLock<String> = LazyLock::new(|| {
          local function merge_sketch(KEYS, ARGV)\n{MERGE_SKETCH}\nend\n{RUN}"
     )
 });
+
+/// [`APPLY`] as a script: its SHA1, so each call sends 40 bytes, not the
+/// script's 5 KiB.
+static APPLY_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(&APPLY));
+
+/// Runs [`APPLY`] with KEYS[1] = `key` and the arguments `args` adds:
+/// `EVALSHA`, and `EVAL` (which caches it on that node) when the node
+/// does not know it yet (first call, or restarted).
+async fn run_apply<T: FromRedisValue>(
+    conn: &mut impl ConnectionLike,
+    key: &str,
+    args: impl Fn(&mut Cmd),
+) -> RedisResult<T> {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(APPLY_SCRIPT.get_hash()).arg(1).arg(key);
+    args(&mut cmd);
+    match cmd.query_async(conn).await {
+        Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(APPLY.as_str()).arg(1).arg(key);
+            args(&mut cmd);
+            cmd.query_async(conn).await
+        }
+        other => other,
+    }
+}
 
 const RUN: &str = r"
 local function run(i)
@@ -139,21 +165,23 @@ pub async fn write_lane(
     state: &[Op],
 ) -> RedisResult<LaneOutcome> {
     let seq_key = keys.commit_seq();
-    let mut cmd = redis::cmd("EVAL");
-    cmd.arg(APPLY.as_str()).arg(1).arg(&seq_key).arg("lane");
-    match &fence {
-        Some(fence) => cmd.arg(fence.key).arg(fence.token),
-        None => cmd.arg("").arg(""),
-    };
-    cmd.arg(&seq_key)
-        .arg(before)
-        .arg(keys.outbox())
-        .arg(outbox.len());
-    for entry in outbox {
-        cmd.arg(&entry[..]);
-    }
-    push_ops(&mut cmd, state);
-    let reply: String = cmd.query_async(conn).await?;
+    let outbox_key = keys.outbox();
+    let reply: String = run_apply(conn, &seq_key, |cmd| {
+        cmd.arg("lane");
+        match &fence {
+            Some(fence) => cmd.arg(fence.key).arg(fence.token),
+            None => cmd.arg("").arg(""),
+        };
+        cmd.arg(&seq_key)
+            .arg(before)
+            .arg(&outbox_key)
+            .arg(outbox.len());
+        for entry in outbox {
+            cmd.arg(&entry[..]);
+        }
+        push_ops(cmd, state);
+    })
+    .await?;
     Ok(match reply.as_str() {
         "ok" => LaneOutcome::Written,
         "written" => LaneOutcome::AlreadyWritten,
@@ -171,19 +199,20 @@ pub async fn apply_unit(
     lane: &str,
     seq: u64,
 ) -> RedisResult<()> {
-    let mut cmd = redis::cmd("EVAL");
-    cmd.arg(APPLY.as_str()).arg(1).arg(&unit.anchor);
-    if unit.guarded {
-        cmd.arg("once")
-            .arg(keys.applied(&unit.anchor))
-            .arg(lane)
-            .arg(seq)
-            .arg(merge::DEFAULT_TTL_SECS);
-    } else {
-        cmd.arg("plain");
-    }
-    push_ops(&mut cmd, &unit.ops);
-    let _: String = cmd.query_async(conn).await?;
+    let guard = keys.applied(&unit.anchor);
+    let _: String = run_apply(conn, &unit.anchor, |cmd| {
+        if unit.guarded {
+            cmd.arg("once")
+                .arg(&guard)
+                .arg(lane)
+                .arg(seq)
+                .arg(merge::DEFAULT_TTL_SECS);
+        } else {
+            cmd.arg("plain");
+        }
+        push_ops(cmd, &unit.ops);
+    })
+    .await?;
     Ok(())
 }
 

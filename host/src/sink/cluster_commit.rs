@@ -5,7 +5,7 @@
 //! a lane another instance took is skipped and reported.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::apply::{self, FenceHold, LaneOutcome};
 use super::commit;
@@ -61,28 +61,39 @@ pub fn prepare(
     (ClusterCheckpoint { lanes: writes }, size)
 }
 
-/// Writes `checkpoint`. `seqs` holds the last sequence number of lanes
-/// without a fence (an unpartitioned source's), read from Redis the
-/// first time and moved on only when the whole checkpoint is written, so
-/// a retried checkpoint finds its lanes already written.
+/// The last sequence number of each lane without a fence (an
+/// unpartitioned source's), shared by every handle on the store: read from
+/// Redis the first time, moved on only when a whole checkpoint is written,
+/// so a retried checkpoint finds its lanes already written.
+pub type UnfencedSeqs = Arc<Mutex<HashMap<String, u64>>>;
+
+/// Writes `checkpoint`.
 pub async fn send(
     conn: &mut RedisConn,
     checkpoint: &ClusterCheckpoint,
-    seqs: &mut HashMap<String, u64>,
+    seqs: &UnfencedSeqs,
 ) -> Result<(), StoreError> {
     let mut lost = Vec::new();
     let mut advanced = Vec::new();
     for lane in &checkpoint.lanes {
         let before = match &lane.fence {
             Some(fence) => fence.seq,
-            None => match seqs.get(&lane.lane) {
-                Some(seq) => *seq,
-                None => {
-                    let seq = super::restore::commit_seq(conn, &lane.keys).await?;
-                    seqs.insert(lane.lane.clone(), seq);
-                    seq
+            None => {
+                let known = seqs
+                    .lock()
+                    .ok()
+                    .and_then(|seqs| seqs.get(&lane.lane).copied());
+                match known {
+                    Some(seq) => seq,
+                    None => {
+                        let seq = super::restore::commit_seq(conn, &lane.keys).await?;
+                        if let Ok(mut seqs) = seqs.lock() {
+                            seqs.insert(lane.lane.clone(), seq);
+                        }
+                        seq
+                    }
                 }
-            },
+            }
         };
         let fence_key = lane.keys.fence(&lane.lane);
         let hold = lane.fence.as_ref().map(|fence| FenceHold {
@@ -115,7 +126,9 @@ pub async fn send(
             advanced.push((lane.lane.clone(), seq));
         }
     }
-    seqs.extend(advanced);
+    if let Ok(mut seqs) = seqs.lock() {
+        seqs.extend(advanced);
+    }
     if lost.is_empty() {
         Ok(())
     } else {

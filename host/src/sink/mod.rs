@@ -16,7 +16,6 @@ pub mod restore;
 pub mod scan;
 pub mod slot;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -50,9 +49,9 @@ pub struct RedisStore {
     target: RedisTarget,
     conn: RedisConn,
     keys: CheckpointKeys,
-    /// On a cluster: the last sequence number of each unfenced lane (see
-    /// [`cluster_commit::send`]).
-    seqs: HashMap<String, u64>,
+    /// On a cluster: the last sequence number of each unfenced lane,
+    /// shared with the handles [`CheckpointStore::open_another`] opens.
+    seqs: cluster_commit::UnfencedSeqs,
     /// Whether lanes are partitions checkpointed under their own keys and
     /// merged (Kafka); otherwise the one lane uses the pipeline's keys.
     partitioned: bool,
@@ -74,7 +73,7 @@ impl RedisStore {
             target: target.clone(),
             conn,
             keys: CheckpointKeys::for_target(namespace, target.is_cluster()),
-            seqs: HashMap::new(),
+            seqs: Arc::default(),
             partitioned,
             settings,
         })
@@ -141,7 +140,7 @@ impl CheckpointStore for RedisStore {
         let body = match &prepared.body {
             RedisBody::Single(body) => body,
             RedisBody::Cluster(body) => {
-                cluster_commit::send(&mut self.conn, body, &mut self.seqs).await?;
+                cluster_commit::send(&mut self.conn, body, &self.seqs).await?;
                 return Ok(prepared.size);
             }
         };
@@ -189,7 +188,7 @@ impl CheckpointStore for RedisStore {
             target: self.target.clone(),
             conn,
             keys: self.keys.clone(),
-            seqs: HashMap::new(),
+            seqs: self.seqs.clone(),
             partitioned: self.partitioned,
             settings: self.settings.clone(),
         })
@@ -250,6 +249,9 @@ impl CheckpointStore for RedisStore {
 
     async fn discard_lane(&mut self, lane: &str) -> Result<u64, StoreError> {
         let keys = self.lane_keys(lane);
+        if let Ok(mut seqs) = self.seqs.lock() {
+            seqs.remove(lane);
+        }
         discard::lane_checkpoint(&mut self.conn, &keys).await
     }
 

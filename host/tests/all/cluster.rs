@@ -228,3 +228,91 @@ fn cluster_master_restarted_mid_run() {
         );
     }
 }
+
+/// Dead letters on a cluster, across `kill -9`s: every record the rule
+/// panicked on is in `weir:misbehave:dead` exactly once.
+#[test]
+fn cluster_dead_letters_are_written_once_across_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    generate(
+        &log,
+        &[
+            "--seed",
+            "12",
+            "--lines",
+            "60000",
+            "--malformed-frac",
+            "0",
+            "--invalid-utf8-frac",
+            "0",
+        ],
+    );
+    let mut marked = 0;
+    let text: String = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut line = line.to_owned();
+            if i % 300 == 299 && line.contains("\"GET /") {
+                line = line.replacen("\"GET /", "\"GET /BOOM", 1);
+                marked += 1;
+            }
+            line + "\n"
+        })
+        .collect();
+    std::fs::write(&log, text).unwrap();
+    let cluster = RedisCluster::start();
+    let plugins = plugins_dir(dir.path(), &["pvuv", "weir_test_misbehave"]);
+    let config = cluster_config(
+        dir.path(),
+        &format!("{}batch_records = 64\n", file_source(&log, false)),
+        &plugins,
+        &cluster,
+        "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 20\n\
+         [limits]\ntrap_threshold = 1000000\n[rules.misbehave]\nconfig = { mode = \"panic\" }\n",
+    );
+    let mut kills = 0;
+    for delay_ms in [700, 900, 1100] {
+        let mut child = weir()
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 2, "the run ended before two kills: proves nothing");
+    run_to_end(&config);
+    let mut conn = cluster.client().get_connection().unwrap();
+    let entries: Vec<(String, std::collections::BTreeMap<String, Vec<u8>>)> = redis::cmd("XRANGE")
+        .arg("weir:misbehave:dead")
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)
+        .unwrap();
+    let mut offsets: Vec<String> = entries
+        .iter()
+        .map(|(_, fields)| String::from_utf8_lossy(&fields["offset"]).into_owned())
+        .collect();
+    offsets.sort();
+    offsets.dedup();
+    assert_eq!(
+        (entries.len(), offsets.len()),
+        (marked, marked),
+        "every marked record dead-lettered once ({kills} kills)"
+    );
+    assert_same(
+        &cluster.outputs("pvuv"),
+        &oracle("pvuv", &log, 10, 0),
+        "pvuv beside a panicking rule on a cluster",
+    );
+}
