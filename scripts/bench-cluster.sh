@@ -168,14 +168,16 @@ def ms(text):
     m = re.match(r"([0-9.]+)(ns|µs|us|ms|s)$", text)
     v, u = float(m.group(1)), m.group(2)
     return v * {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1e3}[u]
-took = [ms(m.group(1)) for m in re.finditer(r"checkpoint written.*?took=(\S+)", open(log, encoding="utf-8", errors="replace").read())]
+text = open(log, encoding="utf-8", errors="replace").read()
+took = [ms(m.group(1)) for m in re.finditer(r"checkpoint written.*?took=(\S+)", text)]
+fields = sum(int(n) for n in re.findall(r"output_fields: (\d+)", text))
 took.sort()
 mean = sum(took) / len(took) if took else 0.0
 p50 = took[len(took) // 2] if took else 0.0
 print(f"{mode:8} round {rnd}: {secs:7.2f} s  {lines / secs:9,.0f} lines/s  "
       f"checkpoints {len(took)} (mean {mean:.1f} ms, median {p50:.1f} ms, max {max(took or [0]):.1f} ms)  "
       f"redis cpu {cpu:.2f} s  commands {cmds:,.0f}  keys {int(keys):,}  "
-      f"memory {int(mem) / 1e6:.1f} MB  output groups {int(groups):,}")
+      f"memory {int(mem) / 1e6:.1f} MB  output groups {int(groups):,}  output field writes {fields:,}")
 PY
 }
 
