@@ -88,6 +88,8 @@ impl Default for RedisConfig {
 
 /// Reads `[redis]`.
 pub(super) fn read_redis(mut t: TableReader<'_>) -> Option<RedisConfig> {
+    // `url` first: unknown-key messages list the known keys in this order.
+    let _ = t.raw("url");
     let cluster = t.optional::<bool>("cluster").unwrap_or(false);
     let seeds = read_seeds(&mut t, cluster);
     let url = seeds.as_ref().and_then(|seeds| seeds.first().cloned());
@@ -145,10 +147,13 @@ fn read_seeds(t: &mut TableReader<'_>, cluster: bool) -> Option<Vec<String>> {
     } else {
         "url"
     };
-    let schemes: &[&str] = if cluster {
-        &["redis://", "rediss://"]
+    let (schemes, shown): (&[&str], &str) = if cluster {
+        (&["redis://", "rediss://"], "redis:// or rediss://")
     } else {
-        &["redis://", "rediss://", "unix://"]
+        (
+            &["redis://", "rediss://", "unix://"],
+            "redis://, rediss:// or unix://",
+        )
     };
     let mut ok = !seeds.is_empty();
     if !ok {
@@ -158,11 +163,7 @@ fn read_seeds(t: &mut TableReader<'_>, cluster: bool) -> Option<Vec<String>> {
         if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
             t.problem(
                 key,
-                format!(
-                    "must start with {} (found {:?})",
-                    schemes.join(", "),
-                    redact_url(url)
-                ),
+                format!("must start with {shown} (found {:?})", redact_url(url)),
             );
             ok = false;
         }
