@@ -119,7 +119,7 @@ fn property(text: &str) -> Result<(String, String), String> {
 /// Every key matching `pattern` ([`crate::sink::scan::keys`]), with the
 /// pattern named in the error.
 pub(crate) async fn scan_keys(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut crate::sink::conn::RedisConn,
     pattern: &str,
 ) -> anyhow::Result<BTreeSet<String>> {
     crate::sink::scan::keys(conn, pattern)

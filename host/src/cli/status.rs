@@ -82,7 +82,7 @@ pub async fn status(config_path: &Path, json: bool) -> anyhow::Result<String> {
 pub async fn rule_statuses(config_path: &Path) -> anyhow::Result<Vec<RuleStatus>> {
     let config = Config::load(config_path)?;
     let mut conn = RedisTarget::new(&config.redis)?.connect().await?;
-    let base = CheckpointKeys::new(&config.checkpoint.namespace);
+    let base = CheckpointKeys::for_target(&config.checkpoint.namespace, config.redis.cluster);
     // A partitioned (Kafka) pipeline checkpoints each partition's lane on
     // its own: add up the lanes.
     let mut lanes: Vec<String> = redis::cmd("SMEMBERS")

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use crate::sink::conn::RedisConn;
 
 use crate::config::Config;
 use crate::sink::{RedisTarget, scan};
@@ -167,7 +167,7 @@ impl Outbox<'_> {
 }
 
 async fn mark(
-    conn: &mut MultiplexedConnection,
+    conn: &mut RedisConn,
     delivered_key: &str,
     rule: &str,
     id: &str,

@@ -78,7 +78,11 @@ impl<S: CheckpointStore> Checkpointer<S> {
         let prepared = Arc::new(prepared);
         let sent = prepared.clone();
         let task = tokio::spawn(async move {
-            let result = writer.send(&sent).await.map(|_| ());
+            let started = Instant::now();
+            let result = writer.send(&sent).await.map(|size| {
+                // The same line as a waited-for write (benchmarks read `took`).
+                tracing::debug!(?size, took = ?started.elapsed(), "checkpoint written");
+            });
             (writer, result)
         });
         self.in_flight = Some(InFlight {

@@ -103,7 +103,9 @@ impl Settings {
 
 /// Sets up the engine for the configured limits.
 pub fn loader(config: &Config) -> anyhow::Result<RuleLoader> {
-    RuleLoader::new(&config.limits).context("cannot set up the WebAssembly engine")
+    Ok(RuleLoader::new(&config.limits)
+        .context("cannot set up the WebAssembly engine")?
+        .on_cluster(config.redis.cluster))
 }
 
 /// The plugins folder as one absolute path, so the files loaded at start

@@ -9,6 +9,10 @@
 
 mod aggregates;
 mod bad_input;
+mod cluster;
+mod cluster_kafka;
+mod cluster_outbox;
+mod cluster_support;
 mod crash;
 mod exactness;
 mod examples;

@@ -103,6 +103,8 @@ fn example_parses() {
         },
         redis: RedisConfig {
             url: "redis://127.0.0.1:6379/0".to_owned(),
+            cluster: false,
+            seeds: Vec::new(),
             default_ttl_secs: 0,
             index_windows: 1440,
             username: None,
@@ -230,7 +232,7 @@ interval_ms = "often"
              stop_at_end, librdkafka)",
             "plugins.dir: missing required key",
             "redis.url: missing required key",
-            "redis.urll: unknown key (expected one of: url, default_ttl_secs, index_windows, username, password_env, password_file, tls_ca_file, tls_cert_file, tls_key_file, tls_insecure)",
+            "redis.urll: unknown key (expected one of: url, cluster, urls, default_ttl_secs, index_windows, username, password_env, password_file, tls_ca_file, tls_cert_file, tls_key_file, tls_insecure)",
             "windows.day_offset_secs: must be in -86399..=86399 (found 90000)",
             "checkpoint.interval_ms: expected a non-negative integer, found a string",
         ],
