@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use weir::cli::produce::Lines;
-use weir::cli::{Cli, Command, check, produce, reset, run, status};
+use weir::cli::{Cli, Command, check, produce, reset, run, status, test_cmd};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -58,6 +58,7 @@ async fn main() -> ExitCode {
                 print!("{report}");
             }
         }),
+        Command::Test(args) => test_cmd::test(&args).await,
         Command::Check { config } => check::check(&config).map(|report| {
             #[expect(
                 clippy::print_stdout,

@@ -8,10 +8,14 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 pub mod check;
+pub mod golden;
 pub mod produce;
+pub mod replay;
 pub mod reset;
+pub mod rule_file;
 pub mod run;
 pub mod status;
+pub mod test_cmd;
 
 /// weir: real-time log analytics with sandboxed WebAssembly rules.
 ///
@@ -98,6 +102,11 @@ pub enum Command {
         #[arg(long)]
         outputs: bool,
     },
+    /// Replay a log through one rule under event time, with the host's
+    /// windows, watermark, lateness and aggregation and no Redis; print
+    /// every window's final values, the counters and the first rejects
+    /// with their line numbers.
+    Test(test_cmd::TestArgs),
     /// Check a config file and every plugin without running anything.
     ///
     /// Lists every problem at once; exits non-zero if there is any.

@@ -29,3 +29,4 @@ mod secure_kafka;
 mod sources;
 mod support;
 mod time_zones;
+mod weir_test;

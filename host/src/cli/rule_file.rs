@@ -1,0 +1,60 @@
+//! One rule file as the authoring commands see it (`weir test`, `weir
+//! build`, `weir deploy`): loaded and checked exactly as `weir run` loads a
+//! plugin, and its manifest described for a person.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::config::LimitsConfig;
+use crate::model::{RuleSpec, WindowSpec};
+use crate::plugin::{ActiveRule, RuleLoader};
+
+/// Loads `path` with the default limits and `config_json` as its config:
+/// the same compile, contract check, manifest check and init as a plugin
+/// of `weir run`, so a file that loads here loads there.
+pub fn load(path: &Path, config_json: &str) -> anyhow::Result<ActiveRule> {
+    let loader = RuleLoader::new(&LimitsConfig::default())?;
+    let loaded = loader.load(path, |_| config_json.to_owned())?;
+    Ok(ActiveRule::from(loaded))
+}
+
+/// The manifest, one line per metric: `rule pvuv 0.1.0`, then
+/// `  metric pv: count over tumbling 60s, cumulative 86400s step 60s`.
+pub fn describe(spec: &RuleSpec) -> String {
+    let mut text = format!("rule {} {}\n", spec.name, spec.version);
+    for metric in &spec.metrics {
+        let windows: Vec<String> = metric.windows.iter().map(window).collect();
+        let _ = writeln!(
+            text,
+            "  metric {}: {} over {}",
+            metric.name,
+            metric.aggregation,
+            windows.join(", ")
+        );
+    }
+    text
+}
+
+/// A window shape in words (`tumbling 60s`, `hopping 300s every 60s`,
+/// `cumulative 86400s step 60s`).
+fn window(spec: &WindowSpec) -> String {
+    match *spec {
+        WindowSpec::Tumbling { size_ms } => format!("tumbling {}s", size_ms / 1000),
+        WindowSpec::Hopping { size_ms, hop_ms } => {
+            format!("hopping {}s every {}s", size_ms / 1000, hop_ms / 1000)
+        }
+        WindowSpec::Cumulative { size_ms, step_ms } => {
+            format!("cumulative {}s step {}s", size_ms / 1000, step_ms / 1000)
+        }
+    }
+}
+
+/// A size for people: `212 KiB (217,310 bytes)`.
+pub fn size(bytes: u64) -> String {
+    let kib = bytes as f64 / 1024.0;
+    if kib >= 1024.0 {
+        format!("{:.1} MiB ({bytes} bytes)", kib / 1024.0)
+    } else {
+        format!("{kib:.0} KiB ({bytes} bytes)")
+    }
+}
