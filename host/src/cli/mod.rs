@@ -7,8 +7,11 @@ use anyhow::Context;
 
 use clap::{Parser, Subcommand};
 
+pub mod build;
 pub mod check;
+pub mod deploy;
 pub mod golden;
+pub mod new;
 pub mod produce;
 pub mod replay;
 pub mod reset;
@@ -107,6 +110,17 @@ pub enum Command {
     /// every window's final values, the counters and the first rejects
     /// with their line numbers.
     Test(test_cmd::TestArgs),
+    /// Make a rule project from a template: the rule with native tests, a
+    /// sample input and its golden replay.
+    New(new::NewArgs),
+    /// Build a rule project into a WebAssembly component (stripped of
+    /// debug info), check that this weir loads it, and print its manifest,
+    /// size and path.
+    Build(build::BuildArgs),
+    /// Check a rule component, then write it beside and rename it into a
+    /// plugins folder (a running `weir run` swaps it in); prints the
+    /// version it replaced. `weir reset` starts its results from scratch.
+    Deploy(deploy::DeployArgs),
     /// Check a config file and every plugin without running anything.
     ///
     /// Lists every problem at once; exits non-zero if there is any.

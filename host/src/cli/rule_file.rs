@@ -13,8 +13,13 @@ use crate::plugin::{ActiveRule, RuleLoader};
 /// the same compile, contract check, manifest check and init as a plugin
 /// of `weir run`, so a file that loads here loads there.
 pub fn load(path: &Path, config_json: &str) -> anyhow::Result<ActiveRule> {
+    load_with(path, |_| config_json.to_owned())
+}
+
+/// [`load`] with the config chosen by the rule's name.
+pub fn load_with(path: &Path, config_for: impl FnOnce(&str) -> String) -> anyhow::Result<ActiveRule> {
     let loader = RuleLoader::new(&LimitsConfig::default())?;
-    let loaded = loader.load(path, |_| config_json.to_owned())?;
+    let loaded = loader.load(path, config_for)?;
     Ok(ActiveRule::from(loaded))
 }
 
