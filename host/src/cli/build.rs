@@ -110,8 +110,15 @@ fn cargo_build(manifest: &Path, target_dir: Option<&Path>) -> anyhow::Result<Pat
     if !child.wait().context("waiting for cargo")?.success() {
         return Err(BuildError::Cargo.into());
     }
+    // A bin target also makes a .wasm (a WASI command, not a rule): only
+    // the library's counts.
     if let Some(wasm) = artifacts
         .iter()
+        .filter(|a| {
+            a.target
+                .as_ref()
+                .is_some_and(|t| t.crate_types.iter().any(|c| c == "cdylib"))
+        })
         .flat_map(|a| &a.filenames)
         .find(|f| f.extension().is_some_and(|e| e == "wasm"))
     {
@@ -124,7 +131,11 @@ fn cargo_build(manifest: &Path, target_dir: Option<&Path>) -> anyhow::Result<Pat
 fn no_component_hint(manifest: &Path, artifacts: &[Artifact]) -> String {
     let shown = manifest.display();
     let targets: Vec<&Target> = artifacts.iter().filter_map(|a| a.target.as_ref()).collect();
-    if let Some(lib) = targets.iter().find(|t| t.kind.iter().any(|k| k == "lib" || k == "rlib" || k == "cdylib")) {
+    if let Some(lib) = targets.iter().find(|t| {
+        t.kind
+            .iter()
+            .any(|k| k == "lib" || k == "rlib" || k == "cdylib")
+    }) {
         return format!(
             "{shown}: the library `{}` built as {:?}, which makes no .wasm component; a rule needs\n\n  [lib]\n  crate-type = [\"cdylib\", \"rlib\"]\n\nin Cargo.toml (`cdylib` is the component, `rlib` lets `cargo test` run the rule natively)",
             lib.name, lib.crate_types

@@ -65,15 +65,19 @@ pub fn deploy(args: &DeployArgs) -> anyhow::Result<String> {
     let old = if dest.exists() {
         Some(
             rule_file::load_with(&dest, |_| "{}".to_owned())
-                .map(|old| format!("{} {} (hash {})", old.spec.name, old.spec.version, old.version_hash))
+                .map(|old| {
+                    format!(
+                        "{} {} (hash {})",
+                        old.spec.name, old.spec.version, old.version_hash
+                    )
+                })
                 .unwrap_or_else(|error| format!("a file that does not load ({error:#})")),
         )
     } else {
         None
     };
     let temp = dir.join(format!(".{}.deploying", file_name.to_string_lossy()));
-    std::fs::copy(&args.rule, &temp)
-        .with_context(|| format!("cannot write {}", temp.display()))?;
+    std::fs::copy(&args.rule, &temp).with_context(|| format!("cannot write {}", temp.display()))?;
     if let Err(error) = std::fs::rename(&temp, &dest) {
         let _ = std::fs::remove_file(&temp);
         return Err(error).with_context(|| format!("cannot move the rule to {}", dest.display()));

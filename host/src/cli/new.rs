@@ -125,9 +125,15 @@ pub fn new(args: &NewArgs) -> anyhow::Result<String> {
             args.name
         );
     }
-    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.name));
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
     if dir.exists() {
-        anyhow::bail!("{} already exists; choose another name or --dir", dir.display());
+        anyhow::bail!(
+            "{} already exists; choose another name or --dir",
+            dir.display()
+        );
     }
     let sdk = match &args.sdk {
         Some(sdk) => sdk.clone(),
@@ -229,7 +235,12 @@ mod tests {
             dir: Some(dir.path().to_owned()),
             sdk: None,
         };
-        assert!(new(&args).unwrap_err().to_string().contains("already exists"));
+        assert!(
+            new(&args)
+                .unwrap_err()
+                .to_string()
+                .contains("already exists")
+        );
     }
 
     #[test]

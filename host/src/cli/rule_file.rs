@@ -17,7 +17,10 @@ pub fn load(path: &Path, config_json: &str) -> anyhow::Result<ActiveRule> {
 }
 
 /// [`load`] with the config chosen by the rule's name.
-pub fn load_with(path: &Path, config_for: impl FnOnce(&str) -> String) -> anyhow::Result<ActiveRule> {
+pub fn load_with(
+    path: &Path,
+    config_for: impl FnOnce(&str) -> String,
+) -> anyhow::Result<ActiveRule> {
     let loader = RuleLoader::new(&LimitsConfig::default())?;
     let loaded = loader.load(path, config_for)?;
     Ok(ActiveRule::from(loaded))

@@ -5,9 +5,11 @@
 //! golden file with
 //! `weir test target/wasm32-wasip2/release/{{file}}.wasm --input sample/input.log --expect sample/expected.json --update`.
 //!
-//! `WEIR` names the weir binary (default: the one that made this project).
+//! `WEIR` names the weir binary (default: the one that made this project);
+//! `WEIR_BUILD_TARGET_DIR` the target folder of the component build
+//! (default `target/golden`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn weir() -> Command {
@@ -19,7 +21,8 @@ fn sample_replays_to_the_golden_file() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // Its own target dir: the cargo running this test holds the lock of
     // the project's.
-    let target = root.join("target/golden");
+    let target = std::env::var_os("WEIR_BUILD_TARGET_DIR")
+        .map_or_else(|| root.join("target/golden"), PathBuf::from);
     let status = weir()
         .arg("build")
         .arg(root)

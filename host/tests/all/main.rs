@@ -18,6 +18,7 @@ mod kafka_event_time;
 mod kafka_lateness;
 mod kafka_routing;
 mod kafka_support;
+mod kit;
 mod merge;
 mod reload;
 mod reload_edges;
