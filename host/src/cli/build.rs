@@ -1,4 +1,5 @@
 //! `weir build`: a rule project → a checked, stripped WebAssembly component.
+//! (Python projects: see [`super::build_python`].)
 //!
 //! Rust: `cargo build --release --target wasm32-wasip2` with the release
 //! profile's `debug = false` and `strip = "debuginfo"` forced through
@@ -16,13 +17,14 @@ use std::process::{Command, Stdio};
 use anyhow::Context;
 use clap::Args;
 
-use super::rule_file;
+use super::{build_python, rule_file};
 use crate::plugin::LoadError;
 
 /// `weir build` arguments.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The rule project (a folder with `Cargo.toml`).
+    /// The rule project: a folder with `Cargo.toml` (Rust) or `app.py`
+    /// (Python, built with componentize-py).
     #[arg(default_value = ".")]
     pub dir: PathBuf,
     /// Cargo's target folder (default: the project's `target/`).
@@ -37,7 +39,9 @@ pub struct BuildArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// No project in the folder.
-    #[error("{0}: no Cargo.toml here; `weir new NAME` makes a rule project")]
+    #[error(
+        "{0}: no Cargo.toml (Rust) or app.py (Python) here; `weir new NAME` makes a rule project"
+    )]
     NoProject(PathBuf),
     /// Cargo failed (its errors are above).
     #[error("cargo build failed (see its errors above)")]
@@ -69,6 +73,14 @@ struct Target {
 
 /// Builds, checks and describes the component; returns the report.
 pub fn build(args: &BuildArgs) -> anyhow::Result<String> {
+    if build_python::is_python_project(&args.dir) {
+        let (wasm, reused) = build_python::build(&args.dir, args.target_dir.as_deref())?;
+        let mut report = check(&wasm, &args.rule_config)?;
+        if reused {
+            report.push_str("(up to date: no .py file changed since the last build)\n");
+        }
+        return Ok(report);
+    }
     let manifest = args.dir.join("Cargo.toml");
     if !manifest.is_file() {
         return Err(BuildError::NoProject(args.dir.clone()).into());

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 pub mod build;
+pub mod build_python;
 pub mod check;
 pub mod deploy;
 pub mod golden;

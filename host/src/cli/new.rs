@@ -53,6 +53,9 @@ pub enum Template {
 pub enum Lang {
     /// Rust, with the `weir-sdk` crate.
     Rust,
+    /// Python, with the `weir_sdk` package (`guest-sdk/python`), built
+    /// with componentize-py.
+    Python,
 }
 
 /// One file of a template: its path in the project and its text.
@@ -109,6 +112,61 @@ macro_rules! rule_files {
     };
 }
 
+const PYTHON_COMMON: &[File] = &[
+    File {
+        path: "conftest.py",
+        text: include_bytes!("../../templates/python/conftest.py"),
+        fill: true,
+    },
+    File {
+        path: "test_golden.py",
+        text: include_bytes!("../../templates/python/test_golden.py"),
+        fill: true,
+    },
+    File {
+        path: ".gitignore",
+        text: include_bytes!("../../templates/python/gitignore"),
+        fill: false,
+    },
+];
+
+/// A Python template's own files; the sample and its golden replay are the
+/// Rust template's (the same rule, so the same windows).
+macro_rules! python_files {
+    ($dir:literal) => {
+        &[
+            File {
+                path: "app.py",
+                text: include_bytes!(concat!("../../templates/python/", $dir, "/app.py")),
+                fill: true,
+            },
+            File {
+                path: "test_app.py",
+                text: include_bytes!(concat!("../../templates/python/", $dir, "/test_app.py")),
+                fill: true,
+            },
+            File {
+                path: "sample/input.log",
+                text: include_bytes!(concat!("../../templates/rust/", $dir, "/input.log")),
+                fill: false,
+            },
+            File {
+                path: "sample/expected.json",
+                text: include_bytes!(concat!("../../templates/rust/", $dir, "/expected.json")),
+                fill: false,
+            },
+        ]
+    };
+}
+
+fn python_files(template: Template) -> &'static [File] {
+    match template {
+        Template::Count => python_files!("count"),
+        Template::Json => python_files!("json"),
+        Template::Access => python_files!("access"),
+    }
+}
+
 fn rust_files(template: Template) -> &'static [File] {
     match template {
         Template::Count => rule_files!("count"),
@@ -135,25 +193,47 @@ pub fn new(args: &NewArgs) -> anyhow::Result<String> {
             dir.display()
         );
     }
-    let sdk = match &args.sdk {
-        Some(sdk) => sdk.clone(),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk"),
+    let repo_sdk = |rel: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    let sdk = match (&args.sdk, args.lang) {
+        (Some(sdk), _) => sdk.clone(),
+        (None, Lang::Rust) => repo_sdk("../guest-sdk"),
+        (None, Lang::Python) => repo_sdk("../guest-sdk/python"),
     };
     let sdk = std::fs::canonicalize(&sdk).with_context(|| {
         format!(
-            "the guest SDK is not at {}; pass --sdk PATH (the `guest-sdk` folder of the weir repository)",
+            "the guest SDK is not at {}; pass --sdk PATH (`guest-sdk`, or `guest-sdk/python`, of the weir repository)",
             sdk.display()
         )
     })?;
     let weir = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("weir"));
+    // The component's file name: cargo's (the crate's name), or the
+    // project folder's for Python (see `build_python`).
+    let file = match args.lang {
+        Lang::Rust => args.name.clone(),
+        Lang::Python => dir
+            .file_name()
+            .map_or_else(|| args.name.clone(), |n| n.to_string_lossy().into_owned()),
+    }
+    .replace('-', "_");
     let fills = [
         ("{{name}}", args.name.clone()),
         ("{{Type}}", type_name(&args.name)),
-        ("{{file}}", args.name.replace('-', "_")),
+        ("{{file}}", file.clone()),
         ("{{sdk}}", toml_path(&sdk)),
+        ("{{python_sdk}}", toml_path(&sdk)),
         ("{{weir}}", toml_path(&weir)),
     ];
-    for file in RUST_COMMON.iter().chain(rust_files(args.template)) {
+    let files: Vec<&File> = match args.lang {
+        Lang::Rust => RUST_COMMON
+            .iter()
+            .chain(rust_files(args.template))
+            .collect(),
+        Lang::Python => PYTHON_COMMON
+            .iter()
+            .chain(python_files(args.template))
+            .collect(),
+    };
+    for file in files {
         let path = dir.join(file.path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -171,16 +251,25 @@ pub fn new(args: &NewArgs) -> anyhow::Result<String> {
         std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let shown = dir.display();
+    let (lang, tests) = match args.lang {
+        Lang::Rust => (
+            "Rust",
+            "cargo test        # native tests + the golden replay",
+        ),
+        Lang::Python => (
+            "Python",
+            "python -m pytest  # native tests + the golden replay (the venv of scripts/setup.sh has pytest)",
+        ),
+    };
     Ok(format!(
-        "created rule `{name}` ({template:?} template, Rust) in {shown}\n\
+        "created rule `{name}` ({template:?} template, {lang}) in {shown}\n\
          next:\n  \
-         cd {shown} && cargo test        # native tests + the golden replay\n  \
-         weir build {shown}              # the component, stripped, checked\n  \
-         weir test {shown}/target/wasm32-wasip2/release/{file}.wasm --input {shown}/sample/input.log\n  \
+         cd {shown} && {tests}\n  \
+         weir build {shown}              # the component, checked; prints its manifest, size and path\n  \
+         weir test {shown}/target/wasm32-wasip2/release/{file}.wasm --input {shown}/sample/input.log --expect {shown}/sample/expected.json\n  \
          weir deploy {shown}/target/wasm32-wasip2/release/{file}.wasm --to PLUGINS_DIR\n",
         name = args.name,
         template = args.template,
-        file = args.name.replace('-', "_"),
     ))
 }
 
@@ -263,6 +352,25 @@ mod tests {
             let lib = std::fs::read_to_string(project.join("src/lib.rs")).unwrap();
             assert!(lib.contains("Manifest::new(\"my-rule\""));
             assert!(lib.contains("export_rule!(MyRule)"));
+
+            let project = dir.path().join(format!("py-{template:?}"));
+            let args = NewArgs {
+                name: "my-rule".into(),
+                template,
+                lang: Lang::Python,
+                dir: Some(project.clone()),
+                sdk: None,
+            };
+            new(&args).unwrap();
+            for file in ["app.py", "test_app.py", "conftest.py", "test_golden.py"] {
+                let text = std::fs::read_to_string(project.join(file)).unwrap();
+                assert!(!text.contains("{{"), "{file}: {text}");
+            }
+            let golden = std::fs::read_to_string(project.join("test_golden.py")).unwrap();
+            assert!(
+                golden.contains(&format!("py_{template:?}.wasm")),
+                "{golden}"
+            );
         }
     }
 }
