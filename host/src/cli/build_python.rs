@@ -59,6 +59,8 @@ pub fn build(dir: &Path, target_dir: Option<&Path>) -> anyhow::Result<(PathBuf, 
         .arg("-o")
         .arg(&temp)
         .current_dir(&dir)
+        // Its progress goes with the other notes: stdout is the report.
+        .stdout(std::io::stderr())
         .status()
         .context(
             "cannot run componentize-py; run scripts/setup.sh (or set WEIR_COMPONENTIZE_PY)",

@@ -52,7 +52,10 @@ pub fn deploy(args: &DeployArgs) -> anyhow::Result<String> {
     // else `[rules.<name>] config`, else `{}` (as `weir run` decides).
     let configs = config.as_ref().map(|c| c.rules.clone()).unwrap_or_default();
     let mut sidecar_error = None;
-    let new = rule_file::load_with(&args.rule, |name| {
+    let limits = config
+        .as_ref()
+        .map_or_else(rule_file::authoring_limits, |c| c.limits.clone());
+    let new = rule_file::load_limited(&args.rule, &limits, |name| {
         config_json(&dest, name, &configs).unwrap_or_else(|error| {
             sidecar_error = Some(error);
             "{}".to_owned()

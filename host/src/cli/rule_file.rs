@@ -9,11 +9,27 @@ use crate::config::LimitsConfig;
 use crate::model::{RuleSpec, WindowSpec};
 use crate::plugin::{ActiveRule, RuleLoader};
 
-/// Loads `path` with the default limits and `config_json` as its config:
+/// Loads `path` with [`authoring_limits`] and `config_json` as its config:
 /// the same compile, contract check, manifest check and init as a plugin
 /// of `weir run`, so a file that loads here loads there.
 pub fn load(path: &Path, config_json: &str) -> anyhow::Result<ActiveRule> {
     load_with(path, |_| config_json.to_owned())
+}
+
+/// How long compiling a rule may take in the authoring commands: a
+/// Python component (~18 MB) takes seconds of CPU, far more on a busy
+/// machine, and refusing it there would say nothing about the rule. (The
+/// pipeline applies its own `[limits] compile_timeout_ms`; `weir deploy
+/// --config` checks with those limits.)
+pub const AUTHORING_COMPILE_TIMEOUT_MS: u64 = 600_000;
+
+/// The limits the authoring commands load rules with: the defaults, with
+/// [`AUTHORING_COMPILE_TIMEOUT_MS`].
+pub fn authoring_limits() -> LimitsConfig {
+    LimitsConfig {
+        compile_timeout_ms: AUTHORING_COMPILE_TIMEOUT_MS,
+        ..LimitsConfig::default()
+    }
 }
 
 /// [`load`] with the config chosen by the rule's name.
@@ -21,7 +37,16 @@ pub fn load_with(
     path: &Path,
     config_for: impl FnOnce(&str) -> String,
 ) -> anyhow::Result<ActiveRule> {
-    let loader = RuleLoader::new(&LimitsConfig::default())?;
+    load_limited(path, &authoring_limits(), config_for)
+}
+
+/// [`load_with`] under the given limits (a pipeline's).
+pub fn load_limited(
+    path: &Path,
+    limits: &LimitsConfig,
+    config_for: impl FnOnce(&str) -> String,
+) -> anyhow::Result<ActiveRule> {
+    let loader = RuleLoader::new(limits)?;
     let loaded = loader.load(path, config_for)?;
     Ok(ActiveRule::from(loaded))
 }

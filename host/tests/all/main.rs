@@ -20,6 +20,7 @@ mod kafka_routing;
 mod kafka_support;
 mod kit;
 mod merge;
+mod python_rules;
 mod reload;
 mod reload_edges;
 mod reset;
