@@ -67,14 +67,17 @@ pub fn deploy(args: &DeployArgs) -> anyhow::Result<String> {
     }
     let old = if dest.exists() {
         Some(
-            rule_file::load_with(&dest, |_| "{}".to_owned())
-                .map(|old| {
-                    format!(
-                        "{} {} (hash {})",
-                        old.spec.name, old.spec.version, old.version_hash
-                    )
-                })
-                .unwrap_or_else(|error| format!("a file that does not load ({error:#})")),
+            // With the config it runs with, so a rule that needs one loads.
+            rule_file::load_with(&dest, |name| {
+                config_json(&dest, name, &configs).unwrap_or_else(|_| "{}".to_owned())
+            })
+            .map(|old| {
+                format!(
+                    "{} {} (hash {})",
+                    old.spec.name, old.spec.version, old.version_hash
+                )
+            })
+            .unwrap_or_else(|error| format!("a file that does not load ({error:#})")),
         )
     } else {
         None
