@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 pub use calls::RuleCalls;
 pub use lanes::{LaneRules, Lanes};
-pub use rejects::RejectLog;
+pub use rejects::{FirstReject, RejectLog};
 
 use crate::config::LimitsConfig;
 use crate::contract::Batch;

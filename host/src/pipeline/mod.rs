@@ -66,6 +66,8 @@ pub struct RuleTotals {
     /// The most common reason its records were rejected in this run, and
     /// how many it rejected.
     pub top_reject: Option<(String, u64)>,
+    /// The first records it rejected, with their line numbers (`weir test`).
+    pub first_rejects: Vec<crate::engine::FirstReject>,
 }
 
 /// How the loop runs, from the config.
@@ -555,6 +557,7 @@ impl<S: CheckpointStore> Pipeline<S> {
                     .rejects
                     .most_common()
                     .map(|(reason, count)| (reason.to_owned(), count)),
+                first_rejects: slot.rejects.first().to_vec(),
             })
             .collect();
         Ok(summary)
