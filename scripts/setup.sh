@@ -5,7 +5,10 @@
 #     the secure-connection tests) (apt, only when missing);
 #   * chromium (apt, only when missing) for the dashboard's browser test;
 #   * the wasm32-wasip2 target, rustfmt and clippy for the toolchain pinned in
-#     rust-toolchain.toml.
+#     rust-toolchain.toml;
+#   * for Python rules: a venv in ~/.cache/weir/py-venv (override with
+#     WEIR_PY_VENV) with componentize-py and pytest, pinned (pip, only when
+#     missing or at another version).
 # Takes a few seconds when everything is already there.
 set -euo pipefail
 
@@ -94,4 +97,22 @@ say "toolchain: $(rustup show active-toolchain 2>/dev/null | head -n1 || true)"
 rustup target add wasm32-wasip2
 rustup component add rustfmt clippy
 say "rust target wasm32-wasip2 and components rustfmt, clippy are present"
+
+# --- Python rules ------------------------------------------------------------------
+# componentize-py builds Python rules into components (`weir build`,
+# `scripts/build-plugins.sh --python`); pytest runs their native tests. Kept
+# in a venv of their own, so the system's Python is left alone.
+COMPONENTIZE_PY_VERSION=0.25.1
+PYTEST_VERSION=9.2.0
+venv="${WEIR_PY_VENV:-$HOME/.cache/weir/py-venv}"
+if [ ! -x "$venv/bin/python" ]; then
+    say "creating the Python venv $venv"
+    python3 -m venv "$venv"
+fi
+have() { "$venv/bin/python" -m pip show "$1" 2>/dev/null | sed -n 's/^Version: //p'; }
+if [ "$(have componentize-py)" != "$COMPONENTIZE_PY_VERSION" ] || [ "$(have pytest)" != "$PYTEST_VERSION" ]; then
+    say "pip install componentize-py==$COMPONENTIZE_PY_VERSION pytest==$PYTEST_VERSION into $venv"
+    "$venv/bin/python" -m pip install --quiet "componentize-py==$COMPONENTIZE_PY_VERSION" "pytest==$PYTEST_VERSION"
+fi
+say "componentize-py $COMPONENTIZE_PY_VERSION and pytest $PYTEST_VERSION are in $venv"
 say "done"

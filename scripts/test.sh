@@ -26,5 +26,8 @@ echo "tansu: $WEIR_TANSU"
 # hand-made cases, so a broken oracle cannot pass wrong results.
 echo "== python3 tests/tools/expected.py --self-test"
 python3 tests/tools/expected.py --self-test
+echo "== pytest: the Python guest SDK and plugins/pvuv-py"
+PY_VENV="${WEIR_PY_VENV:-$HOME/.cache/weir/py-venv}"
+PYTHONPATH="$ROOT/guest-sdk/python:$ROOT/plugins/pvuv-py" "$PY_VENV/bin/python" -m pytest -q -p no:cacheprovider guest-sdk/python/tests plugins/pvuv-py
 echo "== cargo test --workspace --release $*"
 cargo test --workspace --release "$@"

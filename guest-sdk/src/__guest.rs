@@ -7,7 +7,7 @@ use std::any::Any;
 use std::cell::RefCell;
 
 use crate::batch::{BatchView, RecordMeta, Span};
-use crate::emit::{Measure, metric_names};
+use crate::emit::{Measure, Text, metric_names};
 use crate::log::Level;
 use crate::manifest::{Aggregation, Window};
 use crate::rule::{Rule, parse_config, run_batch};
@@ -15,7 +15,7 @@ use crate::rule::{Rule, parse_config, run_batch};
 #[allow(missing_docs, reason = "generated from the documented WIT")]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/rule@0.1.0",
+        path: "../wit/rule@0.2.0",
         world: "rule-world",
         pub_export_macro: true,
         default_bindings_module: "weir_sdk::__guest::bindings",
@@ -44,12 +44,12 @@ thread_local! {
     static LOADED: RefCell<Option<Loaded>> = const { RefCell::new(None) };
 }
 
-/// Builds the contract's manifest from the rule's.
-pub fn manifest<R: Rule>() -> WitManifest {
-    let manifest = R::manifest();
+/// The contract's manifest from the rule's.
+fn wit_manifest(manifest: crate::manifest::Manifest) -> WitManifest {
     wit::Manifest {
         name: manifest.name,
         version: manifest.version,
+        day_offset_secs: manifest.day_offset_secs,
         metrics: manifest
             .metrics
             .into_iter()
@@ -62,6 +62,9 @@ pub fn manifest<R: Rule>() -> WitManifest {
                     Aggregation::Max => wit::Aggregation::Max,
                     Aggregation::Distinct => wit::Aggregation::Distinct,
                     Aggregation::ApproxDistinct => wit::Aggregation::ApproxDistinct,
+                    Aggregation::DecimalSum(scale) => wit::Aggregation::DecimalSum(scale),
+                    Aggregation::Avg(scale) => wit::Aggregation::Avg(scale),
+                    Aggregation::Quantiles(qs) => wit::Aggregation::Quantiles(qs),
                 },
                 windows: metric
                     .windows
@@ -84,23 +87,35 @@ pub fn manifest<R: Rule>() -> WitManifest {
                         }),
                     })
                     .collect(),
+                top: metric.top,
+                alert: metric.alert.map(|alert| wit::Alert {
+                    direction: if alert.above {
+                        wit::Direction::Above
+                    } else {
+                        wit::Direction::Below
+                    },
+                    threshold: alert.threshold,
+                    throttle_secs: alert.throttle_secs,
+                }),
             })
             .collect(),
     }
 }
 
-/// Builds the rule from its JSON config and keeps it for `process`.
-pub fn init<R: Rule>(config_json: &str) -> Result<(), String> {
+/// Builds the rule from its JSON config, keeps it for `process` and
+/// returns its manifest.
+pub fn load<R: Rule>(config_json: &str) -> Result<WitManifest, String> {
     let config = parse_config::<R>(config_json).map_err(|e| e.to_string())?;
     let rule = R::new(config).map_err(|e| e.to_string())?;
-    let metric_names = metric_names(&R::manifest());
+    let manifest = rule.describe();
+    let metric_names = metric_names(&manifest);
     LOADED.with(|loaded| {
         *loaded.borrow_mut() = Some(Loaded {
             rule: Box::new(rule),
             metric_names,
         });
     });
-    Ok(())
+    Ok(wit_manifest(manifest))
 }
 
 /// Runs the rule over a batch. Before `init` every record is rejected.
@@ -138,11 +153,12 @@ pub fn process<R: Rule>(batch: WitBatch) -> WitBatchOutput {
                 .map(|update| wit::MetricUpdate {
                     record: update.record,
                     metric: update.metric,
-                    key: update.key,
+                    key: text(update.key),
                     measure: match update.measure {
                         Measure::One => wit::Measure::One,
                         Measure::Number(value) => wit::Measure::Number(value),
-                        Measure::Member(member) => wit::Measure::Member(member),
+                        Measure::Member(member) => wit::Measure::Member(text(member)),
+                        Measure::Decimal(value) => wit::Measure::Decimal(text(value)),
                     },
                     event_time_ms: update.event_time_ms,
                 })
@@ -163,6 +179,16 @@ fn span(span: wit::Span) -> Span {
     Span {
         start: span.start,
         len: span.len,
+    }
+}
+
+fn text(text: Text) -> wit::Text {
+    match text {
+        Text::Span(span) => wit::Text::Span(wit::Span {
+            start: span.start,
+            len: span.len,
+        }),
+        Text::Owned(text) => wit::Text::Owned(text),
     }
 }
 

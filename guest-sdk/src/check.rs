@@ -82,6 +82,41 @@ fn metric_problems(metric: &Metric, earlier: &[Metric], problems: &mut Vec<Strin
     if metric.windows.is_empty() {
         problems.push(format!("{what}: has no windows"));
     }
+    match &metric.aggregation {
+        Aggregation::DecimalSum(scale) | Aggregation::Avg(scale) if *scale > 18 => {
+            problems.push(format!("{what}: scale {scale} is over 18"));
+        }
+        Aggregation::Quantiles(qs)
+            if qs.is_empty() || qs.len() > 8 || qs.iter().any(|q| !(*q > 0.0 && *q < 1.0)) =>
+        {
+            problems.push(format!(
+                "{what}: quantiles needs 1 to 8 values, each between 0 and 1 (exclusive)"
+            ));
+        }
+        _ => {}
+    }
+    if let Some(n) = metric.top
+        && (!matches!(
+            metric.aggregation,
+            Aggregation::Count | Aggregation::Sum | Aggregation::DecimalSum(_)
+        ) || n == 0
+            || n > 10_000)
+    {
+        problems.push(format!(
+            "{what}: top({n}) needs a count, sum or decimal-sum metric and 1..=10000 groups"
+        ));
+    }
+    if let Some(alert) = &metric.alert {
+        if alert.threshold.parse::<crate::decimal::Decimal>().is_err() {
+            problems.push(format!(
+                "{what}: alert threshold {:?} is not a decimal number",
+                alert.threshold
+            ));
+        }
+        if alert.throttle_secs == 0 {
+            problems.push(format!("{what}: alert throttle-secs must be at least 1"));
+        }
+    }
     let mut sizes: Vec<u64> = Vec::new();
     for window in &metric.windows {
         match window_size_secs(window) {
@@ -157,6 +192,9 @@ impl fmt::Display for Aggregation {
             Self::Max => "max",
             Self::Distinct => "distinct",
             Self::ApproxDistinct => "approx-distinct",
+            Self::DecimalSum(scale) => return write!(f, "decimal-sum({scale})"),
+            Self::Avg(scale) => return write!(f, "avg({scale})"),
+            Self::Quantiles(qs) => return write!(f, "quantiles({qs:?})"),
         })
     }
 }
@@ -166,20 +204,32 @@ impl Aggregation {
     /// this aggregation: counts take [`Measure::One`] (`out.count`), sum, min
     /// and max a finite [`Measure::Number`] (`out.number`), distinct counts a
     /// [`Measure::Member`] (`out.distinct`).
-    pub fn accepts(self, measure: &Measure) -> bool {
+    /// decimal-sum, avg and quantiles a finite number or a decimal
+    /// (`out.decimal`; its digits past the scale are checked by the host).
+    pub fn accepts(&self, measure: &Measure) -> bool {
         match (self, measure) {
             (Self::Count, Measure::One) => true,
-            (Self::Sum | Self::Min | Self::Max, Measure::Number(x)) => x.is_finite(),
+            (
+                Self::Sum
+                | Self::Min
+                | Self::Max
+                | Self::DecimalSum(_)
+                | Self::Avg(_)
+                | Self::Quantiles(_),
+                Measure::Number(x),
+            ) => x.is_finite(),
+            (Self::DecimalSum(_) | Self::Avg(_) | Self::Quantiles(_), Measure::Decimal(_)) => true,
             (Self::Distinct | Self::ApproxDistinct, Measure::Member(_)) => true,
             _ => false,
         }
     }
 
     /// The emitter call that makes updates for this aggregation.
-    fn emitter_call(self) -> &'static str {
+    fn emitter_call(&self) -> &'static str {
         match self {
             Self::Count => "out.count",
             Self::Sum | Self::Min | Self::Max => "out.number",
+            Self::DecimalSum(_) | Self::Avg(_) | Self::Quantiles(_) => "out.decimal or out.number",
             Self::Distinct | Self::ApproxDistinct => "out.distinct",
         }
     }
@@ -191,6 +241,7 @@ fn call_that_made(measure: &Measure) -> &'static str {
         Measure::One => "out.count",
         Measure::Number(_) => "out.number",
         Measure::Member(_) => "out.distinct",
+        Measure::Decimal(_) => "out.decimal",
     }
 }
 
@@ -237,8 +288,8 @@ impl<'m> UpdateChecks<'m> {
                 )
             }
             Some(declared) if declared.aggregation.accepts(measure) => return,
-            Some(declared) => match (declared.aggregation, measure) {
-                (Aggregation::Sum | Aggregation::Min | Aggregation::Max, Measure::Number(x)) => {
+            Some(declared) => match (&declared.aggregation, measure) {
+                (_, Measure::Number(x)) if !x.is_finite() => {
                     format!(
                         "{call}(\"{metric}\", ...) with {x}: the host drops numbers that are not finite"
                     )

@@ -1,18 +1,61 @@
 //! The emitter: how a rule says what a record contributes.
 
+use crate::batch::Span;
 use crate::check::{Misuse, UpdateChecks};
 use crate::error::Error;
 use crate::manifest::Manifest;
+
+/// A piece of text an update carries: a span of the batch's data when the
+/// text is part of a record (no copy), or a string of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Text {
+    /// Bytes of the batch's data.
+    Span(Span),
+    /// A string made by the rule.
+    Owned(String),
+}
+
+impl Text {
+    /// The text, reading a span from the batch's `data`.
+    pub fn resolve<'a>(&'a self, data: &'a [u8]) -> Option<&'a str> {
+        match self {
+            Self::Owned(text) => Some(text),
+            Self::Span(span) => {
+                let start = span.start as usize;
+                std::str::from_utf8(data.get(start..start + span.len as usize)?).ok()
+            }
+        }
+    }
+
+    /// The same text as a string of its own.
+    pub fn owned(&self, data: &[u8]) -> Text {
+        Text::Owned(self.resolve(data).unwrap_or_default().to_owned())
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Self {
+        Self::Owned(text.to_owned())
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Self {
+        Self::Owned(text)
+    }
+}
 
 /// The value an update contributes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Measure {
     /// One occurrence.
     One,
-    /// A number, for sum, min and max.
+    /// A number, for sum, min, max, decimal-sum, avg and quantiles.
     Number(f64),
     /// A member, for distinct counts.
-    Member(String),
+    Member(Text),
+    /// A decimal as text, for decimal-sum, avg and quantiles.
+    Decimal(Text),
 }
 
 /// One contribution of one record to one metric.
@@ -23,7 +66,7 @@ pub struct Update {
     /// Index of the metric within the manifest.
     pub metric: u32,
     /// Group key.
-    pub key: String,
+    pub key: Text,
     /// Value contributed.
     pub measure: Measure,
     /// Event time, Unix milliseconds; `None` lets the host use the source timestamp.
@@ -54,6 +97,8 @@ pub struct Output {
 /// panic (a panic would trap the whole batch): the record is rejected instead.
 pub struct Emitter<'m> {
     metric_names: &'m [String],
+    /// Where the batch's data is in memory: text inside it is sent as a span.
+    data: std::ops::Range<usize>,
     record: u32,
     record_start: usize,
     error: Option<Error>,
@@ -63,9 +108,10 @@ pub struct Emitter<'m> {
 }
 
 impl<'m> Emitter<'m> {
-    pub(crate) fn new(metric_names: &'m [String], capacity: usize) -> Self {
+    pub(crate) fn new(metric_names: &'m [String], data: &[u8], capacity: usize) -> Self {
         Self {
             metric_names,
+            data: data.as_ptr_range().start as usize..data.as_ptr_range().end as usize,
             record: 0,
             record_start: 0,
             error: None,
@@ -82,11 +128,26 @@ impl<'m> Emitter<'m> {
     pub(crate) fn checked(
         metric_names: &'m [String],
         manifest: &'m Manifest,
+        data: &[u8],
         capacity: usize,
     ) -> Self {
         Self {
             checks: Some(UpdateChecks::new(manifest)),
-            ..Self::new(metric_names, capacity)
+            ..Self::new(metric_names, data, capacity)
+        }
+    }
+
+    /// `text` as the contract carries it: a span when it lies in the
+    /// batch's data (a field of the record), else a copy.
+    fn text(&self, text: &str) -> Text {
+        let start = text.as_ptr() as usize;
+        if start >= self.data.start && start + text.len() <= self.data.end {
+            Text::Span(Span {
+                start: (start - self.data.start) as u32,
+                len: text.len() as u32,
+            })
+        } else {
+            Text::Owned(text.to_owned())
         }
     }
 
@@ -95,7 +156,22 @@ impl<'m> Emitter<'m> {
         self.push(metric, key, Measure::One, event_time_ms.into());
     }
 
-    /// Adds `value` to a sum, min or max `metric` in group `key`.
+    /// Adds the decimal `value` (text such as `33.80`, as written in the
+    /// record) to a decimal-sum, avg or quantiles `metric` in group `key`;
+    /// it is never taken through a binary float.
+    pub fn decimal(
+        &mut self,
+        metric: &str,
+        key: &str,
+        value: &str,
+        event_time_ms: impl Into<Option<i64>>,
+    ) {
+        let value = self.text(value);
+        self.push(metric, key, Measure::Decimal(value), event_time_ms.into());
+    }
+
+    /// Adds `value` to a sum, min, max, decimal-sum (through its shortest
+    /// decimal text), avg or quantiles `metric` in group `key`.
     pub fn number(
         &mut self,
         metric: &str,
@@ -114,12 +190,8 @@ impl<'m> Emitter<'m> {
         member: &str,
         event_time_ms: impl Into<Option<i64>>,
     ) {
-        self.push(
-            metric,
-            key,
-            Measure::Member(member.to_owned()),
-            event_time_ms.into(),
-        );
+        let member = self.text(member);
+        self.push(metric, key, Measure::Member(member), event_time_ms.into());
     }
 
     fn push(&mut self, metric: &str, key: &str, measure: Measure, event_time_ms: Option<i64>) {
@@ -134,10 +206,11 @@ impl<'m> Emitter<'m> {
             }
             return;
         };
+        let key = self.text(key);
         self.output.updates.push(Update {
             record: self.record,
             metric: index as u32,
-            key: key.to_owned(),
+            key,
             measure,
             event_time_ms,
         });

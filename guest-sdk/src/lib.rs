@@ -51,9 +51,9 @@ pub mod __guest;
 pub use batch::{BatchView, Record, RecordMeta, Span};
 pub use check::InvalidManifest;
 pub use decimal::Decimal;
-pub use emit::{Emitter, Measure, Output, Reject, Update};
+pub use emit::{Emitter, Measure, Output, Reject, Text, Update};
 pub use error::{Error, Result};
-pub use manifest::{Aggregation, DAY_SECS, Manifest, Metric, Window};
+pub use manifest::{Aggregation, Alert, DAY_SECS, Manifest, Metric, Window};
 pub use rule::{NoConfig, Rule, run_batch};
 
 /// Everything a rule file usually needs, in one import.
@@ -82,14 +82,11 @@ macro_rules! export_rule {
             struct WeirRuleExport;
 
             impl $crate::__guest::Guest for WeirRuleExport {
-                fn describe() -> $crate::__guest::WitManifest {
-                    $crate::__guest::manifest::<$rule>()
-                }
-
-                fn init(
+                fn load(
                     config: ::std::string::String,
-                ) -> ::std::result::Result<(), ::std::string::String> {
-                    $crate::__guest::init::<$rule>(&config)
+                ) -> ::std::result::Result<$crate::__guest::WitManifest, ::std::string::String>
+                {
+                    $crate::__guest::load::<$rule>(&config)
                 }
 
                 fn process(batch: $crate::__guest::WitBatch) -> $crate::__guest::WitBatchOutput {

@@ -4,7 +4,7 @@
 pub const DAY_SECS: u64 = 86_400;
 
 /// How the host combines a metric's updates within one window and group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Aggregation {
     /// Number of updates.
     Count,
@@ -18,6 +18,24 @@ pub enum Aggregation {
     Distinct,
     /// Approximate number of distinct members (HyperLogLog).
     ApproxDistinct,
+    /// Exact fixed-point sum with this many digits after the point (0 to 18).
+    DecimalSum(u8),
+    /// Mean, published with this many digits after the point.
+    Avg(u8),
+    /// These quantiles (each in (0, 1)), within 1%.
+    Quantiles(Vec<f64>),
+}
+
+/// An alert on a metric: fired once per group and throttle interval of
+/// event time when a window's value crosses the threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// Fires when the value is above the threshold (`false`: below).
+    pub above: bool,
+    /// The threshold, as decimal text.
+    pub threshold: String,
+    /// At most one alert per group per this many seconds of window starts.
+    pub throttle_secs: u64,
 }
 
 /// A window of event time a metric is kept for; sizes in seconds.
@@ -50,6 +68,11 @@ pub struct Metric {
     pub aggregation: Aggregation,
     /// Windows the metric is kept for.
     pub windows: Vec<Window>,
+    /// Size of the sorted top-N kept next to each window (count, sum and
+    /// decimal-sum).
+    pub top: Option<u32>,
+    /// The metric's alert.
+    pub alert: Option<Alert>,
 }
 
 impl Metric {
@@ -59,7 +82,53 @@ impl Metric {
             name: name.into(),
             aggregation,
             windows: Vec::new(),
+            top: None,
+            alert: None,
         }
+    }
+
+    /// A metric summing decimals exactly, `scale` digits after the point
+    /// (`611795.34` at scale 2); feed it with `out.decimal` or `out.number`.
+    pub fn decimal_sum(name: impl Into<String>, scale: u8) -> Self {
+        Self::new(name, Aggregation::DecimalSum(scale))
+    }
+
+    /// A metric averaging its inputs, published with `scale` digits.
+    pub fn avg(name: impl Into<String>, scale: u8) -> Self {
+        Self::new(name, Aggregation::Avg(scale))
+    }
+
+    /// A metric publishing these quantiles of its inputs (`&[0.5, 0.99]`),
+    /// each as its own metric `<name>_p50`, `<name>_p99`.
+    pub fn quantiles(name: impl Into<String>, quantiles: &[f64]) -> Self {
+        Self::new(name, Aggregation::Quantiles(quantiles.to_vec()))
+    }
+
+    /// Keeps a sorted set of the `n` largest groups next to each window.
+    pub fn top(mut self, n: u32) -> Self {
+        self.top = Some(n);
+        self
+    }
+
+    /// Alerts when a window's value for a group is above `threshold`, at
+    /// most once per group per `throttle_secs` of event time.
+    pub fn alert_above(mut self, threshold: impl ToString, throttle_secs: u64) -> Self {
+        self.alert = Some(Alert {
+            above: true,
+            threshold: threshold.to_string(),
+            throttle_secs,
+        });
+        self
+    }
+
+    /// Alerts when a window's value for a group is below `threshold`.
+    pub fn alert_below(mut self, threshold: impl ToString, throttle_secs: u64) -> Self {
+        self.alert = Some(Alert {
+            above: false,
+            threshold: threshold.to_string(),
+            throttle_secs,
+        });
+        self
     }
 
     /// A metric counting updates.
@@ -126,6 +195,10 @@ pub struct Manifest {
     pub version: String,
     /// The metrics, in the order updates refer to them.
     pub metrics: Vec<Metric>,
+    /// Where the rule's day windows start, as an offset in seconds from UTC
+    /// midnight (-28800 = local midnight in UTC+8); the host's
+    /// `[rules.<name>] day_offset_secs` overrides it.
+    pub day_offset_secs: Option<i64>,
 }
 
 impl Manifest {
@@ -135,7 +208,15 @@ impl Manifest {
             name: name.into(),
             version: version.into(),
             metrics: Vec::new(),
+            day_offset_secs: None,
         }
+    }
+
+    /// Starts the rule's day windows `secs` after UTC midnight (-28800:
+    /// local midnight in UTC+8, i.e. minus the zone's offset east of UTC).
+    pub fn day_offset_secs(mut self, secs: i64) -> Self {
+        self.day_offset_secs = Some(secs);
+        self
     }
 
     /// Adds a metric.

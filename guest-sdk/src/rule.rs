@@ -23,6 +23,14 @@ pub trait Rule: Sized + 'static {
     /// Builds the rule from its configuration; an error keeps it from loading.
     fn new(config: Self::Config) -> Result<Self>;
 
+    /// The manifest of this configured rule: [`Rule::manifest`] unless the
+    /// rule overrides it to take sizes, thresholds or a day offset from its
+    /// config. Every instance with the same config must describe itself
+    /// the same way.
+    fn describe(&self) -> Manifest {
+        Self::manifest()
+    }
+
     /// Processes one record. Returning an error rejects the record (counted
     /// and reported by the host) and withdraws anything it emitted; returning
     /// `Ok` without emitting skips it.
@@ -36,7 +44,7 @@ pub struct NoConfig {}
 /// Runs `rule` over every record of `batch`. This is the whole per-batch path
 /// of a rule: the wasm export and native tests both call it.
 pub fn run_batch<R: Rule>(rule: &mut R, metric_names: &[String], batch: &BatchView<'_>) -> Output {
-    let mut out = Emitter::new(metric_names, batch.records.len() * 2);
+    let mut out = Emitter::new(metric_names, batch.data, batch.records.len() * 2);
     run_records(rule, batch, &mut out);
     out.finish()
 }

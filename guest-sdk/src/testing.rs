@@ -81,7 +81,8 @@ pub struct Emitted {
     pub metric: String,
     /// Group key.
     pub key: String,
-    /// Value contributed.
+    /// Value contributed (text as [`crate::Text::Owned`], resolved from
+    /// the batch).
     pub measure: Measure,
     /// Event time, Unix milliseconds.
     pub event_time_ms: Option<i64>,
@@ -115,10 +116,11 @@ impl<R: Rule> TestRule<R> {
 
     /// Builds the rule from a typed config; fails like [`TestRule::new`].
     pub fn with_config(config: R::Config) -> Result<Self> {
-        let manifest = R::manifest();
+        let rule = R::new(config)?;
+        let manifest = rule.describe();
         manifest.validate()?;
         Ok(Self {
-            rule: R::new(config)?,
+            rule,
             metric_names: metric_names(&manifest),
             manifest,
         })
@@ -138,7 +140,12 @@ impl<R: Rule> TestRule<R> {
     /// [module docs](self)); the message names the record and the metric.
     #[track_caller]
     pub fn process_batch(&mut self, batch: &BatchView<'_>) -> Output {
-        let mut out = Emitter::checked(&self.metric_names, &self.manifest, batch.records.len() * 2);
+        let mut out = Emitter::checked(
+            &self.metric_names,
+            &self.manifest,
+            batch.data,
+            batch.records.len() * 2,
+        );
         run_records(&mut self.rule, batch, &mut out);
         let (output, misuses) = out.finish_checked();
         if !misuses.is_empty() {
@@ -189,8 +196,12 @@ impl<R: Rule> TestRule<R> {
                         .get(update.metric as usize)
                         .cloned()
                         .unwrap_or_default(),
-                    key: update.key,
-                    measure: update.measure,
+                    key: update.key.resolve(&data).unwrap_or_default().to_owned(),
+                    measure: match update.measure {
+                        Measure::Member(member) => Measure::Member(member.owned(&data)),
+                        Measure::Decimal(value) => Measure::Decimal(value.owned(&data)),
+                        other => other,
+                    },
                     event_time_ms: update.event_time_ms,
                 })
                 .collect(),

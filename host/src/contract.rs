@@ -1,26 +1,57 @@
-//! The rule contract (`wit/rule@0.1.0`) as Rust types: the only place the
-//! host runs `bindgen!`.
+//! The rule contracts as Rust types: the only place the host runs
+//! `bindgen!`.
 //!
-//! The contract's batch and output types are the host's own types for
-//! records in flight, so a batch goes from a source into a rule's memory
-//! without being converted.
+//! The newest contract (`wit/rule@0.2.0`) is the host's own language for
+//! records in flight and what rules make of them: a batch goes from a source
+//! into a rule's memory without being converted. Components built for an
+//! older contract run through [`v1`], which converts at the edge.
 
 #![expect(missing_docs, reason = "generated from the documented WIT")]
 
 wasmtime::component::bindgen!({
-    path: "../wit/rule@0.1.0",
+    path: "../wit/rule@0.2.0",
     world: "rule-world",
+    additional_derives: [PartialEq],
 });
+
+pub mod v1;
 
 /// The contract package this host implements, as named in errors.
 pub const CONTRACT_PACKAGE: &str = "weir:rule";
-/// The contract version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
-/// The interface a rule exports.
-pub const RULE_INTERFACE: &str = "weir:rule/rule@0.1.0";
+/// The contract versions this host loads, newest first.
+pub const CONTRACT_VERSIONS: [&str; 2] = ["0.2.0", "0.1.0"];
+/// The interface a rule built for the newest contract exports.
+pub const RULE_INTERFACE: &str = "weir:rule/rule@0.2.0";
 
 pub use self::weir::rule::host::Level;
 pub use self::weir::rule::types::{
-    Aggregation, Batch, BatchOutput, CumulativeWindow, HoppingWindow, Manifest, Measure, Metric,
-    MetricUpdate, RecordMeta, Reject, Span, Window,
+    Aggregation, Alert, Batch, BatchOutput, CumulativeWindow, Direction, HoppingWindow, Manifest,
+    Measure, Metric, MetricUpdate, RecordMeta, Reject, Span, Text, Window,
 };
+
+impl Text {
+    /// The text, reading a span from the batch's `data`; `None` when the
+    /// span is out of bounds or not UTF-8.
+    pub fn resolve<'a>(&'a self, data: &'a [u8]) -> Option<&'a str> {
+        match self {
+            Self::Owned(text) => Some(text),
+            Self::Span(span) => {
+                let start = span.start as usize;
+                let bytes = data.get(start..start.checked_add(span.len as usize)?)?;
+                std::str::from_utf8(bytes).ok()
+            }
+        }
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Self {
+        Self::Owned(text)
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Self {
+        Self::Owned(text.to_owned())
+    }
+}

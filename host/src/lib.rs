@@ -15,6 +15,7 @@ pub mod contract;
 pub mod engine;
 pub mod http;
 pub mod model;
+pub mod notify;
 pub mod pipeline;
 pub mod plugin;
 pub mod sink;

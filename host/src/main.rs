@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use weir::cli::produce::Lines;
-use weir::cli::{Cli, Command, check, produce, reset, run, serve, status};
+use weir::cli::{
+    Cli, Command, build, check, deploy, new, produce, reset, run, serve, status, test_cmd,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -67,6 +69,10 @@ async fn main() -> ExitCode {
                 print!("{report}");
             }
         }),
+        Command::Test(args) => test_cmd::test(&args).await,
+        Command::New(args) => new::new(&args).map(report),
+        Command::Build(args) => tokio::task::block_in_place(|| build::build(&args)).map(report),
+        Command::Deploy(args) => tokio::task::block_in_place(|| deploy::deploy(&args)).map(report),
         Command::Check { config } => check::check(&config).map(|report| {
             #[expect(
                 clippy::print_stdout,
@@ -86,5 +92,13 @@ async fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints a command's report.
+fn report(text: String) {
+    #[expect(clippy::print_stdout, reason = "the report is the command's output")]
+    {
+        print!("{text}");
     }
 }

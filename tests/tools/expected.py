@@ -339,6 +339,94 @@ def parse_clicks(line: str):
     return VALID, {"t": t, "account": account}
 
 
+# The 0.2.0 example rules read local time in UTC+8 by default.
+LOCAL_UTC_OFFSET_SECS = 28800
+_DECIMAL_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _local_ms(text: str, with_millis: bool = False):
+    """"YYYY-MM-DD HH:MM:SS[,mmm]" in UTC+8 -> ms, or None."""
+    pattern = "dddd-dd-dd dd:dd:dd" + (",ddd" if with_millis else "")
+    if len(text) != len(pattern) or not all(
+            (c in "0123456789") if want == "d" else (c == want)
+            for c, want in zip(text, pattern)):
+        return None
+    ms = int(text[20:23]) if with_millis else 0
+    return to_ms(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]),
+                 int(text[14:16]), int(text[17:19]), ms, LOCAL_UTC_OFFSET_SECS)
+
+
+def _amount(raw, scale=2):
+    """A JSON number (as Decimal) or a string holding a decimal -> Decimal
+    with at most `scale` non-zero decimals, or None."""
+    from decimal import Decimal
+    if isinstance(raw, str):
+        if not _DECIMAL_RE.fullmatch(raw):
+            return None
+        raw = Decimal(raw)
+    if not isinstance(raw, Decimal) or not raw.is_finite():
+        return None
+    if raw * 10 ** scale != int(raw * 10 ** scale):
+        return None
+    return raw
+
+
+def _json_object(line: str):
+    from decimal import Decimal
+    try:
+        obj = json.loads(line, parse_constant=_no_constant, parse_float=Decimal,
+                         parse_int=Decimal)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def parse_spend(line: str):
+    obj = _json_object(line)
+    if obj is None:
+        return REJECTED, "not a JSON object"
+    app, when, role = obj.get("appkey"), obj.get("servertime"), obj.get("roleid")
+    if not all(isinstance(v, str) for v in (app, when, role)):
+        return REJECTED, "appkey, servertime and roleid must be strings"
+    t, amount = _local_ms(when), _amount(obj.get("consumenum"))
+    if t is None or amount is None:
+        return REJECTED, "bad servertime or consumenum"
+    return VALID, {"t": t, "appkey": app, "amount": amount, "roleid": role}
+
+
+def parse_orders(line: str):
+    from decimal import Decimal
+    obj = _json_object(line)
+    if obj is None:
+        return REJECTED, "not a JSON object"
+    product, amount, ts = obj.get("product"), _amount(obj.get("amount")), obj.get("ts_ms")
+    if not isinstance(product, str) or amount is None or not isinstance(ts, Decimal) \
+            or ts != int(ts):
+        return REJECTED, "bad product, amount or ts_ms"
+    return VALID, {"t": int(ts), "product": product, "amount": amount}
+
+
+def parse_cpu(line: str):
+    t = _local_ms(line[:19])
+    fields = dict(p.split("=", 1) for p in line[19:].split() if "=" in p)
+    host, cpu = fields.get("host"), fields.get("cpu")
+    amount = _amount(cpu) if cpu is not None else None
+    if t is None or not host or amount is None:
+        return REJECTED, "bad time, host= or cpu="
+    return VALID, {"t": t, "host": host, "cpu": amount}
+
+
+def parse_errors(line: str):
+    t = _local_ms(line[:23], with_millis=True)
+    parts = line[23:].split()
+    if t is None or len(parts) < 2 or parts[0] not in ("DEBUG", "INFO", "WARN", "ERROR") \
+            or not (parts[1].startswith("[") and parts[1].endswith("]") and len(parts[1]) > 2):
+        return REJECTED, "bad time, level or [service]"
+    if parts[0] != "ERROR":
+        return SKIPPED, "not an ERROR line"
+    return VALID, {"t": t, "service": parts[1][1:-1]}
+
+
 def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
@@ -365,10 +453,54 @@ class Cumulative:
 @dataclass
 class Metric:
     name: str
-    agg: str  # "count" | "distinct"
+    agg: str  # "count" | "distinct" | "decimal" | "avg" | "quantiles"
     windows: list
     key: object  # record -> group key
     member: object = None  # record -> member (distinct)
+    value: object = None  # record -> Decimal (decimal, avg, quantiles)
+    scale: int = 2  # decimal, avg: digits after the point
+    quantiles: tuple = ()  # quantiles: parts per million, e.g. (500000, 990000)
+
+
+def _suffix(ppm: int) -> str:
+    whole, frac = divmod(ppm, 10000)
+    frac = ("%04d" % frac).rstrip("0")
+    return f"_p{whole}" + (f"_{frac}" if frac else "")
+
+
+def _fmt_units(units: int, scale: int) -> str:
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(units), 10 ** scale)
+    return f"{sign}{whole}" + (f".{frac:0{scale}d}" if scale else "")
+
+
+def _mean_units(units: int, count: int) -> int:
+    q, r = divmod(abs(units), count)
+    if 2 * r > count or (2 * r == count and q % 2 == 1):
+        q += 1
+    return -q if units < 0 else q
+
+
+def publish(m: Metric, metric_key: str, value) -> dict:
+    """-> {output key: value str}: one output per quantile, else one."""
+    if m.agg == "count":
+        return {metric_key: str(value)}
+    if m.agg == "distinct":
+        return {metric_key: str(len(value))}
+    if m.agg == "decimal":
+        return {metric_key: _fmt_units(int(value * 10 ** m.scale), m.scale)}
+    if m.agg == "avg":
+        total, count = value
+        return {metric_key: _fmt_units(_mean_units(int(total * 10 ** m.scale), count), m.scale)}
+    values = sorted(value)
+    out = {}
+    for ppm in m.quantiles:
+        rank = ppm * (len(values) - 1) // 1000000
+        parts = metric_key.split(":")  # weir, rule, metric, size, start
+        parts[2] += _suffix(ppm)
+        key = ":".join(parts)
+        out[key] = repr(float(values[rank]))
+    return out
 
 
 @dataclass
@@ -390,6 +522,28 @@ RULES = {
     "clicks": Rule("clicks", parse_clicks, [
         Metric("pv", "count", PVUV_WINDOWS, lambda r: "total"),
         Metric("uv", "distinct", PVUV_WINDOWS, lambda r: "total", lambda r: r["account"]),
+    ]),
+    "spend": Rule("spend", parse_spend, [
+        Metric("spend", "decimal", PVUV_WINDOWS, lambda r: r["appkey"],
+               value=lambda r: r["amount"]),
+        Metric("payers", "distinct", [Cumulative(86400, 60)], lambda r: r["appkey"],
+               lambda r: r["roleid"]),
+    ]),
+    "orders": Rule("orders", parse_orders, [
+        Metric("gmv", "decimal", PVUV_WINDOWS, lambda r: "total", value=lambda r: r["amount"]),
+        Metric("by_product", "decimal", [Tumbling(60)], lambda r: r["product"],
+               value=lambda r: r["amount"]),
+    ]),
+    "cpu": Rule("cpu", parse_cpu, [
+        Metric("cpu_avg", "avg", [Tumbling(60)], lambda r: r["host"], value=lambda r: r["cpu"]),
+        Metric("cpu", "quantiles", [Tumbling(60)], lambda r: r["host"],
+               value=lambda r: r["cpu"], quantiles=(500000, 750000, 990000)),
+    ]),
+    "errors": Rule("errors", parse_errors, [
+        Metric("errors", "count", [Tumbling(60)], lambda r: r["service"]),
+    ]),
+    "risk": Rule("risk", parse_access, [
+        Metric("requests", "count", [Tumbling(60)], lambda r: r["ip"]),
     ]),
     "hive-audit": Rule("hive-audit", parse_hive, [
         Metric("by_ip", "count", [Tumbling(60)], lambda r: r["ip"]),
@@ -479,8 +633,18 @@ def evaluate(rule: Rule, data: bytes, lateness_secs: int = 10,
                 value = m.member(rec) if m.agg == "distinct" else 1
                 if m.agg == "count":
                     groups[g] = groups.get(g, 0) + 1
-                else:
+                elif m.agg == "distinct":
                     groups.setdefault(g, set()).add(value)
+                elif m.agg == "decimal":
+                    value = m.value(rec)
+                    groups[g] = groups.get(g, 0) + value
+                elif m.agg == "avg":
+                    value = m.value(rec)
+                    total, count = groups.get(g, (0, 0))
+                    groups[g] = (total + value, count + 1)
+                else:
+                    value = m.value(rec)
+                    groups.setdefault(g, []).append(value)
                 note = f"{m.name}:{kind}{w.label()}@{start // 1000}"
                 if w in first_step:
                     note += f"/from-step-ending-{fmt_ms(first_step[w])}"
@@ -490,10 +654,12 @@ def evaluate(rule: Rule, data: bytes, lateness_secs: int = 10,
         max_t = t if max_t is None else max(max_t, t)
 
     out = {}
+    by_name = {m.name: m for m in rule.metrics}
     for (metric, label, start), groups in acc.items():
         key = f"weir:{rule.name}:{metric}:{label}:{start // 1000}"
-        out[key] = {g: str(v if isinstance(v, int) else len(v))
-                    for g, v in sorted(groups.items())}
+        for g, v in sorted(groups.items()):
+            for k, text in publish(by_name[metric], key, v).items():
+                out.setdefault(k, {})[g] = text
     return dict(sorted(out.items())), summary
 
 
@@ -744,6 +910,22 @@ def self_test() -> int:
     h, s = evaluate(ipc, (_acc("1.1.1.1", "21/Nov/2026:10:00:01") + "\n\r\n"
                           + _acc("1.1.1.1", "21/Nov/2026:10:00:02")).encode())
     check("no final newline", (s["lines"], s[VALID], s[REJECTED]), (3, 2, 1))
+
+    # 10. contract 0.2.0: exact money, means half to even, quantile ranks.
+    h, s = run(RULES["spend"], [
+        '{"appkey":"a","servertime":"2026-11-21 10:00:01","consumenum":0.1,"roleid":"r1"}',
+        '{"appkey":"a","servertime":"2026-11-21 10:00:02","consumenum":"0.20","roleid":"r1"}',
+        '{"appkey":"a","servertime":"2026-11-21 10:00:03","consumenum":"1.005","roleid":"r2"}',
+        '{"appkey":"a","servertime":"2026-11-21 10:00:04","consumenum":33.8,"roleid":"r2"}',
+    ], day_offset_secs=-28800)
+    check("spend", (h[f"weir:spend:spend:60:{M10}"], h[f"weir:spend:payers:86400:{D0 - 28800}"],
+                    s[REJECTED]), ({"a": "34.10"}, {"a": "2"}, 1))
+    h, _ = run(RULES["cpu"], [f"2026-11-21 10:00:0{i} host=h cpu={v}"
+                              for i, v in enumerate(["0.01", "0.02", "10", "20", "30"])])
+    check("avg half even", h[f"weir:cpu:cpu_avg:60:{M10}"], {"h": "12.01"})
+    check("quantile ranks", [h[f"weir:cpu:cpu_p{q}:60:{M10}"]["h"] for q in (50, 75, 99)],
+          ["10.0", "20.0", "20.0"])
+    check("mean rounding", [_mean_units(u, 2) for u in (5, 7, -5, -7)], [2, 4, -2, -4])
 
     if failures:
         print("self-test FAILED:\n" + "\n".join(failures), file=sys.stderr)

@@ -43,6 +43,8 @@ struct Memory {
     outputs: BTreeMap<String, BTreeMap<String, String>>,
     unions: HashMap<(String, String), HashSet<u64>>,
     sketches: HashMap<(String, String), Vec<u8>>,
+    /// Decimal sums, means and sketches merged across lanes (contract 0.2.0).
+    exact: HashMap<(String, String), crate::state::aggregate::Aggregate>,
     lanes: BTreeMap<String, LaneData>,
     fences: BTreeMap<String, u64>,
     parked: HashMap<String, u64>,

@@ -7,13 +7,21 @@ use anyhow::Context;
 
 use clap::{Parser, Subcommand};
 
+pub mod build;
+pub mod build_python;
 pub mod check;
+pub mod deploy;
+pub mod golden;
+pub mod new;
 pub mod produce;
 pub mod progress;
+pub mod replay;
 pub mod reset;
+pub mod rule_file;
 pub mod run;
 pub mod serve;
 pub mod status;
+pub mod test_cmd;
 
 /// weir: real-time log analytics with sandboxed WebAssembly rules.
 ///
@@ -118,6 +126,22 @@ pub enum Command {
         #[arg(long)]
         outputs: bool,
     },
+    /// Replay a log through one rule under event time, with the host's
+    /// windows, watermark, lateness and aggregation and no Redis; print
+    /// every window's final values, the counters and the first rejects
+    /// with their line numbers.
+    Test(test_cmd::TestArgs),
+    /// Make a rule project from a template: the rule with native tests, a
+    /// sample input and its golden replay.
+    New(new::NewArgs),
+    /// Build a rule project into a WebAssembly component (stripped of
+    /// debug info), check that this weir loads it, and print its manifest,
+    /// size and path.
+    Build(build::BuildArgs),
+    /// Check a rule component, then write it beside and rename it into a
+    /// plugins folder (a running `weir run` swaps it in); prints the
+    /// version it replaced. `weir reset` starts its results from scratch.
+    Deploy(deploy::DeployArgs),
     /// Check a config file and every plugin without running anything.
     ///
     /// Lists every problem at once; exits non-zero if there is any.
@@ -139,7 +163,7 @@ fn property(text: &str) -> Result<(String, String), String> {
 /// Every key matching `pattern` ([`crate::sink::scan::keys`]), with the
 /// pattern named in the error.
 pub(crate) async fn scan_keys(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut crate::sink::conn::RedisConn,
     pattern: &str,
 ) -> anyhow::Result<BTreeSet<String>> {
     crate::sink::scan::keys(conn, pattern)

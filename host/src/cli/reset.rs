@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
+use crate::sink::conn::RedisConn;
 use anyhow::Context;
-use redis::aio::MultiplexedConnection;
 
 use crate::config::Config;
 use crate::model::is_valid_name;
@@ -48,7 +48,8 @@ pub enum CheckpointPart {
     WindowState,
     /// Source positions and checkpoint sequence numbers.
     Positions,
-    /// Cross-lane merge state of distinct and approx-distinct windows.
+    /// Cross-lane merge state of distinct and approx-distinct windows, and
+    /// on a Redis Cluster the lanes' outboxes and the windows' guards.
     MergeState,
     /// The lane list and the lanes' ownership tokens.
     Lanes,
@@ -163,7 +164,12 @@ fn classify_checkpoint_key(key: &str) -> (CheckpointPart, Option<&str>) {
             Some((_lane, own)) => own,
             None => return (CheckpointPart::Other, None),
         },
-        None => key,
+        // An unpartitioned lane's keys on a Redis Cluster sit under its
+        // hash tag `{namespace}:`.
+        None => match key.strip_prefix('{').and_then(|k| k.split_once("}:")) {
+            Some((_tag, own)) => own,
+            None => key,
+        },
     };
     if let Some(rule_key) = own.strip_prefix("rule:") {
         return match rule_key.split_once(':') {
@@ -174,7 +180,7 @@ fn classify_checkpoint_key(key: &str) -> (CheckpointPart, Option<&str>) {
     let head = own.split(':').next().unwrap_or_default();
     let part = match head {
         "source" | "seq" => CheckpointPart::Positions,
-        "union" | "sketch" => CheckpointPart::MergeState,
+        "union" | "sketch" | "applied" | "outbox" => CheckpointPart::MergeState,
         "lanes" | "fence" => CheckpointPart::Lanes,
         _ => CheckpointPart::Other,
     };
@@ -185,7 +191,7 @@ fn classify_checkpoint_key(key: &str) -> (CheckpointPart, Option<&str>) {
 /// rule `ip` off `weir:ip-count:*`; checkpoint keys (`weir:ckpt:*`, which a
 /// rule named `ckpt` would match) are never touched.
 async fn delete_outputs(
-    conn: &mut MultiplexedConnection,
+    conn: &mut RedisConn,
     rule: &str,
 ) -> anyhow::Result<BTreeMap<OutputPart, u64>> {
     let mut by_part: BTreeMap<OutputPart, Vec<String>> = BTreeMap::new();
@@ -212,7 +218,7 @@ async fn delete_outputs(
 }
 
 /// Deletes `keys` in batches; returns how many existed.
-async fn unlink(conn: &mut MultiplexedConnection, keys: &[String]) -> anyhow::Result<u64> {
+async fn unlink(conn: &mut RedisConn, keys: &[String]) -> anyhow::Result<u64> {
     scan::unlink(conn, keys)
         .await
         .context("deleting keys from Redis (the reset is incomplete; run it again)")

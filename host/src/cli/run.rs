@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::progress::Progress;
 use crate::config::Config;
+use crate::notify::webhook;
 use crate::pipeline::{self, RunSummary};
 use crate::telemetry;
 
@@ -15,21 +16,43 @@ pub async fn run(config_path: &Path) -> anyhow::Result<RunSummary> {
 }
 
 /// Runs the pipeline with its HTTP server (`[http] listen`, or `listen`
-/// when given; a port in use fails here, before anything is read) and, for
-/// a bounded input, progress reports.
+/// when given; a port in use fails here, before anything is read), the
+/// alert webhook if configured, and, for a bounded input, progress reports.
 pub async fn run_with_http(config_path: &Path, listen: Option<&str>) -> anyhow::Result<RunSummary> {
-    let config = Config::load(config_path)?;
+    let config = Arc::new(Config::load(config_path)?);
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_handler(stop.clone());
+    // The process metrics are labelled with the (first) source's kind.
+    let first_source = config.sources.iter().next().map(|(_, source)| &source.kind);
     let server = match super::serve::listen_addr(&config, listen)? {
-        Some(addr) => Some(super::serve::start(&config, addr, Some(&config.source.kind)).await?),
+        Some(addr) => Some(super::serve::start(&config, addr, first_source).await?),
         None => None,
     };
+    // Alerts are POSTed while the pipeline runs, and the rest after it ends.
+    let finished = Arc::new(AtomicBool::new(false));
+    let outbox = config
+        .alerts
+        .webhook_url
+        .is_some()
+        .then(|| tokio::spawn(webhook::run(config.clone(), finished.clone())));
     telemetry::live().running.store(true, Ordering::Relaxed);
-    let progress = Progress::start(&config.source);
+    // Progress is shown for a single bounded source.
+    let progress = config.sources.single().and_then(Progress::start);
     let result = pipeline::run(&config, stop).await;
     telemetry::live().running.store(false, Ordering::Relaxed);
     drop(progress);
+    finished.store(true, Ordering::Relaxed);
+    if let Some(outbox) = outbox
+        && let Ok(delivery) = outbox.await
+    {
+        tracing::info!(
+            delivered = delivery.delivered,
+            refused = delivery.refused,
+            retries = delivery.retries,
+            pending = delivery.pending,
+            "alert webhook"
+        );
+    }
     drop(server);
     let summary = result?;
     tracing::info!(
@@ -38,6 +61,17 @@ pub async fn run_with_http(config_path: &Path, listen: Option<&str>) -> anyhow::
         checkpoints = summary.checkpoints,
         "input done"
     );
+    if config.sources.is_named() {
+        for (name, stats) in &summary.sources {
+            tracing::info!(
+                source = name.as_str(),
+                records = stats.records,
+                oversized = stats.oversized,
+                duplicates = stats.duplicates,
+                "source totals"
+            );
+        }
+    }
     for rule in &summary.rules {
         let stats = &rule.stats;
         let top_reject = rule

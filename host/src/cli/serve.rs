@@ -48,15 +48,14 @@ pub async fn start(
     pipeline: Option<&SourceKind>,
 ) -> anyhow::Result<HttpServer> {
     let target = RedisTarget::new(&config.redis)?;
-    let namespace = config.checkpoint.namespace.clone();
-    let lateness_ms = config.windows.allowed_lateness_ms();
+    let scope = super::status::StatusScope::of(config);
     let source = pipeline.map(source_label);
     let connect = async move {
         let mut backoff = Duration::from_millis(100);
         loop {
             match target.connect().await {
                 Ok(conn) => {
-                    let state = ServerState::new(conn, &namespace, lateness_ms);
+                    let state = ServerState::new(conn, scope.clone());
                     return Some(match source {
                         Some(source) => state.with_pipeline(source),
                         None => state,

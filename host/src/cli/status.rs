@@ -5,8 +5,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_SOURCE, SourcesConfig};
 use crate::model::{RuleStats, SINGLE_LANE};
+use crate::sink::conn::RedisConn;
 use crate::sink::{CheckpointKeys, RedisTarget};
 
 /// What `weir status` reports about one rule, as of its last checkpoint
@@ -40,10 +41,74 @@ pub struct RuleStatus {
     pub load_errors: u64,
     /// Counters.
     pub stats: RuleStats,
+    /// The same counters split by source, each with the lanes it
+    /// checkpointed (`default` for `[source]`); only the sources the rule
+    /// reads, when `[rules.<name>] sources` names them.
+    pub sources: Vec<SourceStatus>,
     /// Each lane's watermark as of its last checkpoint (lane `0` for a
     /// file or stdin, `topic/partition` for Kafka): windows ending at or
     /// before every lane's watermark are final.
     pub watermarks: BTreeMap<String, LaneWatermark>,
+}
+
+/// One source's share of a rule's counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStatus {
+    /// The source's name (`default` for `[source]`).
+    pub name: String,
+    /// Its lanes that hold a checkpoint of the rule (`0` for the unnamed
+    /// file or stdin).
+    pub lanes: Vec<String>,
+    /// The rule's counters over those lanes.
+    pub stats: RuleStats,
+}
+
+/// What reading statuses needs from the config: where the checkpoint is,
+/// how lanes map to sources and which sources each rule reads.
+#[derive(Debug, Clone)]
+pub struct StatusScope {
+    /// `[checkpoint] namespace`.
+    pub namespace: String,
+    /// `[windows] allowed_lateness_secs`, in ms: turns each lane's highest
+    /// event time into its watermark.
+    pub lateness_ms: i64,
+    /// Whether Redis is a cluster (checkpoint key names differ).
+    pub cluster: bool,
+    /// The sources, to name each lane's.
+    pub sources: SourcesConfig,
+    /// `[rules.<name>] sources`, for rules that name theirs.
+    pub rule_sources: BTreeMap<String, Vec<String>>,
+}
+
+impl StatusScope {
+    /// The scope of `config`.
+    pub fn of(config: &Config) -> Self {
+        Self {
+            namespace: config.checkpoint.namespace.clone(),
+            lateness_ms: config.windows.allowed_lateness_ms(),
+            cluster: config.redis.cluster,
+            sources: config.sources.clone(),
+            rule_sources: config
+                .rules
+                .iter()
+                .filter_map(|(name, rule)| Some((name.clone(), rule.sources.clone()?)))
+                .collect(),
+        }
+    }
+
+    fn base(&self) -> CheckpointKeys {
+        CheckpointKeys::for_target(&self.namespace, self.cluster)
+    }
+
+    /// The source a checkpointed lane belongs to: the first part of a
+    /// named source's lane (`web`, `bus/access/0`), `default` under
+    /// `[source]`.
+    fn source_of_lane(&self, lane: &str) -> String {
+        match &self.sources {
+            SourcesConfig::Single(_) => DEFAULT_SOURCE.to_owned(),
+            SourcesConfig::Named(_) => lane.split('/').next().unwrap_or(lane).to_owned(),
+        }
+    }
 }
 
 /// One lane's watermark, as of its last checkpoint.
@@ -97,7 +162,8 @@ pub async fn status(config_path: &Path, json: bool) -> anyhow::Result<String> {
         out.push('\n');
         return Ok(out);
     }
-    Ok(table(&rules))
+    let config = Config::load(config_path)?;
+    Ok(table(&rules, config.sources.is_named()))
 }
 
 /// Reads every rule's checkpointed record of itself (version, counters,
@@ -105,12 +171,7 @@ pub async fn status(config_path: &Path, json: bool) -> anyhow::Result<String> {
 pub async fn rule_statuses(config_path: &Path) -> anyhow::Result<Vec<RuleStatus>> {
     let config = Config::load(config_path)?;
     let mut conn = RedisTarget::new(&config.redis)?.connect().await?;
-    read_statuses(
-        &mut conn,
-        &config.checkpoint.namespace,
-        config.windows.allowed_lateness_ms(),
-    )
-    .await
+    read_statuses(&mut conn, &StatusScope::of(&config)).await
 }
 
 /// Reads every rule's status in `namespace` on an open connection (the
@@ -118,18 +179,17 @@ pub async fn rule_statuses(config_path: &Path) -> anyhow::Result<Vec<RuleStatus>
 /// exactly what `weir status` does); `lateness_ms` turns each lane's
 /// highest event time into its watermark.
 pub async fn read_statuses(
-    conn: &mut redis::aio::MultiplexedConnection,
-    namespace: &str,
-    lateness_ms: i64,
+    conn: &mut RedisConn,
+    scope: &StatusScope,
 ) -> anyhow::Result<Vec<RuleStatus>> {
-    let names = rule_names(conn, namespace).await?;
-    read_statuses_of(conn, namespace, lateness_ms, &names).await
+    let names = rule_names(conn, scope).await?;
+    read_statuses_of(conn, scope, &names).await
 }
 
 /// The lanes of `namespace` and their checkpoint keys: the pipeline's own
 /// (lane `0`, a file or stdin) and each partition's (Kafka).
 async fn lane_keys(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut RedisConn,
     base: &CheckpointKeys,
 ) -> anyhow::Result<Vec<(String, CheckpointKeys)>> {
     let mut lanes: Vec<String> = redis::cmd("SMEMBERS")
@@ -147,12 +207,12 @@ async fn lane_keys(
 /// reads them often keeps the names for a while
 /// ([`read_statuses_of`] reads the rest in one round trip).
 pub async fn rule_names(
-    conn: &mut redis::aio::MultiplexedConnection,
-    namespace: &str,
+    conn: &mut RedisConn,
+    scope: &StatusScope,
 ) -> anyhow::Result<BTreeSet<String>> {
     let mut conn = conn.clone();
     let mut names = BTreeSet::new();
-    for (_, keys) in lane_keys(&mut conn, &CheckpointKeys::new(namespace)).await? {
+    for (_, keys) in lane_keys(&mut conn, &scope.base()).await? {
         let prefix = keys.rule("");
         names.extend(
             super::scan_keys(&mut conn, &format!("{prefix}*"))
@@ -169,13 +229,12 @@ pub async fn rule_names(
 /// of each, in one round trip (a rule without a record in a lane has no
 /// part in it).
 pub async fn read_statuses_of(
-    conn: &mut redis::aio::MultiplexedConnection,
-    namespace: &str,
-    lateness_ms: i64,
+    conn: &mut RedisConn,
+    scope: &StatusScope,
     names: &BTreeSet<String>,
 ) -> anyhow::Result<Vec<RuleStatus>> {
     let mut conn = conn.clone();
-    let all_keys = lane_keys(&mut conn, &CheckpointKeys::new(namespace)).await?;
+    let all_keys = lane_keys(&mut conn, &scope.base()).await?;
     let mut pipe = redis::pipe();
     for (_, keys) in &all_keys {
         for name in names {
@@ -193,21 +252,31 @@ pub async fn read_statuses_of(
         for name in names {
             let meta = metas.next().unwrap_or_default();
             if !meta.is_empty() {
+                let source = scope.source_of_lane(lane);
                 rules
                     .entry(name.clone())
                     .or_default()
-                    .add(lane, meta, lateness_ms);
+                    .add(source, lane, meta, scope.lateness_ms);
             }
         }
     }
     Ok(rules
         .into_iter()
-        .map(|(name, summary)| summary.status(name))
+        .map(|(name, summary)| {
+            let mut status = summary.status(name);
+            // A rule has (empty) state in the lanes of sources it does not
+            // read; only those it reads are its sources.
+            if let Some(reads) = scope.rule_sources.get(&status.name) {
+                status.sources.retain(|source| reads.contains(&source.name));
+            }
+            status
+        })
         .collect())
 }
 
-/// The operator's table: one row per rule, notes below it.
-fn table(rules: &[RuleStatus]) -> String {
+/// The operator's table: one row per rule, notes below it; with `named`
+/// sources, a line per source under each rule.
+fn table(rules: &[RuleStatus], named: bool) -> String {
     let mut report = format!(
         "{:<16} {:<18} {:>10} {:>9} {:>10} {:>8} {:>6} {:>6} {:>11}  {}\n",
         "rule",
@@ -251,6 +320,19 @@ fn table(rules: &[RuleStatus]) -> String {
             stats.quarantined,
             state
         ));
+        for source in rule.sources.iter().filter(|_| named) {
+            let stats = source.stats;
+            report.push_str(&format!(
+                "{:<16} source {}: {} records, {} rejected, {} updates, {} late (lanes {})\n",
+                "",
+                source.name,
+                stats.records_in,
+                stats.rejected,
+                stats.updates,
+                stats.late,
+                source.lanes.join(", ")
+            ));
+        }
         if let Some(error) = &rule.last_load_error {
             report.push_str(&format!(
                 "{:<16} last load error (previous version still running): {error}\n",
@@ -281,10 +363,12 @@ struct RuleSummary {
     lanes: usize,
     /// Each lane's watermark.
     watermarks: BTreeMap<String, LaneWatermark>,
+    /// Per source: its lanes and counters.
+    by_source: BTreeMap<String, (Vec<String>, RuleStats)>,
 }
 
 impl RuleSummary {
-    fn add(&mut self, lane: &str, meta: HashMap<String, String>, lateness_ms: i64) {
+    fn add(&mut self, source: String, lane: &str, meta: HashMap<String, String>, lateness_ms: i64) {
         let max_event_ms = meta
             .get("max_event_ms")
             .and_then(|ms| ms.parse::<i64>().ok());
@@ -300,6 +384,9 @@ impl RuleSummary {
             .and_then(|json| serde_json::from_str(json).ok())
             .unwrap_or_default();
         self.stats.add(&stats);
+        let (lanes, by_source) = self.by_source.entry(source).or_default();
+        lanes.push(lane.to_owned());
+        by_source.add(&stats);
         self.lanes += 1;
         let loaded_at = |meta: &HashMap<String, String>| -> u64 {
             meta.get("loaded_at_ms")
@@ -347,6 +434,11 @@ impl RuleSummary {
                 .unwrap_or(0),
             stats: self.stats,
             watermarks: self.watermarks,
+            sources: self
+                .by_source
+                .into_iter()
+                .map(|(name, (lanes, stats))| SourceStatus { name, lanes, stats })
+                .collect(),
             name,
         }
     }

@@ -23,8 +23,9 @@
 //!
 //! # Format
 //!
-//! Defaults are in parentheses. `[source]`, `[plugins]` and `[redis]` are
-//! required; the other sections may be left out.
+//! Defaults are in parentheses. `[source]` (or `[sources.<name>]` tables),
+//! `[plugins]` and `[redis]` are required; the other sections may be left
+//! out.
 //!
 //! ```toml
 //! [source]
@@ -44,6 +45,12 @@
 //!                               # a secret may be { env = "VAR" } or { file = "path" }
 //! "fetch.min.bytes" = 1         # bootstrap.servers, metadata.broker.list, group.id refused; weir's own four
 //!                               # (KafkaSourceConfig::weir_properties) replaced with a WARN
+//!
+//! # Instead of [source]: several named sources, read side by side. Each table
+//! # takes the keys of [source]; names are [a-z][a-z0-9_-]{0,63}; one stdin at most.
+//! # [sources.web]
+//! # kind = "file"
+//! # path = "access.log"
 //!
 //! [plugins]
 //! dir = "plugins"               # required: every *.wasm component here is a rule
@@ -86,9 +93,11 @@
 //! config = { sample = 10 }      # (empty) passed to the rule's init as JSON object text
 //! ttl_secs = { pv = 86400 }     # (empty) per-metric TTL overrides, metric name -> seconds
 //! topics = ["access"]           # (all topics) kafka only: which of source.topics the rule sees
+//! sources = ["web"]             # (all sources) which sources the rule reads ("default" is [source])
 //! day_offset_secs = -28800      # (windows.day_offset_secs) this rule's day alignment; -86399..=86399
 //! ```
 
+mod alerts;
 mod checkpoint;
 mod http;
 mod librdkafka;
@@ -99,6 +108,7 @@ mod redis;
 mod rules;
 pub mod secret;
 mod source;
+mod sources;
 #[cfg(test)]
 mod tests;
 mod windows;
@@ -108,6 +118,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use alerts::AlertsConfig;
 pub use checkpoint::CheckpointConfig;
 pub use http::HttpConfig;
 pub use limits::LimitsConfig;
@@ -117,14 +128,15 @@ pub use redis::{RedisConfig, RedisTls};
 pub use rules::RuleConfig;
 pub use secret::Secret;
 pub use source::{KafkaSourceConfig, Overridden, SourceConfig, SourceKind};
+pub use sources::{DEFAULT_SOURCE, SourcesConfig};
 use toml::Table;
 pub use windows::WindowsConfig;
 
 /// A validated `weir` configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Where records come from (`[source]`).
-    pub source: SourceConfig,
+    /// Where records come from: `[source]`, or `[sources.<name>]` tables.
+    pub sources: SourcesConfig,
     /// Where the rule components are (`[plugins]`).
     pub plugins: PluginsConfig,
     /// Where windows are written (`[redis]`).
@@ -137,6 +149,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The read-only HTTP server (`[http]`).
     pub http: HttpConfig,
+    /// Where alerts go besides Redis (`[alerts]`).
+    pub alerts: AlertsConfig,
     /// Per-rule settings by rule name (`[rules.<name>]`); rules without a
     /// table here use [`RuleConfig::default`].
     pub rules: BTreeMap<String, RuleConfig>,
@@ -237,7 +251,9 @@ impl Config {
     /// Whether a password or key is written in the file itself, rather
     /// than read from the environment or a file.
     pub fn has_inline_secret(&self) -> bool {
-        let kafka = matches!(&self.source.kind, SourceKind::Kafka(kafka) if kafka.inline_secret);
+        let kafka = self.sources.iter().any(
+            |(_, source)| matches!(&source.kind, SourceKind::Kafka(kafka) if kafka.inline_secret),
+        );
         self.redis.has_inline_secret() || kafka
     }
 
@@ -289,7 +305,7 @@ fn warn_if_readable_by_others(path: &Path) {
 /// invalid (the reason is in `problems`).
 fn read_config(table: &Table, problems: &Problems) -> Option<Config> {
     let mut root = TableReader::root(table, problems);
-    let source = root.required_table("source").map(source::read_source);
+    let sources = sources::read_sources(&mut root);
     let plugins = root
         .required_table("plugins")
         .and_then(plugins::read_plugins);
@@ -307,19 +323,24 @@ fn read_config(table: &Table, problems: &Problems) -> Option<Config> {
         .map(limits::read_limits)
         .unwrap_or_default();
     let http = root.table("http").map(http::read_http).unwrap_or_default();
+    let alerts = root
+        .table("alerts")
+        .map(alerts::read_alerts)
+        .unwrap_or_default();
     let rules = match root.table("rules") {
-        Some(rules) => rules::read_rules(rules, source.as_ref()),
+        Some(rules) => rules::read_rules(rules, sources.as_ref()),
         None => BTreeMap::new(),
     };
     drop(root);
     Some(Config {
-        source: source?.config?,
+        sources: sources?.config()?,
         plugins: plugins?,
         redis: redis?,
         windows,
         checkpoint,
         limits,
         http,
+        alerts,
         rules,
     })
 }

@@ -12,6 +12,14 @@ pub struct RedisConfig {
     /// Connection URL (`url`): `redis://`, `rediss://` (TLS) or `unix://`;
     /// may carry `user:password@` (see [`redact_url`] for how it is shown).
     pub url: String,
+    /// Whether Redis is a Redis Cluster (`cluster`): weir then discovers
+    /// the masters from [`RedisConfig::seeds`] and tags its keys so that
+    /// what changes together shares a slot (see the README's "Redis
+    /// Cluster").
+    pub cluster: bool,
+    /// The cluster's seed nodes (`urls`, or `url` split at commas); empty
+    /// unless `cluster`. The first is also [`RedisConfig::url`].
+    pub seeds: Vec<String>,
     /// TTL of output hashes in seconds, 0 for no expiry (`default_ttl_secs`).
     pub default_ttl_secs: u64,
     /// How many recent windows each metric's index keeps (`index_windows`);
@@ -48,13 +56,17 @@ impl RedisConfig {
 
     /// The URL as logs and errors show it: without its password.
     pub fn shown_url(&self) -> String {
+        if self.cluster {
+            let seeds: Vec<String> = self.seeds.iter().map(|url| redact_url(url)).collect();
+            return format!("cluster {}", seeds.join(","));
+        }
         redact_url(&self.url)
     }
 
     /// Whether a password is written in the config file itself (in the
     /// URL), rather than read from the environment or a file.
     pub fn has_inline_secret(&self) -> bool {
-        url_has_password(&self.url)
+        url_has_password(&self.url) || self.seeds.iter().any(|url| url_has_password(url))
     }
 }
 
@@ -63,6 +75,8 @@ impl Default for RedisConfig {
     fn default() -> Self {
         Self {
             url: "redis://127.0.0.1:6379/0".to_owned(),
+            cluster: false,
+            seeds: Vec::new(),
             default_ttl_secs: 0,
             index_windows: Self::DEFAULT_INDEX_WINDOWS,
             username: None,
@@ -74,18 +88,11 @@ impl Default for RedisConfig {
 
 /// Reads `[redis]`.
 pub(super) fn read_redis(mut t: TableReader<'_>) -> Option<RedisConfig> {
-    let url = t.required::<String>("url").filter(|url| {
-        let ok = ["redis://", "rediss://", "unix://"]
-            .iter()
-            .any(|scheme| url.starts_with(scheme));
-        if !ok {
-            t.problem(
-                "url",
-                format!("must start with redis://, rediss:// or unix:// (found {url:?})"),
-            );
-        }
-        ok
-    });
+    // `url` first: unknown-key messages list the known keys in this order.
+    let _ = t.raw("url");
+    let cluster = t.optional::<bool>("cluster").unwrap_or(false);
+    let seeds = read_seeds(&mut t, cluster);
+    let url = seeds.as_ref().and_then(|seeds| seeds.first().cloned());
     let default_ttl_secs = t.optional::<u64>("default_ttl_secs").unwrap_or(0);
     let index_windows = t.optional::<usize>("index_windows");
     let index_windows = at_least(&t, "index_windows", index_windows, 1)
@@ -95,12 +102,80 @@ pub(super) fn read_redis(mut t: TableReader<'_>) -> Option<RedisConfig> {
     let tls = read_tls(&mut t, url.as_deref());
     Some(RedisConfig {
         url: url?,
+        cluster,
+        seeds: if cluster { seeds? } else { Vec::new() },
         default_ttl_secs,
         index_windows,
         username,
         password: password?,
         tls: tls?,
     })
+}
+
+/// `url` (or, with `cluster = true`, `urls`, or `url` naming several
+/// seeds separated by commas): the server URLs, at least one, each with a
+/// scheme weir speaks (a cluster is reached over TCP only). `None` on a
+/// problem.
+fn read_seeds(t: &mut TableReader<'_>, cluster: bool) -> Option<Vec<String>> {
+    let urls = t.optional::<Vec<String>>("urls");
+    let seeds: Vec<String> = match (urls, cluster) {
+        (Some(_), false) => {
+            t.problem("urls", "several seed URLs need cluster = true");
+            return None;
+        }
+        (Some(urls), true) => {
+            if t.raw("url").is_some() {
+                t.problem("urls", "give url or urls, not both");
+                return None;
+            }
+            if urls.is_empty() {
+                t.problem("urls", "must name at least one seed node");
+                return None;
+            }
+            urls
+        }
+        (None, false) => vec![t.required::<String>("url")?],
+        (None, true) => t
+            .required::<String>("url")?
+            .split(',')
+            .map(|url| url.trim().to_owned())
+            .filter(|url| !url.is_empty())
+            .collect(),
+    };
+    let key = if t.raw("urls").is_some() {
+        "urls"
+    } else {
+        "url"
+    };
+    let (schemes, shown): (&[&str], &str) = if cluster {
+        (&["redis://", "rediss://"], "redis:// or rediss://")
+    } else {
+        (
+            &["redis://", "rediss://", "unix://"],
+            "redis://, rediss:// or unix://",
+        )
+    };
+    let mut ok = !seeds.is_empty();
+    if !ok {
+        t.problem(key, "must name at least one seed node");
+    }
+    for url in &seeds {
+        if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
+            t.problem(
+                key,
+                format!("must start with {shown} (found {:?})", redact_url(url)),
+            );
+            ok = false;
+        }
+    }
+    if cluster
+        && seeds.iter().any(|url| url.starts_with("rediss://"))
+            != seeds.iter().all(|url| url.starts_with("rediss://"))
+    {
+        t.problem(key, "seed nodes must all use TLS (rediss://) or none");
+        ok = false;
+    }
+    ok.then_some(seeds)
 }
 
 /// `password_env` or `password_file` (at most one, and not with a password

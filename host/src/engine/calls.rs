@@ -4,35 +4,47 @@
 use std::time::Instant;
 
 use super::RuleSlot;
-use crate::contract::{Batch, RecordMeta, Span};
-use crate::model::{DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, Route, RuleOutcome};
+use crate::contract::{Batch, Measure, RecordMeta, Span, Text};
+use crate::model::{DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, Route, RuleOutcome, SourceLanes};
 use crate::plugin::isolation::{Isolated, run_isolated};
 use crate::plugin::{CallError, RuleRunner};
 
 /// The rule-calling half of an [`Engine`](super::Engine).
 pub struct RuleCalls<'a> {
     rules: &'a mut [RuleSlot],
+    /// The pipeline's sources, by the index batches are tagged with.
+    origins: &'a [SourceLanes],
 }
 
 impl<'a> RuleCalls<'a> {
-    pub(super) fn new(rules: &'a mut [RuleSlot]) -> Self {
-        Self { rules }
+    pub(super) fn new(rules: &'a mut [RuleSlot], origins: &'a [SourceLanes]) -> Self {
+        Self { rules, origins }
     }
 
     /// Runs one batch through every rule on this thread, isolating records
     /// that make a rule fail; returns one outcome per rule, in rule order.
     pub fn run(&mut self, batch: &Batch) -> Vec<RuleOutcome> {
-        self.run_with(batch, false)
+        self.run_with(0, batch, false)
     }
 
     /// Like [`RuleCalls::run`], but a large batch is split in two halves
     /// that run side by side on two instances of each rule. Outputs are
     /// joined in record order, so the outcome is the same.
     pub fn run_parallel(&mut self, batch: &Batch) -> Vec<RuleOutcome> {
-        self.run_with(batch, true)
+        self.run_with(0, batch, true)
     }
 
-    fn run_with(&mut self, batch: &Batch, parallel: bool) -> Vec<RuleOutcome> {
+    /// Like [`RuleCalls::run_parallel`], for a batch read from source
+    /// `origin` (an index into the engine's sources), which decides what
+    /// each rule's route lets through.
+    pub fn run_parallel_from(&mut self, origin: usize, batch: &Batch) -> Vec<RuleOutcome> {
+        self.run_with(origin, batch, true)
+    }
+
+    fn run_with(&mut self, origin: usize, batch: &Batch, parallel: bool) -> Vec<RuleOutcome> {
+        let Some(origin) = self.origins.get(origin).or(self.origins.first()) else {
+            return Vec::new();
+        };
         if batch.records.is_empty() {
             return self
                 .rules
@@ -54,7 +66,7 @@ impl<'a> RuleCalls<'a> {
             let name = rule.spec.name.as_str();
             let mut outcome = RuleOutcome::new(*id);
             // The rule's own records: all of them, or those its route admits.
-            let routed = outcome_route(&mut outcome, route, batch);
+            let routed = outcome_route(&mut outcome, route, origin, batch);
             let (given, index) = match &routed {
                 Some((given, _)) if given.records.is_empty() => {
                     // Nothing here is for this rule: no call, nothing counted.
@@ -71,7 +83,7 @@ impl<'a> RuleCalls<'a> {
             }
             let isolated = match call(&mut rule.runner, &mut rule.spare, given, parallel) {
                 Ok(isolated) => match index {
-                    Some(index) => in_batch(isolated, index),
+                    Some(index) => in_batch(isolated, index, &given.data),
                     None => isolated,
                 },
                 Err(error) => {
@@ -129,9 +141,10 @@ impl<'a> RuleCalls<'a> {
 fn outcome_route(
     outcome: &mut RuleOutcome,
     route: &Route,
+    origin: &SourceLanes,
     batch: &Batch,
 ) -> Option<(Batch, Vec<u32>)> {
-    let mask = route.mask(&batch.sources)?;
+    let mask = route.mask(origin, &batch.sources)?;
     let mut given = Batch {
         sources: batch.sources.clone(),
         data: Vec::new(),
@@ -169,11 +182,29 @@ fn copy_span(to: &mut Vec<u8>, from: &[u8], span: Span) -> Span {
 
 /// What a rule made of the records it was given, with record numbers
 /// translated back to the whole batch's (`index`: the batch index of each
-/// record given). A number the rule made up stays out of range.
-fn in_batch(mut isolated: Isolated, index: &[u32]) -> Isolated {
+/// record given). A number the rule made up stays out of range. Text the
+/// rule gave as spans of the records given (`data`) is copied out, since
+/// the whole batch's buffer holds other bytes there.
+fn in_batch(mut isolated: Isolated, index: &[u32], data: &[u8]) -> Isolated {
     let at = |record: u32| index.get(record as usize).copied().unwrap_or(u32::MAX);
+    let own = |text: &mut Text| {
+        if let Text::Span(_) = text {
+            // A span outside `data` stays invalid: an empty span past any buffer.
+            *text = match text.resolve(data) {
+                Some(resolved) => Text::Owned(resolved.to_owned()),
+                None => Text::Span(Span {
+                    start: u32::MAX,
+                    len: 1,
+                }),
+            };
+        }
+    };
     for update in &mut isolated.output.updates {
         update.record = at(update.record);
+        own(&mut update.key);
+        if let Measure::Member(text) | Measure::Decimal(text) = &mut update.measure {
+            own(text);
+        }
     }
     for reject in &mut isolated.output.rejects {
         reject.record = at(reject.record);

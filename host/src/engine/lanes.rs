@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::contract::{Batch, RecordMeta};
-use crate::model::{
-    Alignment, RuleId, RuleOutcome, RuleSpec, RuleStats, SINGLE_LANE, partition_lane,
-};
+use crate::model::{Alignment, RuleId, RuleOutcome, RuleSpec, RuleStats, SourceLanes};
 use crate::state::RuleState;
 
 /// One lane's state of every rule, by rule id.
@@ -74,9 +72,13 @@ impl LaneRule {
 #[derive(Debug, Clone)]
 pub struct Lanes {
     by_name: BTreeMap<String, LaneRules>,
-    /// Whether records are split by (source, partition); otherwise every
-    /// record is in [`SINGLE_LANE`].
+    /// Whether lanes are owned, checkpointed on their own and merged
+    /// (Kafka, or several named sources); otherwise every record is in
+    /// [`crate::model::SINGLE_LANE`].
     partitioned: bool,
+    /// The pipeline's sources, by the index batches are tagged with: how
+    /// each names its lanes.
+    origins: Vec<SourceLanes>,
     /// The rules, by id, for a new lane's empty state.
     rules: Vec<LaneRule>,
     lateness_ms: i64,
@@ -88,9 +90,26 @@ impl Lanes {
         Self {
             by_name: BTreeMap::new(),
             partitioned,
+            origins: vec![SourceLanes::unnamed(
+                crate::config::DEFAULT_SOURCE,
+                partitioned,
+            )],
             rules: Vec::new(),
             lateness_ms,
         }
+    }
+
+    /// The pipeline's sources, in the order batches name them by index
+    /// (see [`Lanes::apply_from`]); none keeps the one `[source]`.
+    pub fn set_origins(&mut self, origins: Vec<SourceLanes>) {
+        if !origins.is_empty() {
+            self.origins = origins;
+        }
+    }
+
+    /// Source `origin` (the first one for an index out of range).
+    pub fn origin(&self, origin: usize) -> &SourceLanes {
+        self.origins.get(origin).unwrap_or(&self.origins[0])
     }
 
     /// Whether records are split by partition.
@@ -98,15 +117,16 @@ impl Lanes {
         self.partitioned
     }
 
-    /// The lane a record is in.
-    pub fn lane_of(&self, sources: &[String], record: &RecordMeta) -> String {
+    /// The lane a record read from source `origin` is in.
+    pub fn lane_of(&self, origin: usize, sources: &[String], record: &RecordMeta) -> String {
+        let origin = self.origin(origin);
         if !self.partitioned {
-            return SINGLE_LANE.to_owned();
+            return origin.whole();
         }
         let source = sources
             .get(record.source as usize)
             .map_or("", String::as_str);
-        partition_lane(source, record.partition)
+        origin.lane(source, record.partition)
     }
 
     /// Empty state for every rule.
@@ -230,6 +250,19 @@ impl Lanes {
             .collect()
     }
 
+    /// Source `origin` ended (its input is finite) while others go on:
+    /// every window of its lanes closes.
+    pub fn close_origin(&mut self, origin: usize) {
+        let origin = self.origin(origin).clone();
+        for (lane, states) in self.by_name.iter_mut() {
+            if origin.local(lane).is_some() {
+                for (_, state) in states.iter_mut() {
+                    state.close_all();
+                }
+            }
+        }
+    }
+
     /// The input ended: every window of every lane closes.
     pub fn close_all(&mut self) {
         for states in self.by_name.values_mut() {
@@ -240,13 +273,19 @@ impl Lanes {
     }
 
     /// Applies one batch's outcomes (one per rule, in rule order) to the
-    /// windows of the lanes its records are in.
+    /// windows of the lanes its records are in (a batch of the first
+    /// source; see [`Lanes::apply_from`]).
     pub fn apply(&mut self, batch: &Batch, outcomes: Vec<RuleOutcome>) {
+        self.apply_from(0, batch, outcomes);
+    }
+
+    /// Like [`Lanes::apply`], for a batch read from source `origin`.
+    pub fn apply_from(&mut self, origin: usize, batch: &Batch, outcomes: Vec<RuleOutcome>) {
         // An empty batch ran no rule: nothing to count.
         let Some(first) = batch.records.first() else {
             return;
         };
-        let first_lane = self.lane_of(&batch.sources, first);
+        let first_lane = self.lane_of(origin, &batch.sources, first);
         let single = !self.partitioned
             || batch
                 .records
@@ -264,7 +303,7 @@ impl Lanes {
                     continue;
                 };
                 if outcome.sees.is_none() {
-                    state.apply(&batch.records, output);
+                    state.apply(batch, output);
                     continue;
                 }
                 // Only the records the rule's route gave it are its input.
@@ -272,18 +311,18 @@ impl Lanes {
                 state.stats.records_in += seen.count() as u64;
                 state.stats.rejected += output.rejects.len() as u64;
                 for update in &output.updates {
-                    state.apply_update(&batch.records, update);
+                    state.apply_update(batch, update);
                 }
                 state.advance();
             }
             return;
         }
-        self.apply_mixed(batch, outcomes);
+        self.apply_mixed(origin, batch, outcomes);
     }
 
     /// [`Lanes::apply`] for a batch with records of several partitions:
     /// each update goes to its record's lane, in record order.
-    fn apply_mixed(&mut self, batch: &Batch, outcomes: Vec<RuleOutcome>) {
+    fn apply_mixed(&mut self, origin: usize, batch: &Batch, outcomes: Vec<RuleOutcome>) {
         // Which lane each record is in, as an index into `names`.
         let mut names: Vec<String> = Vec::new();
         let mut keys: Vec<(u32, u32)> = Vec::new();
@@ -294,7 +333,7 @@ impl Lanes {
                 Some(index) => index,
                 None => {
                     keys.push(key);
-                    names.push(self.lane_of(&batch.sources, record));
+                    names.push(self.lane_of(origin, &batch.sources, record));
                     keys.len() - 1
                 }
             };
@@ -354,7 +393,7 @@ impl Lanes {
             }
             for update in &output.updates {
                 if let Some(state) = lanes[lane_of(update.record)].get_mut(rule) {
-                    state.apply_update(&batch.records, update);
+                    state.apply_update(batch, update);
                 }
             }
             for states in lanes.iter_mut() {

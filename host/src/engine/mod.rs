@@ -17,11 +17,13 @@ use std::time::{Duration, Instant};
 
 pub use calls::RuleCalls;
 pub use lanes::{LaneRules, Lanes};
-pub use rejects::RejectLog;
+pub use rejects::{FirstReject, RejectLog};
 
 use crate::config::LimitsConfig;
 use crate::contract::Batch;
-use crate::model::{Alignment, DeadLetter, Route, RuleAlignments, RuleId, RuleOutcome, RuleStats};
+use crate::model::{
+    Alignment, DeadLetter, Route, RuleAlignments, RuleId, RuleOutcome, RuleStats, SourceLanes,
+};
 use crate::plugin::breaker::Breaker;
 use crate::plugin::{ActiveRule, RuleRegistry};
 use crate::state::RuleState;
@@ -77,6 +79,9 @@ pub struct Engine {
     /// Where each rule's windows start, decided when the rule is added or
     /// a new version replaces it (the lanes keep the result by rule id).
     alignments: RuleAlignments,
+    /// The pipeline's sources, by the index batches are tagged with (see
+    /// [`Engine::with_sources`]).
+    origins: Vec<SourceLanes>,
 }
 
 impl Engine {
@@ -98,7 +103,9 @@ impl Engine {
             next_id: 0,
             routes: BTreeMap::new(),
             alignments: alignments.into(),
+            origins: Vec::new(),
         };
+        engine.origins = vec![engine.lanes.origin(0).clone()];
         for rule in registry.into_rules() {
             engine.add_rule(rule);
         }
@@ -106,7 +113,7 @@ impl Engine {
     }
 
     /// Gives the rules named in `routes` only the records their route
-    /// admits (`[rules.<name>] topics`), now and whenever a rule of that
+    /// admits (`[rules.<name>] sources` and `topics`), now and whenever a rule of that
     /// name is loaded; the others see every record. Records a rule does not
     /// see are not its input: they are not counted for it at all.
     pub fn with_routes(mut self, routes: BTreeMap<String, Route>) -> Self {
@@ -114,6 +121,17 @@ impl Engine {
             slot.route = routes.get(slot.name()).cloned().unwrap_or_default();
         }
         self.routes = routes;
+        self
+    }
+
+    /// The pipeline's sources, in the order batches name them by index: how
+    /// each names its lanes, and what `[rules.<name>] sources` routes by.
+    /// Without this call there is one, `[source]`.
+    pub fn with_sources(mut self, origins: Vec<SourceLanes>) -> Self {
+        if !origins.is_empty() {
+            self.lanes.set_origins(origins.clone());
+            self.origins = origins;
+        }
         self
     }
 
@@ -153,7 +171,10 @@ impl Engine {
     /// different batches: rule calls (this batch) and window updates (the
     /// previous batch's outcomes).
     pub fn parts(&mut self) -> (RuleCalls<'_>, &mut Lanes) {
-        (RuleCalls::new(&mut self.rules), &mut self.lanes)
+        (
+            RuleCalls::new(&mut self.rules, &self.origins),
+            &mut self.lanes,
+        )
     }
 
     /// The rules and the lanes' state at once (a checkpoint reads the one

@@ -19,6 +19,17 @@ const MAX_REASONS: usize = 64;
 const REASON_BYTES: usize = 160;
 /// Tally key of reasons beyond [`MAX_REASONS`].
 const OTHER_REASONS: &str = "(other reasons)";
+/// The first rejects kept whole, with their line numbers, for `weir test`.
+pub const FIRST_KEPT: usize = 10;
+
+/// One of a rule's first rejects: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstReject {
+    /// Line number in the input file (from 1), where the source knows it.
+    pub line: Option<u64>,
+    /// The rule's reason, first line only.
+    pub reason: String,
+}
 
 /// The rejects of one rule.
 #[derive(Debug, Default)]
@@ -27,6 +38,7 @@ pub struct RejectLog {
     suppressed: u64,
     last_logged: Option<Instant>,
     reasons: HashMap<String, u64>,
+    first: Vec<FirstReject>,
 }
 
 impl RejectLog {
@@ -34,6 +46,12 @@ impl RejectLog {
     /// known).
     pub fn note(&mut self, rule: &str, batch: &Batch, reject: &Reject, line: Option<u64>) {
         let reason = short(&reject.reason);
+        if self.first.len() < FIRST_KEPT {
+            self.first.push(FirstReject {
+                line,
+                reason: reason.to_owned(),
+            });
+        }
         let key = if self.reasons.contains_key(reason) || self.reasons.len() < MAX_REASONS {
             reason
         } else {
@@ -71,6 +89,11 @@ impl RejectLog {
         self.logged += 1;
         self.suppressed = 0;
         self.last_logged = Some(now);
+    }
+
+    /// The first [`FIRST_KEPT`] rejects, in input order.
+    pub fn first(&self) -> &[FirstReject] {
+        &self.first
     }
 
     /// The most common reason and how many records it rejected.

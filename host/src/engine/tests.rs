@@ -101,7 +101,7 @@ fn engine() -> Engine {
     ];
     let routes = BTreeMap::from([(
         "access-only".to_owned(),
-        Route::Only(vec!["access".to_owned()]),
+        Route::topics(vec!["access".to_owned()]),
     )]);
     Engine::new(
         RuleRegistry::from_rules(rules),

@@ -78,7 +78,7 @@ impl ServerState {
             match &*cached {
                 Some((found_at, names)) if found_at.elapsed() < RULE_NAMES_FOR => names.clone(),
                 _ => {
-                    let names = rule_names(&mut conn, &self.namespace).await?;
+                    let names = rule_names(&mut conn, &self.scope).await?;
                     // None yet (no checkpoint): look again next time.
                     if !names.is_empty() {
                         *cached = Some((Instant::now(), names.clone()));
@@ -87,7 +87,7 @@ impl ServerState {
                 }
             }
         };
-        Ok(read_statuses_of(&mut conn, &self.namespace, self.lateness_ms, &names).await?)
+        Ok(read_statuses_of(&mut conn, &self.scope, &names).await?)
     }
 
     /// One rule's status, if it has checkpointed.

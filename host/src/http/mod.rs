@@ -24,7 +24,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use redis::aio::MultiplexedConnection;
+
+use crate::cli::status::StatusScope;
+use crate::sink::conn::RedisConn;
 use tokio::sync::broadcast;
 
 pub use error::ApiError;
@@ -56,9 +58,8 @@ type FoundNames = (std::time::Instant, BTreeSet<String>);
 /// What the handlers share: a Redis connection and where to read.
 #[derive(Clone)]
 pub struct ServerState {
-    conn: MultiplexedConnection,
-    namespace: Arc<str>,
-    lateness_ms: i64,
+    conn: RedisConn,
+    scope: Arc<StatusScope>,
     events: broadcast::Sender<events::Event>,
     /// The rule names last found in the checkpoint, and when: finding them
     /// walks the keyspace, so a scrape every second reuses them for
@@ -70,14 +71,12 @@ pub struct ServerState {
 }
 
 impl ServerState {
-    /// Reads the pipeline of checkpoint namespace `namespace` on `conn`;
-    /// `lateness_ms` (`[windows] allowed_lateness_secs`) turns the
-    /// checkpointed event times into watermarks.
-    pub fn new(conn: MultiplexedConnection, namespace: &str, lateness_ms: i64) -> Self {
+    /// Reads the pipeline `scope` describes (its checkpoint namespace,
+    /// lateness and sources) on `conn`.
+    pub fn new(conn: RedisConn, scope: StatusScope) -> Self {
         Self {
             conn,
-            namespace: namespace.into(),
-            lateness_ms,
+            scope: Arc::new(scope),
             events: broadcast::channel(256).0,
             source: None,
             names: Arc::default(),

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use redis::aio::MultiplexedConnection;
+use crate::sink::conn::RedisConn;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -80,11 +80,7 @@ impl MetricWindows<'_> {
 
     /// The newest `last` window starts, oldest first (from the metric's
     /// index); an unknown metric is [`ApiError::NotFound`].
-    pub async fn starts(
-        &self,
-        conn: &mut MultiplexedConnection,
-        last: usize,
-    ) -> Result<Vec<i64>, ApiError> {
+    pub async fn starts(&self, conn: &mut RedisConn, last: usize) -> Result<Vec<i64>, ApiError> {
         let index = keys::output_index(self.rule, self.metric, self.size_secs);
         let (starts, exists): (Vec<i64>, bool) = redis::pipe()
             .cmd("ZRANGE")
@@ -114,7 +110,7 @@ impl MetricWindows<'_> {
     /// Each window's values (`HGETALL` of every start in one round trip).
     pub async fn values(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut RedisConn,
         starts: &[i64],
         status: Option<&RuleStatus>,
     ) -> Result<Vec<WindowValues>, ApiError> {
@@ -145,7 +141,7 @@ impl MetricWindows<'_> {
     /// hash.
     pub async fn top(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut RedisConn,
         starts: &[i64],
         limit: usize,
         status: Option<&RuleStatus>,
@@ -238,7 +234,7 @@ pub type Alert = BTreeMap<String, Box<RawValue>>;
 
 /// The newest `last` alerts of `rules`, newest first.
 pub async fn alerts(
-    conn: &mut MultiplexedConnection,
+    conn: &mut RedisConn,
     rules: &[String],
     last: usize,
 ) -> Result<Vec<Alert>, ApiError> {

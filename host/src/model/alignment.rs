@@ -65,19 +65,16 @@ impl RuleAlignments {
 
     /// The alignment of the rule whose manifest is `spec`: the one place it
     /// is decided, when the rule is added and again for each new version.
-    ///
-    /// Extension point: the contract (`weir:rule@0.1.0`) gives a manifest
-    /// no day offset. When a later version does, the loader puts it in
-    /// [`RuleSpec`] and it is read here, between the two sources below: the
-    /// operator's `[rules.<name>]` value first (it knows where the data is
-    /// viewed), then the manifest's (the rule author's default), then the
-    /// pipeline's. Nothing else changes: a new version whose alignment
-    /// differs is already handled like a changed window (see
+    /// The operator's `[rules.<name>] day_offset_secs` first (it knows
+    /// where the data is viewed), then the manifest's (the rule author's
+    /// default, contract 0.2.0), then the pipeline's. A new version whose
+    /// alignment differs is handled like a changed window (see
     /// `RuleState::migrate`).
     pub fn of(&self, spec: &RuleSpec) -> Alignment {
         self.by_rule
             .get(&spec.name)
             .copied()
+            .or(spec.day_offset_secs.map(Alignment::new))
             .unwrap_or(self.pipeline)
     }
 }
@@ -143,6 +140,7 @@ mod tests {
     #[test]
     fn a_rule_of_its_own_overrides_the_pipeline() {
         let spec = |name: &str| RuleSpec {
+            day_offset_secs: None,
             name: name.to_owned(),
             version: "1".to_owned(),
             metrics: Vec::new(),

@@ -20,11 +20,13 @@ mod window;
 
 pub use alignment::{Alignment, RuleAlignments};
 pub use claims::{Assignment, LaneClaims};
-pub use lane::{SINGLE_LANE, partition_lane, split_lane};
+pub use lane::{SINGLE_LANE, SourceLanes, partition_lane, split_lane};
 pub use outcome::{DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, RuleOutcome};
 pub use position::Position;
 pub use route::Route;
 pub use rule_id::RuleId;
-pub use spec::{Aggregation, MetricSpec, RuleSpec, is_valid_name};
+pub use spec::{
+    Aggregation, AlertSpec, MAX_QUANTILES, MetricSpec, QuantileSet, RuleSpec, is_valid_name,
+};
 pub use stats::{RuleStats, SourceStats};
 pub use window::WindowSpec;

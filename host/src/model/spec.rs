@@ -9,6 +9,18 @@ use super::window::WindowSpec;
 /// How a metric's updates combine (the contract's aggregation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Aggregation {
+    /// Exact fixed-point sum with `scale` digits after the point.
+    DecimalSum {
+        /// Digits after the point, 0..=18.
+        scale: u8,
+    },
+    /// Mean, published with `scale` digits after the point.
+    Avg {
+        /// Digits after the point, 0..=18.
+        scale: u8,
+    },
+    /// Quantiles from a log-bucket sketch.
+    Quantiles(QuantileSet),
     /// Number of updates.
     Count,
     /// Sum of numbers.
@@ -32,8 +44,110 @@ impl fmt::Display for Aggregation {
             Self::Max => "max",
             Self::Distinct => "distinct",
             Self::ApproxDistinct => "approx-distinct",
+            Self::DecimalSum { scale } => return write!(f, "decimal-sum({scale})"),
+            Self::Avg { scale } => return write!(f, "avg({scale})"),
+            Self::Quantiles(set) => return write!(f, "quantiles({set})"),
         })
     }
+}
+
+impl Aggregation {
+    /// Whether a sorted top-N can be kept for the metric: its values grow
+    /// with its inputs (count, sum, decimal-sum).
+    pub fn can_rank(self) -> bool {
+        matches!(self, Self::Count | Self::Sum | Self::DecimalSum { .. })
+    }
+}
+
+/// Most quantiles one metric may ask for.
+pub const MAX_QUANTILES: usize = 8;
+
+/// The quantiles a metric publishes, in parts per million (0.5 → 500000),
+/// so that the set is `Copy` and compares exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QuantileSet {
+    len: u8,
+    ppm: [u32; MAX_QUANTILES],
+}
+
+impl QuantileSet {
+    /// The set of `quantiles`; each must be in (0, 1) with at most six
+    /// digits after the point, and there must be 1 to [`MAX_QUANTILES`].
+    pub fn new(quantiles: &[f64]) -> Result<Self, String> {
+        if quantiles.is_empty() || quantiles.len() > MAX_QUANTILES {
+            return Err(format!(
+                "quantiles needs 1 to {MAX_QUANTILES} values (found {})",
+                quantiles.len()
+            ));
+        }
+        let mut ppm = [0; MAX_QUANTILES];
+        for (slot, &q) in ppm.iter_mut().zip(quantiles) {
+            let scaled = (q * 1e6).round();
+            if !(q > 0.0 && q < 1.0) || (q * 1e6 - scaled).abs() > 1e-6 {
+                return Err(format!(
+                    "quantile {q} must be between 0 and 1 (exclusive) with at most 6 digits after the point"
+                ));
+            }
+            *slot = scaled as u32;
+        }
+        let set = Self {
+            len: quantiles.len() as u8,
+            ppm,
+        };
+        let mut sorted: Vec<u32> = set.ppm().to_vec();
+        sorted.dedup();
+        if sorted.len() != set.ppm().len() {
+            return Err("a quantile is listed twice".to_owned());
+        }
+        Ok(set)
+    }
+
+    /// The quantiles in parts per million, in manifest order.
+    pub fn ppm(&self) -> &[u32] {
+        &self.ppm[..self.len as usize]
+    }
+
+    /// The quantiles as fractions.
+    pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        self.ppm().iter().map(|&ppm| f64::from(ppm) / 1e6)
+    }
+
+    /// The suffix of each quantile's published metric: `_p50`, `_p75`,
+    /// `_p99`, `_p99_9` (q × 100, `.` written `_`, no trailing zeros).
+    pub fn suffixes(&self) -> Vec<String> {
+        self.ppm()
+            .iter()
+            .map(|&ppm| {
+                let whole = ppm / 10_000;
+                let fraction = format!("{:04}", ppm % 10_000);
+                let fraction = fraction.trim_end_matches('0');
+                if fraction.is_empty() {
+                    format!("_p{whole}")
+                } else {
+                    format!("_p{whole}_{fraction}")
+                }
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for QuantileSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let values: Vec<String> = self.values().map(|q| q.to_string()).collect();
+        f.write_str(&values.join(","))
+    }
+}
+
+/// An alert on a metric (contract 0.2.0): fired once per group and throttle
+/// bucket of window starts, when a value crosses the threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSpec {
+    /// Fires above the threshold (`false`: below).
+    pub above: bool,
+    /// The threshold as decimal text, as written in the manifest.
+    pub threshold: String,
+    /// Throttle interval of event time, seconds (≥ 1).
+    pub throttle_secs: u64,
 }
 
 /// One metric of a rule, checked.
@@ -45,6 +159,10 @@ pub struct MetricSpec {
     pub aggregation: Aggregation,
     /// Window shapes, each with a distinct size.
     pub windows: Vec<WindowSpec>,
+    /// Size of the sorted top-N kept next to each output window.
+    pub top: Option<u32>,
+    /// The metric's alert.
+    pub alert: Option<AlertSpec>,
 }
 
 impl MetricSpec {
@@ -65,6 +183,9 @@ pub struct RuleSpec {
     pub version: String,
     /// Metrics in manifest order (updates refer to them by index).
     pub metrics: Vec<MetricSpec>,
+    /// The rule's own day alignment (contract 0.2.0), as `[windows]
+    /// day_offset_secs`: an offset from UTC midnight.
+    pub day_offset_secs: Option<i64>,
 }
 
 /// Whether `name` is a valid rule or metric name: it appears in Redis keys.
@@ -76,6 +197,32 @@ pub fn is_valid_name(name: &str) -> bool {
 }
 
 impl RuleSpec {
+    /// What a Redis Cluster cannot hold yet: metrics using the
+    /// aggregations, top-N or alerts of contract 0.2.0 (their merge
+    /// scripts touch keys of several slots). One problem per metric.
+    pub fn not_on_cluster(&self) -> Vec<String> {
+        self.metrics
+            .iter()
+            .filter(|m| {
+                m.top.is_some()
+                    || m.alert.is_some()
+                    || matches!(
+                        m.aggregation,
+                        Aggregation::DecimalSum { .. } | Aggregation::Avg { .. } | Aggregation::Quantiles(_)
+                    )
+            })
+            .map(|m| {
+                format!(
+                    "metric {:?}: {}{}{} is not supported with [redis] cluster = true yet (one Redis only)",
+                    m.name,
+                    m.aggregation,
+                    if m.top.is_some() { ", top-N" } else { "" },
+                    if m.alert.is_some() { ", alert" } else { "" },
+                )
+            })
+            .collect()
+    }
+
     /// The metric with this name.
     pub fn metric(&self, name: &str) -> Option<&MetricSpec> {
         self.metrics.iter().find(|m| m.name == name)

@@ -55,3 +55,13 @@ pub struct SourceStats {
     /// Kafka messages delivered again at an offset already read; skipped.
     pub duplicates: u64,
 }
+
+impl SourceStats {
+    /// Adds another source's counters.
+    pub fn add(&mut self, other: &Self) {
+        self.records += other.records;
+        self.bytes += other.bytes;
+        self.oversized += other.oversized;
+        self.duplicates += other.duplicates;
+    }
+}

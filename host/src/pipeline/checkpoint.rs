@@ -39,7 +39,7 @@ impl<S: CheckpointStore> Pipeline<S> {
         match result {
             Ok(Written::Yes { fences, offsets }) => {
                 self.lanes.committed(&fences);
-                self.source.commit_offsets(&offsets);
+                self.sources.commit_offsets(&offsets);
                 self.catalog_written = true;
                 Ok(Some(true))
             }

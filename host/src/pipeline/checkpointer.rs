@@ -82,7 +82,11 @@ impl<S: CheckpointStore> Checkpointer<S> {
             let started = Instant::now();
             let result = writer.send(&sent).await;
             match &result {
-                Ok(size) => telemetry::live().checkpoint_written(started.elapsed(), *size),
+                Ok(size) => {
+                    // The same line as a waited-for write (benchmarks read `took`).
+                    tracing::debug!(?size, took = ?started.elapsed(), "checkpoint written");
+                    telemetry::live().checkpoint_written(started.elapsed(), *size);
+                }
                 Err(StoreError::Fenced(_)) => {}
                 Err(_) => telemetry::live().checkpoint_failed(),
             }

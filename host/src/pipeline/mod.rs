@@ -29,25 +29,27 @@ pub use checkpointer::{Checkpointer, MAX_BACKOFF, Written};
 pub use lane_table::{LaneTable, Owned, Parked};
 
 use crate::checkpoint::CheckpointStore;
-use crate::config::{Config, SourceConfig, SourceKind};
+use crate::config::{Config, SourceConfig, SourceKind, SourcesConfig};
 use crate::contract::Batch;
 use crate::engine::Engine;
 use crate::model::{
     Alignment, LaneClaims, Position, Route, RuleAlignments, RuleOutcome, RuleStats, SINGLE_LANE,
-    SourceStats,
+    SourceLanes, SourceStats,
 };
 use crate::plugin::reload::{ReloadEvent, Reloader};
 use crate::plugin::{RuleLoader, RuleRegistry};
 use crate::sink::{OutputSettings, RedisStore, RedisTarget};
-use crate::source::Source;
+use crate::source::{Source, SourceEvent, SourceSet, source_claims};
 
 /// What a run did.
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
     /// Per rule: its totals.
     pub rules: Vec<RuleTotals>,
-    /// Source counters.
+    /// Source counters, over every source.
     pub source: SourceStats,
+    /// Each source's counters, by name (`default` for `[source]`).
+    pub sources: Vec<(String, SourceStats)>,
     /// Checkpoints written.
     pub checkpoints: u64,
     /// Rule versions swapped in, added or removed while running.
@@ -64,6 +66,8 @@ pub struct RuleTotals {
     /// The most common reason its records were rejected in this run, and
     /// how many it rejected.
     pub top_reject: Option<(String, u64)>,
+    /// The first records it rejected, with their line numbers (`weir test`).
+    pub first_rejects: Vec<crate::engine::FirstReject>,
 }
 
 /// How the loop runs, from the config.
@@ -84,19 +88,26 @@ impl Settings {
         Self {
             checkpoint_interval: Duration::from_millis(config.checkpoint.interval_ms),
             lateness_ms: config.windows.allowed_lateness_ms(),
-            idle_after: match &config.source.kind {
-                SourceKind::Kafka(kafka) if kafka.idle_partition_ms > 0 => {
-                    Some(Duration::from_millis(kafka.idle_partition_ms))
-                }
-                _ => None,
-            },
+            // The shortest of the Kafka sources' (one, under `[source]`).
+            idle_after: config
+                .sources
+                .iter()
+                .filter_map(|(_, source)| match &source.kind {
+                    SourceKind::Kafka(kafka) if kafka.idle_partition_ms > 0 => {
+                        Some(Duration::from_millis(kafka.idle_partition_ms))
+                    }
+                    _ => None,
+                })
+                .min(),
         }
     }
 }
 
 /// Sets up the engine for the configured limits.
 pub fn loader(config: &Config) -> anyhow::Result<RuleLoader> {
-    RuleLoader::new(&config.limits).context("cannot set up the WebAssembly engine")
+    Ok(RuleLoader::new(&config.limits)
+        .context("cannot set up the WebAssembly engine")?
+        .on_cluster(config.redis.cluster))
 }
 
 /// The plugins folder as one absolute path, so the files loaded at start
@@ -115,12 +126,43 @@ pub fn load_rules(config: &Config) -> anyhow::Result<RuleRegistry> {
     )?)
 }
 
-/// The rules given only some topics' records (`[rules.<name>] topics`).
+/// The rules given only some sources' or topics' records
+/// (`[rules.<name>] sources` and `topics`).
 pub fn routes(config: &Config) -> BTreeMap<String, Route> {
     config
         .rules
         .iter()
-        .filter_map(|(name, rule)| Some((name.clone(), Route::Only(rule.topics.clone()?))))
+        .map(|(name, rule)| {
+            let route = Route::new(rule.sources.clone(), rule.topics.clone());
+            (name.clone(), route)
+        })
+        .filter(|(_, route)| !route.is_all())
+        .collect()
+}
+
+/// Whether lanes are owned, checkpointed on their own and merged in
+/// Redis: a Kafka source's partitions, and every lane of named sources
+/// (two sources may feed one rule, so no lane holds a whole value).
+pub fn is_partitioned(sources: &SourcesConfig) -> bool {
+    match sources {
+        SourcesConfig::Single(source) => Source::is_partitioned(source),
+        SourcesConfig::Named(_) => true,
+    }
+}
+
+/// How each source of `sources` names its lanes, in the order the
+/// pipeline numbers them.
+pub fn origins(sources: &SourcesConfig) -> Vec<SourceLanes> {
+    sources
+        .iter()
+        .map(|(name, source)| {
+            let partitioned = Source::is_partitioned(source);
+            if sources.is_named() {
+                SourceLanes::named(name, partitioned)
+            } else {
+                SourceLanes::unnamed(name, partitioned)
+            }
+        })
         .collect()
 }
 
@@ -170,7 +212,7 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
     };
     let registry =
         tokio::task::block_in_place(|| RuleRegistry::load_dir(&loader, &dir, &config.rules))?;
-    let partitioned = Source::is_partitioned(&config.source);
+    let partitioned = is_partitioned(&config.sources);
     let engine = Engine::new(
         registry,
         alignments(config),
@@ -178,16 +220,18 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
         &config.limits,
         partitioned,
     )
-    .with_routes(routes(config));
+    .with_routes(routes(config))
+    .with_sources(origins(&config.sources));
     let store = connect(config, partitioned, &stop).await?;
-    let mut pipeline = Pipeline::start(
-        Settings::from_config(config),
-        engine,
-        store,
-        &config.source,
-        stop,
-    )
-    .await?;
+    let settings = Settings::from_config(config);
+    let mut pipeline = match &config.sources {
+        SourcesConfig::Single(source) => {
+            Pipeline::start(settings, engine, store, source, stop).await?
+        }
+        SourcesConfig::Named(_) => {
+            Pipeline::start_named(settings, engine, store, &config.sources, stop).await?
+        }
+    };
     pipeline.run(reloader.as_ref().map(|r| &r.events)).await
 }
 
@@ -226,7 +270,7 @@ async fn connect(
 pub struct Pipeline<S: CheckpointStore> {
     settings: Settings,
     engine: Engine,
-    source: Source,
+    sources: SourceSet,
     checkpointer: Checkpointer<S>,
     lanes: LaneTable,
     stop: Arc<AtomicBool>,
@@ -246,6 +290,8 @@ pub struct Pipeline<S: CheckpointStore> {
 
 /// A batch between the two halves of processing.
 struct Pending {
+    /// Which source it was read from.
+    origin: usize,
     batch: Batch,
     /// The source positions just past the batch.
     positions: Vec<(String, Position)>,
@@ -295,6 +341,78 @@ impl<S: CheckpointStore> Pipeline<S> {
             .await?;
         }
         let source = open(lanes.position(SINGLE_LANE), store.claims())?;
+        let sources = SourceSet::new(vec![(engine.lanes.origin(0).clone(), source)]);
+        Self::with_sources(settings, engine, store, lanes, sources, stop).await
+    }
+
+    /// Starts a pipeline over `[sources.<name>]` tables: each file or
+    /// stdin source's one lane is claimed (fenced, like a partition) and
+    /// restored before the file is opened where it left off; each Kafka
+    /// source claims its partitions as they are assigned, under lane names
+    /// prefixed with the source's name. A stdin source starts from an
+    /// empty checkpoint. `engine` knows the sources ([`Engine::with_sources`],
+    /// in the order of `sources`) and keeps partitioned lanes.
+    pub async fn start_named(
+        settings: Settings,
+        mut engine: Engine,
+        mut store: S,
+        sources: &SourcesConfig,
+        stop: Arc<AtomicBool>,
+    ) -> anyhow::Result<Self> {
+        let mut lanes = LaneTable::new(true);
+        let mut members = Vec::new();
+        for (index, (name, config)) in sources.iter().enumerate() {
+            let origin = engine.lanes.origin(index).clone();
+            let mut resume = None;
+            if !Source::is_partitioned(config) {
+                let lane = origin.whole();
+                if !Source::resumes(config) {
+                    ownership::discard_lane(&mut store, &lane).await?;
+                }
+                let claims = store.claims();
+                let taken = tokio::task::block_in_place(|| claims.claim(&lane));
+                let seq = ownership::restore_lane(
+                    &mut engine,
+                    &mut store,
+                    &mut lanes,
+                    settings.lateness_ms,
+                    &lane,
+                )
+                .await?;
+                lanes.own(&lane, taken.token, seq, Instant::now());
+                resume = lanes.position(&lane).cloned();
+                tracing::info!(
+                    source = name,
+                    lane,
+                    token = taken.token,
+                    "source's lane taken; state restored from its checkpoint"
+                );
+            }
+            let claims = source_claims(store.claims(), origin.clone());
+            let source = Source::open(config, resume.as_ref(), claims)
+                .with_context(|| format!("source {name:?}"))?;
+            members.push((origin, source));
+        }
+        Self::with_sources(
+            settings,
+            engine,
+            store,
+            lanes,
+            SourceSet::new(members),
+            stop,
+        )
+        .await
+    }
+
+    /// The pipeline over `sources`, whose lanes `lanes` holds so far.
+    async fn with_sources(
+        settings: Settings,
+        engine: Engine,
+        store: S,
+        lanes: LaneTable,
+        sources: SourceSet,
+        stop: Arc<AtomicBool>,
+    ) -> anyhow::Result<Self> {
         for slot in engine.rules() {
             let rule = &slot.rule;
             tracing::info!(rule = %rule.spec.name, version = %rule.spec.version, hash = %rule.version_hash, "rule loaded");
@@ -302,7 +420,7 @@ impl<S: CheckpointStore> Pipeline<S> {
         Ok(Self {
             settings,
             engine,
-            source,
+            sources,
             checkpointer: Checkpointer::new(store, stop.clone()).await?,
             lanes,
             stop,
@@ -330,13 +448,21 @@ impl<S: CheckpointStore> Pipeline<S> {
                 self.on_reload(events).await?;
                 last_checkpoint = Instant::now();
             }
-            let Some(step) = self.source.next_step().await? else {
-                ended = true;
-                break;
+            let step = match self.sources.next_event().await? {
+                None => {
+                    ended = true;
+                    break;
+                }
+                Some(SourceEvent::Ended { origin }) => {
+                    self.on_source_end(origin);
+                    continue;
+                }
+                Some(SourceEvent::Step { origin, step }) => (origin, step),
             };
-            let positions = self.source.positions();
+            let (origin, step) = step;
+            let positions = self.sources.positions(origin);
             self.note_progress(&positions);
-            self.on_batch(step.batch, positions, &step.lines)?;
+            self.on_batch(origin, step.batch, positions, &step.lines)?;
             if !step.rebalances.is_empty() {
                 self.on_rebalance(step.rebalances).await?;
             }
@@ -355,20 +481,21 @@ impl<S: CheckpointStore> Pipeline<S> {
     /// pipeline just uses both cores.
     fn on_batch(
         &mut self,
+        origin: usize,
         mut batch: Batch,
         positions: Vec<(String, Position)>,
         lines: &[u64],
     ) -> anyhow::Result<()> {
         if self.lanes.is_partitioned() {
-            self.keep_owned(&mut batch);
+            self.keep_owned(origin, &mut batch);
         }
         let previous = self.pending.take();
         let (mut calls, lanes) = self.engine.parts();
         let (outcomes, applied) = tokio::task::block_in_place(|| {
             std::thread::scope(|scope| {
-                let rules = scope.spawn(|| calls.run_parallel(&batch));
+                let rules = scope.spawn(|| calls.run_parallel_from(origin, &batch));
                 let applied = previous.map(|previous| {
-                    lanes.apply(&previous.batch, previous.outcomes);
+                    lanes.apply_from(previous.origin, &previous.batch, previous.outcomes);
                     previous.positions
                 });
                 (rules.join(), applied)
@@ -380,6 +507,7 @@ impl<S: CheckpointStore> Pipeline<S> {
         let outcomes = outcomes.map_err(|_| anyhow::anyhow!("a rule call panicked in the host"))?;
         self.engine.note_rejects(&batch, &outcomes, lines);
         self.pending = Some(Pending {
+            origin,
             batch,
             positions,
             outcomes,
@@ -390,20 +518,29 @@ impl<S: CheckpointStore> Pipeline<S> {
     /// Tells `/metrics` and the progress reporter how far the source has
     /// read (atomic stores, once per batch).
     fn note_progress(&self, positions: &[(String, Position)]) {
-        let file_offset = match &self.source {
-            Source::File(_) => positions.first().map(|(_, position)| position.offset),
-            _ => None,
+        let file_offset = if self.sources.is_single_file() {
+            positions.first().map(|(_, position)| position.offset)
+        } else {
+            None
         };
-        crate::telemetry::live().source_read(&self.source.stats(), file_offset);
+        crate::telemetry::live().source_read(&self.sources.stats(), file_offset);
     }
 
     /// Applies the pending batch, so the windows hold everything read.
     fn finish_pending(&mut self) {
         if let Some(pending) = self.pending.take() {
             let (_, lanes) = self.engine.parts();
-            lanes.apply(&pending.batch, pending.outcomes);
+            lanes.apply_from(pending.origin, &pending.batch, pending.outcomes);
             self.lanes.note_positions(pending.positions);
         }
+    }
+
+    /// One of several sources ended (the others go on): its lanes' windows
+    /// close, as a single source's do at its end, so its results are
+    /// final without waiting for the others.
+    fn on_source_end(&mut self, origin: usize) {
+        self.finish_pending();
+        self.engine.lanes.close_origin(origin);
     }
 
     /// Time for a periodic checkpoint, written while processing goes on.
@@ -421,7 +558,8 @@ impl<S: CheckpointStore> Pipeline<S> {
         }
         self.checkpoint().await?;
         let mut summary = std::mem::take(&mut self.summary);
-        summary.source = self.source.stats();
+        summary.source = self.sources.stats();
+        summary.sources = self.sources.stats_by_source();
         summary.checkpoints = self.checkpointer.written;
         summary.rules = self
             .engine
@@ -434,6 +572,7 @@ impl<S: CheckpointStore> Pipeline<S> {
                     .rejects
                     .most_common()
                     .map(|(reason, count)| (reason.to_owned(), count)),
+                first_rejects: slot.rejects.first().to_vec(),
             })
             .collect();
         Ok(summary)

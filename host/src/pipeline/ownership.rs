@@ -24,7 +24,7 @@ impl<S: CheckpointStore> Pipeline<S> {
     /// Drops the records of partitions this instance does not own (any
     /// still arriving after it was fenced out), and notes which lanes had
     /// records.
-    pub(super) fn keep_owned(&mut self, batch: &mut Batch) {
+    pub(super) fn keep_owned(&mut self, origin: usize, batch: &mut Batch) {
         let now = Instant::now();
         let mut decided: Vec<(u32, u32, bool)> = Vec::new();
         let engine_lanes = &self.engine.lanes;
@@ -34,7 +34,7 @@ impl<S: CheckpointStore> Pipeline<S> {
             if let Some(&(_, _, own)) = decided.iter().find(|(s, p, _)| (*s, *p) == key) {
                 return own;
             }
-            let lane = engine_lanes.lane_of(&batch.sources, record);
+            let lane = engine_lanes.lane_of(origin, &batch.sources, record);
             let own = table.holds(&lane);
             if own {
                 table.seen(&lane, now);
@@ -98,7 +98,7 @@ impl<S: CheckpointStore> Pipeline<S> {
             };
             let states = self.engine.lanes.remove(&lane);
             if let (true, Some(states)) = (flushed, states) {
-                self.source.park(&lane, owned.token);
+                self.sources.park(&lane, owned.token);
                 self.lanes.park(
                     lane,
                     Parked {
@@ -168,7 +168,7 @@ impl<S: CheckpointStore> Pipeline<S> {
             let seq = self.restore_lane(&lane).await?;
             self.lanes.set_seq(&lane, seq);
             let offset = self.lanes.position(&lane).map(|p| p.offset);
-            self.source.rewind(&lane, offset);
+            self.sources.rewind(&lane, offset);
             tracing::warn!(%lane, ?offset, "partition reloaded from its checkpoint after a refused write");
         }
         Ok(())

@@ -20,6 +20,8 @@ use crate::plugin::reload::ReloadEvent;
 use crate::plugin::{ActiveRule, CallError, RuleRegistry, RuleRunner};
 use crate::source::{ScriptStep, ScriptedSource, Source};
 
+mod named;
+
 /// Counts lines `SECONDS KEY` per key in `metric` (tumbling 60 s); any
 /// other line is rejected.
 struct Counter {
@@ -46,7 +48,7 @@ impl RuleRunner for Counter {
                 Some((secs, key)) => output.updates.push(MetricUpdate {
                     record: index as u32,
                     metric: self.metric,
-                    key: key.to_owned(),
+                    key: key.into(),
                     measure: Measure::One,
                     event_time_ms: Some(secs * 1000),
                 }),
@@ -63,10 +65,13 @@ impl RuleRunner for Counter {
 fn counter_rule(name: &str, metric: &str, version: &str) -> ActiveRule {
     ActiveRule {
         spec: RuleSpec {
+            day_offset_secs: None,
             name: name.into(),
             version: version.into(),
             metrics: vec![MetricSpec {
                 name: metric.into(),
+                top: None,
+                alert: None,
                 aggregation: Aggregation::Count,
                 windows: vec![WindowSpec::Tumbling { size_ms: 60_000 }],
             }],

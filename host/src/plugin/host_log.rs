@@ -98,6 +98,15 @@ impl Host for super::sandbox::RuleHost {
 /// The `types` interface has no functions; linking it needs this marker.
 impl crate::contract::weir::rule::types::Host for super::sandbox::RuleHost {}
 
+/// The same logging for rules built for `weir:rule@0.1.0`.
+impl crate::contract::v1::weir::rule::host::Host for super::sandbox::RuleHost {
+    fn log(&mut self, level: crate::contract::v1::weir::rule::host::Level, message: String) {
+        Host::log(self, crate::contract::v1::level(level), message);
+    }
+}
+
+impl crate::contract::v1::weir::rule::types::Host for super::sandbox::RuleHost {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

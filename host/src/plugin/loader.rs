@@ -8,11 +8,11 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, OptLevel};
 
 use super::limits;
-use super::runner::{InstanceRecipe, InstantiateError, WasmRule};
+use super::runner::{InstanceRecipe, InstantiateError, Pre, WasmRule};
 use super::sandbox::RuleHost;
 use crate::config::LimitsConfig;
 use crate::contract::{
-    CONTRACT_PACKAGE, CONTRACT_VERSION, RULE_INTERFACE, RuleWorld, RuleWorldPre,
+    CONTRACT_PACKAGE, CONTRACT_VERSIONS, RULE_INTERFACE, RuleWorld, RuleWorldPre, v1,
 };
 use crate::model::RuleSpec;
 
@@ -39,7 +39,8 @@ pub enum LoadError {
     },
     /// The component implements another version of the contract.
     #[error(
-        "{path}: exports {found}, but this host supports {CONTRACT_PACKAGE}@{CONTRACT_VERSION} only; rebuild the rule against weir-sdk for {CONTRACT_VERSION}"
+        "{path}: exports {found}, but this host supports {CONTRACT_PACKAGE}@{} only; rebuild the rule against this weir's weir-sdk",
+        CONTRACT_VERSIONS.join(" and @")
     )]
     WrongContract {
         /// The plugin file.
@@ -94,6 +95,16 @@ pub struct RuleLoader {
     engine: Engine,
     linker: Linker<RuleHost>,
     limits: LimitsConfig,
+    /// Whether results go to a Redis Cluster, where the aggregations,
+    /// top-N and alerts of contract 0.2.0 are refused (not built there yet).
+    cluster: bool,
+}
+
+/// The contract version a component was built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ContractVersion {
+    V1,
+    V2,
 }
 
 /// WebAssembly binary magic.
@@ -115,11 +126,21 @@ impl RuleLoader {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         RuleWorld::add_to_linker::<RuleHost, HasSelf<RuleHost>>(&mut linker, |host| host)?;
+        v1::RuleWorld::add_to_linker::<RuleHost, HasSelf<RuleHost>>(&mut linker, |host| host)?;
         Ok(Self {
             engine,
             linker,
             limits: limits.clone(),
+            cluster: false,
         })
+    }
+
+    /// A loader for a pipeline writing to a Redis Cluster (`cluster`):
+    /// rules using what the cluster checkpoint cannot write yet are refused
+    /// at load, not dropped at the first checkpoint.
+    pub fn on_cluster(mut self, cluster: bool) -> Self {
+        self.cluster = cluster;
+        self
     }
 
     /// Loads the rule in `path` and initializes it with `config_json`.
@@ -165,41 +186,96 @@ impl RuleLoader {
         let component = self
             .compile(&path, bytes)?
             .map_err(link_error("cannot compile"))?;
-        self.check_contract(&path, &component)?;
+        let version = self.check_contract(&path, &component)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(link_error(
             "cannot link (it imports something the host does not grant)",
         ))?;
-        let pre = RuleWorldPre::new(instance_pre).map_err(link_error("cannot link"))?;
-        let mut store = limits::new_store(&self.engine, "?", &self.limits);
-        let world = pre
-            .instantiate(&mut store)
-            .map_err(link_error("cannot instantiate"))?;
-        let manifest = world
-            .weir_rule_rule()
-            .call_describe(&mut store)
-            .map_err(link_error("describe() trapped"))?;
-        let spec = RuleSpec::from_manifest(&manifest).map_err(|problems| LoadError::Manifest {
-            path: path.clone(),
-            problems,
-        })?;
-        let recipe = Arc::new(InstanceRecipe {
-            engine: self.engine.clone(),
+        let pre = match version {
+            ContractVersion::V1 => {
+                Pre::V1(v1::RuleWorldPre::new(instance_pre).map_err(link_error("cannot link"))?)
+            }
+            ContractVersion::V2 => {
+                Pre::V2(RuleWorldPre::new(instance_pre).map_err(link_error("cannot link"))?)
+            }
+        };
+        // A 0.1.0 rule describes itself before its config is known; a 0.2.0
+        // rule's manifest comes from `load`, with the config.
+        let described = match &pre {
+            Pre::V1(pre) => {
+                let mut store = limits::new_store(&self.engine, "?", &self.limits);
+                let world = pre
+                    .instantiate(&mut store)
+                    .map_err(link_error("cannot instantiate"))?;
+                let manifest = world
+                    .weir_rule_rule()
+                    .call_describe(&mut store)
+                    .map_err(link_error("describe() trapped"))?;
+                Some(v1::manifest(manifest))
+            }
+            Pre::V2(_) => None,
+        };
+        let probe = InstanceRecipe::new(
+            self.engine.clone(),
             pre,
-            name: spec.name.clone(),
-            config_json: config_for(&spec.name),
-            limits: self.limits.clone(),
-        });
-        let (store, world) = recipe.instantiate().map_err(|error| match error {
+            "?".to_owned(),
+            String::new(),
+            self.limits.clone(),
+        );
+        let name = match &described {
+            Some(manifest) => manifest.name.clone(),
+            // A 0.2.0 rule's name is known only after `load`, and the name
+            // picks its config, so it is learnt with an empty config (the
+            // SDK's config fields need defaults for that).
+            None => probe
+                .instantiate_with("{}")
+                .map_err(|error| match error {
+                    InstantiateError::Refused(message) => LoadError::Init {
+                        path: path.clone(),
+                        rule: "?".to_owned(),
+                        message: format!(
+                            "load(\"{{}}\"), which the host calls to learn a 0.2.0 rule's name, failed: {message}; give every config field a default"
+                        ),
+                    },
+                    InstantiateError::Trap(error) => link_error("load() trapped")(error),
+                })?
+                .manifest
+                .map_or_else(|| "?".to_owned(), |manifest| manifest.name),
+        };
+        let config = config_for(&name);
+        let recipe = probe.named(name, config);
+        let instance = recipe.instantiate();
+        let instance = instance.map_err(|error| match error {
             InstantiateError::Refused(message) => LoadError::Init {
                 path: path.clone(),
-                rule: spec.name.clone(),
+                rule: recipe.name.clone(),
                 message,
             },
             InstantiateError::Trap(error) => link_error("init() trapped")(error),
         })?;
+        let manifest = described
+            .or_else(|| instance.manifest.clone())
+            .ok_or_else(|| LoadError::Manifest {
+                path: path.clone(),
+                problems: vec!["the rule returned no manifest".to_owned()],
+            })?;
+        let spec = RuleSpec::from_manifest(&manifest).map_err(|problems| LoadError::Manifest {
+            path: path.clone(),
+            problems,
+        })?;
+        let unsupported = if self.cluster {
+            spec.not_on_cluster()
+        } else {
+            Vec::new()
+        };
+        if !unsupported.is_empty() {
+            return Err(LoadError::Manifest {
+                path,
+                problems: unsupported,
+            });
+        }
         Ok(LoadedRule {
             version_hash: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)),
-            runner: WasmRule::new(recipe, store, world),
+            runner: WasmRule::new(Arc::new(recipe), instance),
             spec,
             path,
         })
@@ -234,14 +310,21 @@ impl RuleLoader {
         })
     }
 
-    fn check_contract(&self, path: &Path, component: &Component) -> Result<(), LoadError> {
+    fn check_contract(
+        &self,
+        path: &Path,
+        component: &Component,
+    ) -> Result<ContractVersion, LoadError> {
         let ty = component.component_type();
         let exports: Vec<String> = ty
             .exports(&self.engine)
             .map(|(name, _)| name.to_owned())
             .collect();
         if exports.iter().any(|name| name == RULE_INTERFACE) {
-            return Ok(());
+            return Ok(ContractVersion::V2);
+        }
+        if exports.iter().any(|name| name == v1::RULE_INTERFACE) {
+            return Ok(ContractVersion::V1);
         }
         let contract: Vec<&str> = exports
             .iter()

@@ -54,14 +54,14 @@ impl ActiveRule {
     /// config` would give it) and checked like a loaded component: its
     /// manifest by [`RuleSpec::from_manifest`], its config by `R::new`.
     pub fn native<R: Rule + Send>(config_json: &str) -> Result<Self, NativeRuleError> {
-        let manifest = R::manifest();
+        let runner = NativeRule::<R>::new(config_json)?;
+        let manifest = runner.rule.describe();
         let spec = RuleSpec::from_manifest(&contract_manifest(&manifest)).map_err(|problems| {
             NativeRuleError::Manifest {
                 rule: manifest.name.clone(),
                 problems,
             }
         })?;
-        let runner = NativeRule::<R>::new(config_json)?;
         Ok(Self {
             spec,
             path: PathBuf::new(),
@@ -91,9 +91,8 @@ impl<R: Rule + Send> NativeRule<R> {
     /// component (blank text is an empty object). Does not check the
     /// manifest: [`ActiveRule::native`] does.
     pub fn new(config_json: &str) -> Result<Self, NativeRuleError> {
-        let manifest = R::manifest();
         let refused = |message: String| NativeRuleError::Init {
-            rule: manifest.name.clone(),
+            rule: R::manifest().name,
             message,
         };
         let text = if config_json.trim().is_empty() {
@@ -104,6 +103,7 @@ impl<R: Rule + Send> NativeRule<R> {
         let config: R::Config = serde_json::from_str(text)
             .map_err(|error| refused(format!("invalid config: {error}")))?;
         let rule = R::new(config).map_err(|error| refused(error.to_string()))?;
+        let manifest = rule.describe();
         Ok(Self {
             rule,
             config_json: config_json.to_owned(),
@@ -182,11 +182,16 @@ fn contract_output(output: weir_sdk::Output) -> BatchOutput {
             .map(|update| contract::MetricUpdate {
                 record: update.record,
                 metric: update.metric,
-                key: update.key,
+                key: contract_text(update.key),
                 measure: match update.measure {
                     weir_sdk::Measure::One => contract::Measure::One,
                     weir_sdk::Measure::Number(x) => contract::Measure::Number(x),
-                    weir_sdk::Measure::Member(member) => contract::Measure::Member(member),
+                    weir_sdk::Measure::Member(member) => {
+                        contract::Measure::Member(contract_text(member))
+                    }
+                    weir_sdk::Measure::Decimal(value) => {
+                        contract::Measure::Decimal(contract_text(value))
+                    }
                 },
                 event_time_ms: update.event_time_ms,
             })
@@ -202,11 +207,22 @@ fn contract_output(output: weir_sdk::Output) -> BatchOutput {
     }
 }
 
-/// The SDK's manifest in the contract's types, as `describe` returns it.
+fn contract_text(text: weir_sdk::Text) -> contract::Text {
+    match text {
+        weir_sdk::Text::Span(span) => contract::Text::Span(contract::Span {
+            start: span.start,
+            len: span.len,
+        }),
+        weir_sdk::Text::Owned(text) => contract::Text::Owned(text),
+    }
+}
+
+/// The SDK's manifest in the contract's types, as `load` returns it.
 fn contract_manifest(manifest: &weir_sdk::Manifest) -> contract::Manifest {
     contract::Manifest {
         name: manifest.name.clone(),
         version: manifest.version.clone(),
+        day_offset_secs: manifest.day_offset_secs,
         metrics: manifest
             .metrics
             .iter()
@@ -219,7 +235,24 @@ fn contract_manifest(manifest: &weir_sdk::Manifest) -> contract::Manifest {
                     weir_sdk::Aggregation::Max => contract::Aggregation::Max,
                     weir_sdk::Aggregation::Distinct => contract::Aggregation::Distinct,
                     weir_sdk::Aggregation::ApproxDistinct => contract::Aggregation::ApproxDistinct,
+                    weir_sdk::Aggregation::DecimalSum(scale) => {
+                        contract::Aggregation::DecimalSum(scale)
+                    }
+                    weir_sdk::Aggregation::Avg(scale) => contract::Aggregation::Avg(scale),
+                    weir_sdk::Aggregation::Quantiles(ref qs) => {
+                        contract::Aggregation::Quantiles(qs.clone())
+                    }
                 },
+                top: metric.top,
+                alert: metric.alert.as_ref().map(|alert| contract::Alert {
+                    direction: if alert.above {
+                        contract::Direction::Above
+                    } else {
+                        contract::Direction::Below
+                    },
+                    threshold: alert.threshold.clone(),
+                    throttle_secs: alert.throttle_secs,
+                }),
                 windows: metric
                     .windows
                     .iter()

@@ -1,13 +1,13 @@
 //! Calling a rule: one batch in, what it produced out.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use wasmtime::{Engine, Store};
 
 use super::limits;
 use super::sandbox::RuleHost;
 use crate::config::LimitsConfig;
-use crate::contract::{Batch, BatchOutput, RuleWorld, RuleWorldPre};
+use crate::contract::{Batch, BatchOutput, Manifest, RuleWorld, RuleWorldPre, v1};
 
 /// A failed call into a rule: a trap (panic, deadline, memory, stack
 /// overflow), or output over the limits. The instance is no longer usable;
@@ -38,36 +38,123 @@ pub trait RuleRunner: Send {
     }
 }
 
+/// A component linked for the contract version it was built for.
+pub enum Pre {
+    /// Built for `weir:rule@0.1.0`.
+    V1(v1::RuleWorldPre<RuleHost>),
+    /// Built for `weir:rule@0.2.0`.
+    V2(RuleWorldPre<RuleHost>),
+}
+
+/// An instance's exports, by contract version.
+enum World {
+    V1(v1::RuleWorld),
+    V2(RuleWorld),
+}
+
 /// What a fresh instance needs: the pre-instantiated component, the rule's
 /// config and limits. Shared by every instance of one loaded version.
 pub struct InstanceRecipe {
     /// The engine the component was compiled with.
     pub engine: Engine,
     /// The component, linked and ready to instantiate in microseconds.
-    pub pre: RuleWorldPre<RuleHost>,
+    pub pre: Pre,
     /// The rule's name.
     pub name: String,
     /// The JSON config passed to init.
     pub config_json: String,
     /// Limits of every call.
     pub limits: LimitsConfig,
+    /// The manifest a 0.2.0 rule's first instance returned from `load`:
+    /// every later instance (a fork, a reset) must return the same one, or
+    /// two instances of one rule would count differently.
+    manifest: OnceLock<Manifest>,
+}
+
+/// A fresh, initialized instance.
+pub struct Instance {
+    store: Store<RuleHost>,
+    world: World,
+    /// What `load` returned (0.2.0 rules; `None` for 0.1.0, whose
+    /// manifest comes from `describe`).
+    pub manifest: Option<Manifest>,
 }
 
 impl InstanceRecipe {
+    /// A recipe for instances of `pre`.
+    pub fn new(
+        engine: Engine,
+        pre: Pre,
+        name: String,
+        config_json: String,
+        limits: LimitsConfig,
+    ) -> Self {
+        Self {
+            engine,
+            pre,
+            name,
+            config_json,
+            limits,
+            manifest: OnceLock::new(),
+        }
+    }
+
+    /// The same component under another rule name and config.
+    pub fn named(self, name: String, config_json: String) -> Self {
+        Self::new(self.engine, self.pre, name, config_json, self.limits)
+    }
+
     /// Instantiates and initializes a fresh instance.
-    pub fn instantiate(&self) -> Result<(Store<RuleHost>, RuleWorld), InstantiateError> {
+    pub fn instantiate(&self) -> Result<Instance, InstantiateError> {
+        let instance = self.instantiate_with(&self.config_json)?;
+        if let Some(manifest) = &instance.manifest
+            && self.manifest.get_or_init(|| manifest.clone()) != manifest
+        {
+            return Err(InstantiateError::Refused(
+                "load() returned a different manifest than the rule's first instance did; a rule's manifest must depend on its config only".to_owned(),
+            ));
+        }
+        Ok(instance)
+    }
+
+    /// Instantiates and initializes an instance with `config_json`, without
+    /// checking its manifest against earlier instances.
+    pub fn instantiate_with(&self, config_json: &str) -> Result<Instance, InstantiateError> {
         let mut store = limits::new_store(&self.engine, &self.name, &self.limits);
-        let world = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(InstantiateError::Trap)?;
-        limits::arm(&mut store, &self.limits);
-        world
-            .weir_rule_rule()
-            .call_init(&mut store, &self.config_json)
-            .map_err(InstantiateError::Trap)?
-            .map_err(InstantiateError::Refused)?;
-        Ok((store, world))
+        match &self.pre {
+            Pre::V1(pre) => {
+                let world = pre
+                    .instantiate(&mut store)
+                    .map_err(InstantiateError::Trap)?;
+                limits::arm(&mut store, &self.limits);
+                world
+                    .weir_rule_rule()
+                    .call_init(&mut store, config_json)
+                    .map_err(InstantiateError::Trap)?
+                    .map_err(InstantiateError::Refused)?;
+                Ok(Instance {
+                    store,
+                    world: World::V1(world),
+                    manifest: None,
+                })
+            }
+            Pre::V2(pre) => {
+                let world = pre
+                    .instantiate(&mut store)
+                    .map_err(InstantiateError::Trap)?;
+                limits::arm(&mut store, &self.limits);
+                let manifest = world
+                    .weir_rule_rule()
+                    .call_load(&mut store, config_json)
+                    .map_err(InstantiateError::Trap)?
+                    .map_err(InstantiateError::Refused)?;
+                Ok(Instance {
+                    store,
+                    world: World::V2(world),
+                    manifest: Some(manifest),
+                })
+            }
+        }
     }
 }
 
@@ -86,16 +173,16 @@ pub enum InstantiateError {
 pub struct WasmRule {
     recipe: Arc<InstanceRecipe>,
     store: Store<RuleHost>,
-    world: RuleWorld,
+    world: World,
 }
 
 impl WasmRule {
     /// A running instance made from `recipe`.
-    pub fn new(recipe: Arc<InstanceRecipe>, store: Store<RuleHost>, world: RuleWorld) -> Self {
+    pub fn new(recipe: Arc<InstanceRecipe>, instance: Instance) -> Self {
         Self {
             recipe,
-            store,
-            world,
+            store: instance.store,
+            world: instance.world,
         }
     }
 
@@ -107,18 +194,24 @@ impl WasmRule {
             .lock()
             .map_or(0, |log| log.suppressed())
     }
+
+    fn call(&mut self, batch: &Batch) -> wasmtime::Result<BatchOutput> {
+        match &self.world {
+            World::V2(world) => world.weir_rule_rule().call_process(&mut self.store, batch),
+            World::V1(world) => world
+                .weir_rule_rule()
+                .call_process(&mut self.store, &v1::batch(batch))
+                .map(v1::output),
+        }
+    }
 }
 
 impl RuleRunner for WasmRule {
     fn process(&mut self, batch: &Batch) -> Result<BatchOutput, CallError> {
         limits::arm(&mut self.store, &self.recipe.limits);
-        let output = self
-            .world
-            .weir_rule_rule()
-            .call_process(&mut self.store, batch)
-            .map_err(|error| CallError {
-                detail: limits::explain(&error, &self.recipe.limits),
-            })?;
+        let output = self.call(batch).map_err(|error| CallError {
+            detail: limits::explain(&error, &self.recipe.limits),
+        })?;
         let cap = self.recipe.limits.max_updates_per_batch;
         if output.updates.len() > cap {
             return Err(CallError {
@@ -133,7 +226,7 @@ impl RuleRunner for WasmRule {
 
     fn fork(&self) -> Option<Box<dyn RuleRunner>> {
         match self.recipe.instantiate() {
-            Ok((store, world)) => Some(Box::new(WasmRule::new(self.recipe.clone(), store, world))),
+            Ok(instance) => Some(Box::new(WasmRule::new(self.recipe.clone(), instance))),
             Err(error) => {
                 tracing::warn!(rule = %self.recipe.name, %error, "cannot make a second instance; the rule runs on one");
                 None
@@ -142,11 +235,11 @@ impl RuleRunner for WasmRule {
     }
 
     fn reset(&mut self) -> Result<(), CallError> {
-        let (store, world) = self.recipe.instantiate().map_err(|error| CallError {
+        let instance = self.recipe.instantiate().map_err(|error| CallError {
             detail: format!("cannot make a fresh instance: {error}"),
         })?;
-        self.store = store;
-        self.world = world;
+        self.store = instance.store;
+        self.world = instance.world;
         Ok(())
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::conn::BlockingConn;
 use super::connection::RedisTarget;
 use super::keys::CheckpointKeys;
 use crate::model::{Assignment, LaneClaims, Position};
@@ -15,7 +16,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Takes lanes by incrementing their fence in Redis (a blocking
 /// connection: the rebalance callback runs inside the consumer's poll).
 pub struct RedisClaims {
-    redis: Mutex<Option<redis::Connection>>,
+    redis: Mutex<Option<BlockingConn>>,
     target: RedisTarget,
     keys: CheckpointKeys,
     /// Lanes flushed on revoke whose state is still in memory, with their
@@ -40,7 +41,7 @@ impl RedisClaims {
     fn with_redis<T>(
         &self,
         what: &str,
-        op: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
+        op: impl Fn(&mut BlockingConn) -> redis::RedisResult<T>,
     ) -> T {
         let mut backoff = Duration::from_millis(100);
         loop {

@@ -61,10 +61,10 @@ fn build_rule(
         let output = MetricOutput {
             settings,
             rule,
-            metric: &metric.name,
-            aggregation: metric.aggregation,
+            metric,
             size_secs: spec.size_secs(),
-            merged: merged.then_some(keys),
+            keys,
+            merged,
         };
         output.write(pipe, size, slots);
         let window_name = spec.to_string();

@@ -9,9 +9,10 @@
 
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisError};
 
+use super::conn::{BlockingConn, RedisConn};
 use crate::config::RedisConfig;
 
 /// How long establishing a connection (TCP, TLS and `AUTH`) may take.
@@ -62,14 +63,25 @@ impl ConnectError {
     }
 }
 
-/// A configured Redis server: the client, with credentials and TLS applied,
-/// and its URL without the password for messages.
+/// A configured Redis server or cluster: the client, with credentials and
+/// TLS applied, and its URL without the password for messages.
 #[derive(Clone)]
 pub struct RedisTarget {
-    client: redis::Client,
+    client: Client,
     shown: String,
     /// Whether the URL asks for TLS (`rediss://`).
     tls: bool,
+}
+
+/// The client of one server or of a cluster (`[redis] cluster = true`).
+#[derive(Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per configured target, built once: its size does not matter"
+)]
+enum Client {
+    Single(redis::Client),
+    Cluster(ClusterClient),
 }
 
 impl std::fmt::Debug for RedisTarget {
@@ -89,6 +101,15 @@ impl RedisTarget {
             target: shown.clone(),
             reason,
         };
+        if config.cluster {
+            let client = cluster_client(config).map_err(settings)?;
+            let tls = config.seeds.iter().any(|url| url.starts_with("rediss://"));
+            return Ok(Self {
+                client: Client::Cluster(client),
+                shown,
+                tls,
+            });
+        }
         let info = config
             .url
             .as_str()
@@ -141,6 +162,7 @@ impl RedisTarget {
             client.get_connection_info().addr(),
             ConnectionAddr::TcpTls { .. }
         );
+        let client = Client::Single(client);
         Ok(Self { client, shown, tls })
     }
 
@@ -152,15 +174,26 @@ impl RedisTarget {
     /// An async connection with weir's timeouts, checked with a `PING`: a
     /// server that lets any client connect but refuses commands without
     /// a password (`NOAUTH`) is refused here, not at the first checkpoint.
-    pub async fn connect(&self) -> Result<MultiplexedConnection, ConnectError> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT));
-        let mut conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|error| self.classify(error))?;
+    pub async fn connect(&self) -> Result<RedisConn, ConnectError> {
+        let mut conn = match &self.client {
+            Client::Single(client) => {
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT));
+                RedisConn::Single(
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await
+                        .map_err(|error| self.classify(error))?,
+                )
+            }
+            Client::Cluster(client) => RedisConn::Cluster(
+                client
+                    .get_async_connection()
+                    .await
+                    .map_err(|error| self.classify(error))?,
+            ),
+        };
         let () = redis::cmd("PING")
             .query_async(&mut conn)
             .await
@@ -170,15 +203,28 @@ impl RedisTarget {
 
     /// A blocking connection (for the Kafka client's rebalance callback),
     /// checked like [`RedisTarget::connect`]'s.
-    pub fn connect_blocking(&self) -> Result<redis::Connection, ConnectError> {
-        let mut conn = self
-            .client
-            .get_connection_with_timeout(CONNECT_TIMEOUT)
-            .map_err(|error| self.classify(error))?;
+    pub fn connect_blocking(&self) -> Result<BlockingConn, ConnectError> {
+        let mut conn = match &self.client {
+            Client::Single(client) => BlockingConn::Single(
+                client
+                    .get_connection_with_timeout(CONNECT_TIMEOUT)
+                    .map_err(|error| self.classify(error))?,
+            ),
+            Client::Cluster(client) => BlockingConn::Cluster(Box::new(
+                client
+                    .get_connection()
+                    .map_err(|error| self.classify(error))?,
+            )),
+        };
         let () = redis::cmd("PING")
             .query(&mut conn)
             .map_err(|error| self.classify(error))?;
         Ok(conn)
+    }
+
+    /// Whether this is a Redis Cluster (`[redis] cluster = true`).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.client, Client::Cluster(_))
     }
 
     /// Sorts a connection error into refused (permanent) or unreachable.
@@ -194,6 +240,53 @@ impl RedisTarget {
             },
         }
     }
+}
+
+/// The cluster client of `[redis]`: its seeds with the user and password,
+/// TLS and weir's timeouts. A command retried by the client after a
+/// failover is harmless: every checkpoint script is guarded (see the
+/// README's "Redis Cluster").
+fn cluster_client(config: &RedisConfig) -> Result<ClusterClient, String> {
+    let mut seeds = Vec::new();
+    for url in &config.seeds {
+        let info = url
+            .as_str()
+            .into_connection_info()
+            .map_err(|error| format!("invalid URL: {error}"))?;
+        seeds.push(info);
+    }
+    let mut builder = ClusterClientBuilder::new(seeds)
+        .connection_timeout(CONNECT_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
+        .retries(3);
+    if let Some(user) = &config.username {
+        builder = builder.username(user);
+    }
+    if let Some(password) = &config.password {
+        builder = builder.password(password.expose());
+    }
+    let tls = &config.tls;
+    if tls.insecure {
+        builder = builder.tls(redis::TlsMode::Insecure);
+    }
+    if tls.ca_file.is_some() || tls.cert_file.is_some() {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))
+        };
+        let root_cert = tls.ca_file.as_deref().map(read).transpose()?;
+        let client_tls = match (&tls.cert_file, &tls.key_file) {
+            (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                client_cert: read(cert)?,
+                client_key: read(key)?,
+            }),
+            _ => None,
+        };
+        builder = builder.certs(redis::TlsCertificates {
+            client_tls,
+            root_cert,
+        });
+    }
+    builder.build().map_err(|error| error.to_string())
 }
 
 /// Why `error` means the server refused weir for good, with a hint; `None`

@@ -1,7 +1,7 @@
 //! Deleting one lane's checkpoint from Redis, for a run that cannot resume
 //! from it (see [`crate::checkpoint::CheckpointStore::discard_lane`]).
 
-use redis::aio::MultiplexedConnection;
+use super::conn::RedisConn;
 
 use super::keys::CheckpointKeys;
 use super::scan;
@@ -12,11 +12,11 @@ use crate::checkpoint::StoreError;
 /// Cut short, it fails and the run does not start; the next run deletes
 /// the rest.
 pub async fn lane_checkpoint(
-    conn: &mut MultiplexedConnection,
+    conn: &mut RedisConn,
     keys: &CheckpointKeys,
 ) -> Result<u64, StoreError> {
     let mut doomed = scan::keys(conn, &keys.rules_pattern()).await?;
-    doomed.extend([keys.source(), keys.commit_seq()]);
+    doomed.extend([keys.source(), keys.commit_seq(), keys.outbox()]);
     let doomed: Vec<String> = doomed.into_iter().collect();
     Ok(scan::unlink(conn, &doomed).await?)
 }

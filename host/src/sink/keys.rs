@@ -18,6 +18,24 @@ pub fn catalog(rule: &str) -> String {
     format!("weir:{rule}:metrics")
 }
 
+/// Sorted set of the largest groups of one output window (score = value),
+/// next to its hash.
+pub fn output_top(output_key: &str) -> String {
+    format!("{output_key}:top")
+}
+
+/// Stream of a rule's alerts (rule, metric, group, window_start,
+/// window_secs, value, threshold).
+pub fn alerts(rule: &str) -> String {
+    format!("weir:{rule}:alerts")
+}
+
+/// Hash of the alerts already written: field `<metric>|<group>|<bucket>`,
+/// so a replay, a restart or a second instance never writes one twice.
+pub fn alerts_seen(rule: &str) -> String {
+    format!("weir:{rule}:alerts:seen")
+}
+
 /// Stream of records rule `rule` failed on (reason, source, partition,
 /// offset, version, payload).
 pub fn dead_letters(rule: &str) -> String {
@@ -25,32 +43,91 @@ pub fn dead_letters(rule: &str) -> String {
 }
 
 /// Checkpoint keys of one pipeline (`[checkpoint] namespace`).
+///
+/// On a Redis Cluster the names carry hash tags (see the README's "Redis
+/// Cluster"): every key of one lane shares the lane's tag, and every merge
+/// key of an output window carries the window's public name as its tag.
 #[derive(Debug, Clone)]
 pub struct CheckpointKeys {
     /// `weir:ckpt:{namespace}`: pipeline-wide keys (fences, merge state).
     base: String,
-    /// Where this set's own keys live: the base, or a lane's keys under it.
+    /// Where this set's own keys live: the base, or a lane's keys under it
+    /// (with the lane's hash tag on a cluster).
     prefix: String,
+    /// Whether names carry Redis Cluster hash tags.
+    cluster: bool,
 }
 
 impl CheckpointKeys {
-    /// Keys under `weir:ckpt:{namespace}`.
+    /// Keys under `weir:ckpt:{namespace}`, on one Redis.
     pub fn new(namespace: &str) -> Self {
         let base = format!("weir:ckpt:{namespace}");
         Self {
             prefix: base.clone(),
             base,
+            cluster: false,
         }
+    }
+
+    /// Keys under `weir:ckpt:{namespace}` on a Redis Cluster: the
+    /// unpartitioned lane's own keys under `weir:ckpt:{namespace}:{{namespace}}`.
+    pub fn cluster(namespace: &str) -> Self {
+        let base = format!("weir:ckpt:{namespace}");
+        Self {
+            prefix: format!("{base}:{{{namespace}}}"),
+            base,
+            cluster: true,
+        }
+    }
+
+    /// Keys for one Redis or, with `cluster`, for a Redis Cluster.
+    pub fn for_target(namespace: &str, cluster: bool) -> Self {
+        if cluster {
+            Self::cluster(namespace)
+        } else {
+            Self::new(namespace)
+        }
+    }
+
+    /// Whether names carry Redis Cluster hash tags.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
     }
 
     /// The keys of one lane (a Kafka partition) of a partitioned source:
     /// its own source position, rule state and slots, under
-    /// `weir:ckpt:{namespace}:lane:{topic}/{partition}`.
+    /// `weir:ckpt:{namespace}:lane:{topic}/{partition}` (on a cluster the
+    /// lane is a hash tag: `…:lane:{{topic}/{partition}}`).
     pub fn lane(&self, lane: &str) -> Self {
+        let prefix = if self.cluster {
+            format!("{}:lane:{{{lane}}}", self.base)
+        } else {
+            format!("{}:lane:{lane}", self.base)
+        };
         Self {
-            prefix: format!("{}:lane:{lane}", self.base),
+            prefix,
             base: self.base.clone(),
+            cluster: self.cluster,
         }
+    }
+
+    /// The hash tag every key of this set's lane carries on a cluster
+    /// (what Redis hashes of them).
+    pub fn lane_tag(&self) -> &[u8] {
+        super::slot::hash_tag(self.prefix.as_bytes())
+    }
+
+    /// Hash: a lane's pending writes to other slots (the outbox of its
+    /// last checkpoint on a cluster; field `seq` names the checkpoint).
+    pub fn outbox(&self) -> String {
+        format!("{}:outbox", self.prefix)
+    }
+
+    /// Hash: field = lane, value = the last checkpoint sequence number of
+    /// that lane applied to the keys of `anchor` (an output window or
+    /// another public key) on a cluster; in `anchor`'s slot.
+    pub fn applied(&self, anchor: &str) -> String {
+        format!("{}:applied:{{{anchor}}}", self.base)
     }
 
     /// Set: the lanes that ever checkpointed (for `weir status`).
@@ -61,12 +138,19 @@ impl CheckpointKeys {
     /// String: a lane's ownership token; taking a partition increments it,
     /// and a checkpoint writes only if the token is still the one it took.
     pub fn fence(&self, lane: &str) -> String {
+        if self.cluster {
+            // In the lane's slot, so a checkpoint checks it in its script.
+            return format!("{}:fence", self.lane(lane).prefix);
+        }
         format!("{}:fence:{lane}", self.base)
     }
 
     /// Set: the member hashes of one group of one output window, from every
     /// lane; the output value is its size.
     pub fn union(&self, output_key: &str, group: &str) -> String {
+        if self.cluster {
+            return format!("{}:union:{{{output_key}}}:{group}", self.base);
+        }
         format!("{}:union:{output_key}:{group}", self.base)
     }
 
@@ -80,7 +164,23 @@ impl CheckpointKeys {
     /// approx-distinct output window, from every lane (next to it,
     /// `…:ranks` counts the registers per value).
     pub fn sketch(&self, output_key: &str, group: &str) -> String {
+        if self.cluster {
+            return format!("{}:sketch:{{{output_key}}}:{group}", self.base);
+        }
         format!("{}:sketch:{output_key}:{group}", self.base)
+    }
+
+    /// Merge state of one output window shared by every lane (contract
+    /// 0.2.0): `units` and `count` hashes (group → integer) of decimal sums
+    /// and means, `rank` (sorted set of every group by value, for top-N).
+    pub fn merge_state(&self, kind: &str, output_key: &str) -> String {
+        format!("{}:{kind}:{output_key}", self.base)
+    }
+
+    /// Merge state of one group of one output window shared by every lane:
+    /// `buckets` (hash: sketch bucket → count) of quantiles.
+    pub fn merge_group_state(&self, kind: &str, output_key: &str, group: &str) -> String {
+        format!("{}:{kind}:{output_key}:{group}", self.base)
     }
 
     /// Hash: partition → JSON source position.

@@ -26,8 +26,10 @@
 //! so a retried checkpoint that had in fact gone through is not applied
 //! again.
 //!
-//! The scripts touch keys named in their arguments, which standalone Redis
-//! allows (Redis Cluster does not: weir needs a single Redis primary).
+//! The scripts touch keys named in their arguments. On one Redis that is
+//! allowed as is; on a Redis Cluster those keys carry the output window's
+//! name as their hash tag, so they share its slot, and the scripts run
+//! inside the guarded per-slot script of [`super::outbox`].
 
 use redis::Pipeline;
 
@@ -45,7 +47,7 @@ pub const DEFAULT_TTL_SECS: u64 = 7 * 86_400;
 /// a single lane writes them (Rust's `{}` of an `f64`): the shortest digits
 /// that read back as the same double, without an exponent (`0.0000001`,
 /// `602000000000000000000000`).
-const MERGE_NUMBERS: &str = r"
+pub(crate) const MERGE_NUMBERS: &str = r"
 local function fmt(x)
   if x == math.floor(x) and math.abs(x) < 9007199254740992 then
     return string.format('%d', x)
@@ -86,7 +88,7 @@ return 0
 
 /// KEYS[1] output hash; ARGV[1] TTL, then group / union set / new member
 /// hashes (8 bytes each) triples.
-const MERGE_DISTINCT: &str = r"
+pub(crate) const MERGE_DISTINCT: &str = r"
 local ttl = tonumber(ARGV[1])
 for i = 2, #ARGV, 3 do
   local group, union, blob = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -109,7 +111,7 @@ return 0
 /// registers (3 bytes each: index big-endian, value) triples. Next to each
 /// sketch's registers (a 16384-byte string) a hash counts the registers
 /// holding each value, so the estimate costs one read, not a scan.
-const MERGE_SKETCH: &str = r"
+pub(crate) const MERGE_SKETCH: &str = r"
 local m = 16384
 local ttl = tonumber(ARGV[1])
 for i = 2, #ARGV, 3 do
@@ -167,9 +169,9 @@ impl Merge<'_> {
     pub fn numbers(&self, pipe: &mut Pipeline, aggregation: Aggregation, groups: &[GroupChange]) {
         let op = match aggregation {
             Aggregation::Count => "count",
-            Aggregation::Sum | Aggregation::Distinct | Aggregation::ApproxDistinct => "sum",
             Aggregation::Min => "min",
             Aggregation::Max => "max",
+            _ => "sum",
         };
         let mut args = groups
             .iter()

@@ -1,22 +1,30 @@
 //! Redis: where results and checkpoints live ([`RedisStore`], the
 //! production [`CheckpointStore`]).
 
+pub mod alerts;
+pub mod apply;
 pub mod claims;
+pub mod cluster_commit;
 pub mod commit;
+pub mod conn;
 pub mod connection;
 mod discard;
 pub mod keys;
 pub mod merge;
+pub mod merge_exact;
+pub mod outbox;
 pub mod output;
+pub mod rank;
 pub mod restore;
 pub mod scan;
+pub mod slot;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redis::aio::MultiplexedConnection;
 
 pub use claims::RedisClaims;
+pub use conn::RedisConn;
 pub use connection::{ConnectError, RedisTarget};
 pub use keys::CheckpointKeys;
 pub use output::OutputSettings;
@@ -38,11 +46,15 @@ impl From<connection::ConnectError> for StoreError {
     }
 }
 
-/// A pipeline's checkpoints and output in one Redis primary.
+/// A pipeline's checkpoints and output in one Redis primary or a Redis
+/// Cluster.
 pub struct RedisStore {
     target: RedisTarget,
-    conn: MultiplexedConnection,
+    conn: RedisConn,
     keys: CheckpointKeys,
+    /// On a cluster: the last sequence number of each unfenced lane,
+    /// shared with the handles [`CheckpointStore::open_another`] opens.
+    seqs: cluster_commit::UnfencedSeqs,
     /// Whether lanes are partitions checkpointed under their own keys and
     /// merged (Kafka); otherwise the one lane uses the pipeline's keys.
     partitioned: bool,
@@ -63,7 +75,8 @@ impl RedisStore {
         Ok(Self {
             target: target.clone(),
             conn,
-            keys: CheckpointKeys::new(namespace),
+            keys: CheckpointKeys::for_target(namespace, target.is_cluster()),
+            seqs: Arc::default(),
             partitioned,
             settings,
         })
@@ -84,19 +97,37 @@ impl RedisStore {
     }
 }
 
+/// A checkpoint as the store sends it.
+pub enum RedisBody {
+    /// One MULTI/EXEC on one Redis.
+    Single(redis::Pipeline),
+    /// Per-slot scripts on a Redis Cluster.
+    Cluster(cluster_commit::ClusterCheckpoint),
+}
+
 #[async_trait]
 impl CheckpointStore for RedisStore {
     const NAME: &'static str = "Redis";
-    type Body = redis::Pipeline;
+    type Body = RedisBody;
 
-    fn prepare(&self, lanes: &[LaneCommit<'_>], fences: Vec<Fence>) -> Prepared<redis::Pipeline> {
+    fn prepare(&self, lanes: &[LaneCommit<'_>], fences: Vec<Fence>) -> Prepared<RedisBody> {
+        if self.keys.is_cluster() {
+            let (body, size) = cluster_commit::prepare(&self.settings, lanes, &fences, |lane| {
+                self.lane_keys(lane)
+            });
+            return Prepared {
+                body: RedisBody::Cluster(body),
+                fences,
+                size,
+            };
+        }
         let (mut pipe, size) = commit::build(&self.settings, lanes, |lane| self.lane_keys(lane));
         for fence in &fences {
             pipe.set(self.keys.lane(&fence.lane).commit_seq(), fence.seq + 1)
                 .ignore();
         }
         Prepared {
-            body: pipe,
+            body: RedisBody::Single(pipe),
             fences,
             size,
         }
@@ -106,14 +137,19 @@ impl CheckpointStore for RedisStore {
     /// tokens are checked under WATCH, so a partition taken over between
     /// the check and the write aborts the write too. If the lanes' sequence
     /// numbers show the checkpoint was written (an earlier attempt went
-    /// through but its reply was lost), it is not applied twice.
-    async fn send(
-        &mut self,
-        prepared: &Prepared<redis::Pipeline>,
-    ) -> Result<CommitSize, StoreError> {
+    /// through but its reply was lost), it is not applied twice. On a
+    /// cluster, each lane is written on its own ([`cluster_commit::send`]).
+    async fn send(&mut self, prepared: &Prepared<RedisBody>) -> Result<CommitSize, StoreError> {
+        let body = match &prepared.body {
+            RedisBody::Single(body) => body,
+            RedisBody::Cluster(body) => {
+                cluster_commit::send(&mut self.conn, body, &self.seqs).await?;
+                return Ok(prepared.size);
+            }
+        };
         let fences = &prepared.fences;
         if fences.is_empty() {
-            let () = prepared.body.query_async(&mut self.conn).await?;
+            let () = body.query_async(&mut self.conn).await?;
             return Ok(prepared.size);
         }
         let mut watched: Vec<String> = fences.iter().map(|f| self.keys.fence(&f.lane)).collect();
@@ -141,7 +177,7 @@ impl CheckpointStore for RedisStore {
                     };
                 }
             }
-            let reply: redis::Value = prepared.body.query_async(&mut self.conn).await?;
+            let reply: redis::Value = body.query_async(&mut self.conn).await?;
             if !matches!(reply, redis::Value::Nil) {
                 return Ok(prepared.size);
             }
@@ -155,6 +191,7 @@ impl CheckpointStore for RedisStore {
             target: self.target.clone(),
             conn,
             keys: self.keys.clone(),
+            seqs: self.seqs.clone(),
             partitioned: self.partitioned,
             settings: self.settings.clone(),
         })
@@ -177,8 +214,20 @@ impl CheckpointStore for RedisStore {
         restore::rule_state(&mut self.conn, &keys, lane, spec, lateness_ms, state).await
     }
 
+    /// On a cluster, first finishes the lane's last checkpoint if its
+    /// writer stopped half-way (see [`apply::replay_outbox`]).
     async fn position(&mut self, lane: &str) -> Result<Option<Position>, StoreError> {
         let keys = self.lane_keys(lane);
+        if self.keys.is_cluster() {
+            let replayed = apply::replay_outbox(&mut self.conn, &keys, lane).await?;
+            if replayed > 0 {
+                tracing::info!(
+                    lane,
+                    units = replayed,
+                    "finished the lane's last checkpoint from its outbox"
+                );
+            }
+        }
         restore::position(&mut self.conn, &keys, lane).await
     }
 
@@ -192,12 +241,10 @@ impl CheckpointStore for RedisStore {
 
     async fn forget_rule(&mut self, lane: &str, rule: &str) -> Result<(), StoreError> {
         let keys = self.lane_keys(lane);
-        let () = redis::pipe()
-            .atomic()
-            .del(keys.rule(rule))
-            .ignore()
-            .del(keys.slots(rule))
-            .ignore()
+        // One DEL: both keys share the lane's slot on a cluster.
+        let _: u64 = redis::cmd("DEL")
+            .arg(keys.rule(rule))
+            .arg(keys.slots(rule))
             .query_async(&mut self.conn)
             .await?;
         Ok(())
@@ -205,6 +252,9 @@ impl CheckpointStore for RedisStore {
 
     async fn discard_lane(&mut self, lane: &str) -> Result<u64, StoreError> {
         let keys = self.lane_keys(lane);
+        if let Ok(mut seqs) = self.seqs.lock() {
+            seqs.remove(lane);
+        }
         discard::lane_checkpoint(&mut self.conn, &keys).await
     }
 

@@ -1,5 +1,5 @@
-//! Where records come from: files and stdin (Kafka fits the same shape:
-//! partitions and offsets).
+//! Where records come from: files, stdin and Kafka (partitions and
+//! offsets), one or several per pipeline ([`SourceSet`]).
 //!
 //! A source hands out batches of records, each record tagged with its
 //! partition and offset, and can say where a restart should resume.
@@ -8,6 +8,7 @@ mod file;
 pub mod kafka;
 mod lines;
 pub mod scripted;
+mod set;
 mod stdin;
 
 use std::time::Duration;
@@ -18,6 +19,7 @@ pub use file::FileSource;
 pub use kafka::{KafkaSource, Rebalance};
 pub use lines::{LineSplitter, Packed, empty_batch};
 pub use scripted::{ScriptStep, ScriptedSource};
+pub use set::{SourceEvent, SourceSet, source_claims};
 pub use stdin::StdinSource;
 
 use crate::config::{SourceConfig, SourceKind};

@@ -1,8 +1,10 @@
 //! One group's aggregate within one window.
 
+use super::decimal::{format_units, mean_units};
 use super::distinct::{DistinctSet, hash_member};
 use super::hll::HyperLogLog;
-use crate::model::Aggregation;
+use super::sketch::Sketch;
+use crate::model::{Aggregation, QuantileSet};
 
 /// The running value of one group in one window.
 #[derive(Debug, Clone)]
@@ -19,6 +21,24 @@ pub enum Aggregate {
     Distinct(DistinctSet),
     /// Approximate distinct members.
     ApproxDistinct(Box<HyperLogLog>),
+    /// Exact sum in units of 10^-scale.
+    Decimal {
+        /// The sum.
+        units: i128,
+        /// Digits after the point.
+        scale: u8,
+    },
+    /// Exact sum and count, published as their mean.
+    Avg {
+        /// The sum in units of 10^-scale.
+        units: i128,
+        /// Number of values.
+        count: u64,
+        /// Digits after the point.
+        scale: u8,
+    },
+    /// A quantile sketch.
+    Quantiles(Box<Sketch>, QuantileSet),
 }
 
 /// What one update contributes, resolved from the rule's measure.
@@ -30,6 +50,8 @@ pub enum Contribution {
     Number(f64),
     /// A member's hash.
     Member(u64),
+    /// A decimal in units of 10^-scale of the metric.
+    Units(i128),
 }
 
 impl Contribution {
@@ -49,6 +71,13 @@ impl Aggregate {
             Aggregation::Max => Self::Max(f64::NEG_INFINITY),
             Aggregation::Distinct => Self::Distinct(DistinctSet::new()),
             Aggregation::ApproxDistinct => Self::ApproxDistinct(Box::default()),
+            Aggregation::DecimalSum { scale } => Self::Decimal { units: 0, scale },
+            Aggregation::Avg { scale } => Self::Avg {
+                units: 0,
+                count: 0,
+                scale,
+            },
+            Aggregation::Quantiles(set) => Self::Quantiles(Box::default(), set),
         }
     }
 
@@ -80,6 +109,19 @@ impl Aggregate {
                 hll.insert_hash(h);
                 Ok(true)
             }
+            (Self::Decimal { units, .. }, Contribution::Units(x)) => {
+                *units = units.checked_add(x).ok_or(Mismatch)?;
+                Ok(x != 0)
+            }
+            (Self::Avg { units, count, .. }, Contribution::Units(x)) => {
+                *units = units.checked_add(x).ok_or(Mismatch)?;
+                *count += 1;
+                Ok(true)
+            }
+            (Self::Quantiles(sketch, _), Contribution::Number(x)) => {
+                sketch.insert(x);
+                Ok(true)
+            }
             _ => Err(Mismatch),
         }
     }
@@ -94,6 +136,36 @@ impl Aggregate {
             (Self::Max(a), Self::Max(b)) => *a = a.max(*b),
             (Self::Distinct(a), Self::Distinct(b)) => a.merge(b),
             (Self::ApproxDistinct(a), Self::ApproxDistinct(b)) => a.merge(b),
+            (Self::Decimal { units: a, .. }, Self::Decimal { units: b, .. }) => {
+                *a = a.saturating_add(*b);
+            }
+            (
+                Self::Avg {
+                    units: a, count: n, ..
+                },
+                Self::Avg {
+                    units: b, count: m, ..
+                },
+            ) => {
+                *a = a.saturating_add(*b);
+                *n += m;
+            }
+            (Self::Quantiles(a, _), Self::Quantiles(b, _)) => a.merge(b),
+            _ => {}
+        }
+    }
+
+    /// Adds a lane's change (see [`Delta`]) to this merged aggregate.
+    pub fn absorb(&mut self, delta: &Delta) {
+        match (self, delta) {
+            (Self::Decimal { units, .. }, Delta::Units(x)) => *units = units.saturating_add(*x),
+            (Self::Avg { units, count, .. }, Delta::Mean { units: u, count: n }) => {
+                *units = units.saturating_add(*u);
+                *count += n;
+            }
+            (Self::Quantiles(sketch, _), Delta::Buckets(buckets)) => {
+                sketch.merge(&Sketch::from_buckets(buckets.iter().copied()));
+            }
             _ => {}
         }
     }
@@ -104,7 +176,11 @@ impl Aggregate {
         match self {
             Self::Count(n) => Some(*n as f64),
             Self::Sum(x) | Self::Min(x) | Self::Max(x) => x.is_finite().then_some(*x),
-            Self::Distinct(_) | Self::ApproxDistinct(_) => None,
+            Self::Distinct(_)
+            | Self::ApproxDistinct(_)
+            | Self::Decimal { .. }
+            | Self::Avg { .. }
+            | Self::Quantiles(..) => None,
         }
     }
 
@@ -115,6 +191,25 @@ impl Aggregate {
             Self::Sum(x) | Self::Min(x) | Self::Max(x) => render_number(*x),
             Self::Distinct(set) => set.len().to_string(),
             Self::ApproxDistinct(hll) => hll.estimate().to_string(),
+            Self::Decimal { units, scale } => format_units(*units, *scale),
+            Self::Avg {
+                units,
+                count,
+                scale,
+            } => mean_units(*units, *count)
+                .map(|mean| format_units(mean, *scale))
+                .unwrap_or_default(),
+            // Each quantile has its own output; see `Aggregate::quantiles`.
+            Self::Quantiles(sketch, set) => sketch.render(*set).join(","),
+        }
+    }
+
+    /// Each quantile's rendered value, in the metric's order (empty for
+    /// other aggregations).
+    pub fn quantiles(&self) -> Vec<String> {
+        match self {
+            Self::Quantiles(sketch, set) => sketch.render(*set),
+            _ => Vec::new(),
         }
     }
 }
@@ -127,6 +222,24 @@ fn render_number(x: f64) -> String {
     } else {
         String::new()
     }
+}
+
+/// What a lane adds to the value merged across lanes, for the
+/// aggregations of contract 0.2.0 (counts, sums, min and max merge as
+/// numbers; distinct counts by members).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delta {
+    /// A decimal sum's change, in units.
+    Units(i128),
+    /// A mean's change: sum units and count.
+    Mean {
+        /// Change of the sum, in units.
+        units: i128,
+        /// Change of the count.
+        count: u64,
+    },
+    /// Bucket counts added to a quantile sketch.
+    Buckets(Vec<(super::sketch::Bucket, u64)>),
 }
 
 /// A measure of the wrong shape for the metric's aggregation.

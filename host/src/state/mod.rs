@@ -2,9 +2,11 @@
 
 pub mod aggregate;
 pub mod codec;
+pub mod decimal;
 pub mod distinct;
 pub mod hll;
 pub mod rule;
+pub mod sketch;
 pub mod slot;
 pub mod windows;
 

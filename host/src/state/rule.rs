@@ -1,8 +1,9 @@
 //! Everything the host keeps for one rule: its windows and its watermark.
 
 use super::aggregate::{Contribution, Mismatch};
+use super::decimal::{is_decimal, number_units, parse_units};
 use super::windows::{MetricWindows, SlotChange};
-use crate::contract::{BatchOutput, Measure, MetricUpdate, RecordMeta};
+use crate::contract::{Batch, BatchOutput, Measure, MetricUpdate};
 use crate::model::{Aggregation, Alignment, RuleSpec, RuleStats};
 use crate::window::Watermark;
 
@@ -164,25 +165,28 @@ impl RuleState {
 
     /// Applies what a batch produced, in record order, then closes the
     /// windows the watermark passed.
-    pub fn apply(&mut self, records: &[RecordMeta], output: &BatchOutput) {
-        self.stats.records_in += records.len() as u64;
+    pub fn apply(&mut self, batch: &Batch, output: &BatchOutput) {
+        self.stats.records_in += batch.records.len() as u64;
         self.stats.rejected += output.rejects.len() as u64;
         for update in &output.updates {
-            self.apply_update(records, update);
+            self.apply_update(batch, update);
         }
         self.advance();
     }
 
-    /// Applies one update (of a batch whose records are `records`) to the
-    /// windows it falls in. The caller counts the records and calls
-    /// [`RuleState::advance`] at the end of the batch.
-    pub fn apply_update(&mut self, records: &[RecordMeta], update: &MetricUpdate) {
+    /// Applies one update (of `batch`) to the windows it falls in. The
+    /// caller counts the records and calls [`RuleState::advance`] at the end
+    /// of the batch. An update the metric cannot take (a measure of the
+    /// wrong kind, a key or member that is not text of the batch, a decimal
+    /// finer than the metric's scale) is counted as invalid and logged.
+    pub fn apply_update(&mut self, batch: &Batch, update: &MetricUpdate) {
         let Some(metric) = self.metrics.get_mut(update.metric as usize) else {
             self.stats.invalid_updates += 1;
             return;
         };
         let time_ms = update.event_time_ms.or_else(|| {
-            records
+            batch
+                .records
                 .get(update.record as usize)
                 .and_then(|record| record.timestamp_ms)
         });
@@ -190,30 +194,31 @@ impl RuleState {
             self.stats.no_event_time += 1;
             return;
         };
-        let contribution = match (&update.measure, metric.aggregation) {
-            (_, Aggregation::Count) => Contribution::One,
-            (Measure::Number(x), Aggregation::Sum | Aggregation::Min | Aggregation::Max)
-                if x.is_finite() =>
-            {
-                Contribution::Number(*x)
-            }
-            (Measure::Member(member), Aggregation::Distinct | Aggregation::ApproxDistinct) => {
-                Contribution::member(member)
-            }
-            _ => {
+        let resolved = update
+            .key
+            .resolve(&batch.data)
+            .ok_or_else(|| "the group key is not UTF-8 text within the batch".to_owned())
+            .and_then(|key| {
+                contribution(&update.measure, metric.aggregation, &batch.data).map(|c| (key, c))
+            });
+        let (key, contribution) = match resolved {
+            Ok(resolved) => resolved,
+            Err(reason) => {
                 self.stats.invalid_updates += 1;
+                // Powers of two: the first problems, then ever more rarely.
+                if self.stats.invalid_updates.is_power_of_two() {
+                    tracing::warn!(
+                        metric = metric.name.as_str(),
+                        invalid_updates = self.stats.invalid_updates,
+                        "update not applied: {reason}"
+                    );
+                }
                 return;
             }
         };
         self.stats.updates += 1;
         for windows in &mut metric.windows {
-            match windows.add(
-                self.align,
-                &self.watermark,
-                &update.key,
-                contribution,
-                time_ms,
-            ) {
+            match windows.add(self.align, &self.watermark, key, contribution, time_ms) {
                 Ok(late) => self.stats.late += late,
                 Err(Mismatch) => self.stats.invalid_updates += 1,
             }
@@ -266,6 +271,60 @@ impl RuleState {
             }
         }
         changes
+    }
+}
+
+/// What `measure` contributes to a metric aggregating by `kind`, or why
+/// it cannot.
+fn contribution(measure: &Measure, kind: Aggregation, data: &[u8]) -> Result<Contribution, String> {
+    fn text<'a>(text: &'a crate::contract::Text, data: &'a [u8]) -> Result<&'a str, String> {
+        text.resolve(data)
+            .ok_or_else(|| "the measure's text is not UTF-8 text within the batch".to_owned())
+    }
+    let float = |x: f64| {
+        x.is_finite()
+            .then_some(Contribution::Number(x))
+            .ok_or_else(|| format!("{x} is not a finite number"))
+    };
+    match (measure, kind) {
+        (_, Aggregation::Count) => Ok(Contribution::One),
+        (
+            Measure::Number(x),
+            Aggregation::Sum | Aggregation::Min | Aggregation::Max | Aggregation::Quantiles(_),
+        ) => float(*x),
+        (
+            Measure::Decimal(decimal),
+            Aggregation::Sum | Aggregation::Min | Aggregation::Max | Aggregation::Quantiles(_),
+        ) => {
+            let decimal = text(decimal, data)?;
+            match decimal.parse() {
+                Ok(x) if is_decimal(decimal) => float(x),
+                _ => Err(format!("{decimal:?} is not a decimal number")),
+            }
+        }
+        (Measure::Member(member), Aggregation::Distinct | Aggregation::ApproxDistinct) => {
+            Ok(Contribution::member(text(member, data)?))
+        }
+        (
+            Measure::Decimal(decimal),
+            Aggregation::DecimalSum { scale } | Aggregation::Avg { scale },
+        ) => parse_units(text(decimal, data)?, scale)
+            .map(Contribution::Units)
+            .map_err(|error| error.to_string()),
+        (Measure::Number(x), Aggregation::DecimalSum { scale } | Aggregation::Avg { scale }) => {
+            number_units(*x, scale)
+                .map(Contribution::Units)
+                .map_err(|error| error.to_string())
+        }
+        (measure, kind) => Err(format!(
+            "a {} measure does not fit a {kind} metric",
+            match measure {
+                Measure::One => "one",
+                Measure::Number(_) => "number",
+                Measure::Member(_) => "member",
+                Measure::Decimal(_) => "decimal",
+            }
+        )),
     }
 }
 

@@ -5,7 +5,7 @@ use std::hash::BuildHasherDefault;
 
 use xxhash_rust::xxh3::Xxh3Default;
 
-use super::aggregate::{Aggregate, Contribution, Mismatch};
+use super::aggregate::{Aggregate, Contribution, Delta, Mismatch};
 use crate::model::Aggregation;
 
 /// What a slot is to its metric.
@@ -60,15 +60,50 @@ pub struct Group {
     /// The count or sum as of the last checkpoint, which the merged output
     /// of a partitioned source already holds (see [`Group::merge_value`]).
     published: f64,
+    /// A decimal sum's or mean's sum units as of the last checkpoint.
+    published_units: i128,
+    /// A mean's count as of the last checkpoint.
+    published_count: u64,
 }
 
 impl Group {
     fn new(agg: Aggregate) -> Self {
         let published = agg.number().unwrap_or(0.0);
+        let (published_units, published_count) = match agg {
+            Aggregate::Decimal { units, .. } => (units, 0),
+            Aggregate::Avg { units, count, .. } => (units, count),
+            _ => (0, 0),
+        };
         Self {
             agg,
             dirty: false,
             published,
+            published_units,
+            published_count,
+        }
+    }
+
+    /// What this group adds to the value merged across lanes for the
+    /// aggregations of contract 0.2.0, and marks it handed out: the change
+    /// since the last call.
+    pub fn merge_delta(&mut self) -> Option<Delta> {
+        match &mut self.agg {
+            Aggregate::Decimal { units, .. } => {
+                let delta = *units - self.published_units;
+                self.published_units = *units;
+                Some(Delta::Units(delta))
+            }
+            Aggregate::Avg { units, count, .. } => {
+                let delta = Delta::Mean {
+                    units: *units - self.published_units,
+                    count: *count - self.published_count,
+                };
+                self.published_units = *units;
+                self.published_count = *count;
+                Some(delta)
+            }
+            Aggregate::Quantiles(sketch, _) => Some(Delta::Buckets(sketch.take_fresh())),
+            _ => None,
         }
     }
 
@@ -85,7 +120,7 @@ impl Group {
                 Some(delta)
             }
             Aggregate::Min(_) | Aggregate::Max(_) => self.agg.number(),
-            Aggregate::Distinct(_) | Aggregate::ApproxDistinct(_) => None,
+            _ => None,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::aggregate::{Aggregate, Contribution, Mismatch};
+use super::aggregate::{Aggregate, Contribution, Delta, Mismatch};
 use super::codec;
 use super::slot::{Slot, SlotKind};
 use crate::model::{Aggregation, Alignment, WindowSpec};
@@ -44,6 +44,12 @@ pub struct GroupChange {
     /// Approx-distinct: registers raised since the last checkpoint, as
     /// (index, value) byte triples, merged across lanes in Redis.
     pub new_registers: Vec<u8>,
+    /// Decimal sums, means and quantiles: what a lane merges (`None` for
+    /// step panes and the other aggregations).
+    pub delta: Option<Delta>,
+    /// Quantiles: each quantile's value, in the metric's order (each is
+    /// published as its own metric).
+    pub quantiles: Vec<String>,
 }
 
 /// The windows (or, for cumulative windows, the step panes and whole
@@ -275,10 +281,13 @@ fn cumulative_pane(
 fn slot_groups(slot: &mut Slot, kind: SlotKind, closed: bool) -> Vec<GroupChange> {
     let mut groups = Vec::new();
     slot.drain_dirty(|key, group| {
-        let merge_value = if kind.is_output() {
-            group.merge_value()
+        let (merge_value, delta) = if kind.is_output() {
+            (group.merge_value(), group.merge_delta())
         } else {
-            None
+            if let Aggregate::Quantiles(sketch, _) = &mut group.agg {
+                sketch.clear_fresh();
+            }
+            (None, None)
         };
         let agg = &mut group.agg;
         let new_members = match agg {
@@ -300,7 +309,13 @@ fn slot_groups(slot: &mut Slot, kind: SlotKind, closed: bool) -> Vec<GroupChange
         groups.push(GroupChange {
             key: key.to_owned(),
             output: kind.is_output().then(|| agg.render()),
+            quantiles: if kind.is_output() {
+                agg.quantiles()
+            } else {
+                Vec::new()
+            },
             merge_value,
+            delta,
             state: (!closed).then(|| codec::encode(agg)),
             new_members,
             new_registers,

@@ -226,8 +226,8 @@ fn other_contract_versions_and_ungranted_imports_are_refused() {
     let plugins = plugins_dir(dir.path(), &["ip_count"]);
     let good = std::fs::read(plugins.join("ip_count.wasm")).unwrap();
     std::fs::write(
-        plugins.join("v2.wasm"),
-        patch(&good, b"weir:rule/rule@0.1.0", b"weir:rule/rule@0.2.0"),
+        plugins.join("v9.wasm"),
+        patch(&good, b"weir:rule/rule@0.2.0", b"weir:rule/rule@0.9.0"),
     )
     .unwrap();
     std::fs::write(
@@ -239,7 +239,7 @@ fn other_contract_versions_and_ungranted_imports_are_refused() {
     let stderr = check_fails(&config);
     assert!(
         stderr.contains(
-            "v2.wasm: exports weir:rule/rule@0.2.0, but this host supports weir:rule@0.1.0 only"
+            "v9.wasm: exports weir:rule/rule@0.9.0, but this host supports weir:rule@0.2.0 and @0.1.0 only"
         ),
         "{stderr}"
     );

@@ -40,6 +40,16 @@ pub fn rule_wasm(crate_file_name: &str) -> PathBuf {
                 "-p",
                 "clicks",
                 "-p",
+                "spend",
+                "-p",
+                "orders",
+                "-p",
+                "cpu",
+                "-p",
+                "errors",
+                "-p",
+                "risk",
+                "-p",
                 "weir-test-misbehave",
                 "-p",
                 "weir-test-pvuv-rewindowed",
@@ -213,12 +223,21 @@ impl RedisServer {
     }
 }
 
-/// The output hashes among a rule's `keys` (`weir:R:*`; its index, catalog
-/// and dead-letter keys left out), read over `conn`.
+/// The output hashes among a rule's `keys` (`weir:R:*`; its index,
+/// catalog, dead-letter, top-N and alert keys left out), read over `conn`.
 pub fn output_hashes(conn: &mut redis::Connection, keys: Vec<String>) -> Hashes {
     keys.into_iter()
         .filter(|key| {
-            !key.ends_with(":windows") && !key.ends_with(":metrics") && !key.ends_with(":dead")
+            ![
+                ":windows",
+                ":metrics",
+                ":dead",
+                ":top",
+                ":alerts",
+                ":alerts:seen",
+            ]
+            .iter()
+            .any(|suffix| key.ends_with(suffix))
         })
         .map(|key| {
             let fields: BTreeMap<String, String> =

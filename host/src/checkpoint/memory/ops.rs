@@ -6,6 +6,7 @@ use super::{Memory, RuleData};
 use crate::checkpoint::layout::{rule_meta, slot_id};
 use crate::checkpoint::{CommitSize, LaneCommit, RuleCommit};
 use crate::model::{Aggregation, DeadLetter, Position};
+use crate::state::aggregate::{Aggregate, Delta};
 use crate::state::hll;
 
 /// Output hash key of one window (the public layout, see the README).
@@ -28,6 +29,17 @@ pub(super) enum OutputWrite {
     Union(Vec<u8>),
     /// Raised HyperLogLog registers, (index big-endian, value) triples.
     Sketch(Vec<u8>),
+    /// A decimal sum's, mean's or quantile sketch's change, merged into
+    /// the aggregate kept for the group (contract 0.2.0); a sketch's
+    /// quantiles go to `quantile_keys`.
+    Exact {
+        /// The change.
+        delta: Delta,
+        /// The merged aggregate's empty value.
+        empty: Aggregate,
+        /// Quantiles: each quantile's output key.
+        quantile_keys: Vec<String>,
+    },
 }
 
 /// One write of a checkpoint.
@@ -174,6 +186,28 @@ impl Memory {
                 }
                 hll::estimate_from_ranks(&ranks).to_string()
             }
+            OutputWrite::Exact {
+                delta,
+                empty,
+                quantile_keys,
+            } => {
+                let merged = self
+                    .exact
+                    .entry((key.clone(), group.clone()))
+                    .or_insert(empty);
+                merged.absorb(&delta);
+                let quantiles = merged.quantiles();
+                if !quantile_keys.is_empty() {
+                    for (key, value) in quantile_keys.into_iter().zip(quantiles) {
+                        self.outputs
+                            .entry(key)
+                            .or_default()
+                            .insert(group.clone(), value);
+                    }
+                    return;
+                }
+                merged.render()
+            }
         };
         self.outputs.entry(key).or_default().insert(group, value);
     }
@@ -197,15 +231,46 @@ pub(super) fn rule_ops(
         let window_name = spec.to_string();
         for slot in slots {
             if slot.kind.is_output() {
-                let key = output_key(
-                    rule,
-                    &metric.name,
-                    spec.size_secs(),
-                    slot.start_ms.div_euclid(1000),
-                );
+                let start_secs = slot.start_ms.div_euclid(1000);
+                let key = output_key(rule, &metric.name, spec.size_secs(), start_secs);
+                let quantile_keys: Vec<String> = match metric.aggregation {
+                    Aggregation::Quantiles(set) => set
+                        .suffixes()
+                        .iter()
+                        .map(|suffix| {
+                            output_key(
+                                rule,
+                                &format!("{}{suffix}", metric.name),
+                                spec.size_secs(),
+                                start_secs,
+                            )
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 for group in &slot.groups {
                     let write = match (lane.merged, metric.aggregation) {
+                        (false, Aggregation::Quantiles(_)) => {
+                            for (key, value) in quantile_keys.iter().zip(&group.quantiles) {
+                                ops.push(Op::Output {
+                                    key: key.clone(),
+                                    group: group.key.clone(),
+                                    write: OutputWrite::Set(value.clone()),
+                                });
+                            }
+                            None
+                        }
                         (false, _) => group.output.clone().map(OutputWrite::Set),
+                        (
+                            true,
+                            Aggregation::DecimalSum { .. }
+                            | Aggregation::Avg { .. }
+                            | Aggregation::Quantiles(_),
+                        ) => group.delta.clone().map(|delta| OutputWrite::Exact {
+                            delta,
+                            empty: Aggregate::empty(metric.aggregation),
+                            quantile_keys: quantile_keys.clone(),
+                        }),
                         (true, Aggregation::Distinct) => {
                             Some(OutputWrite::Union(group.new_members.clone()))
                         }

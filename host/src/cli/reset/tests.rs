@@ -16,10 +16,16 @@ fn part_of(key: &str, namespace: &str) -> (CheckpointPart, Option<String>) {
 
 #[test]
 fn every_checkpoint_key_is_classified_with_its_rule() {
-    let base = CheckpointKeys::new("prod");
+    // One Redis, and a Redis Cluster (hash-tagged names).
+    for base in [CheckpointKeys::new("prod"), CheckpointKeys::cluster("prod")] {
+        classified_with_rule(&base);
+    }
+}
+
+fn classified_with_rule(base: &CheckpointKeys) {
     let lane = base.lane("access/3");
     let rule = |name: &str| Some(name.to_owned());
-    for keys in [&base, &lane] {
+    for keys in [base, &lane] {
         assert_eq!(
             part_of(&keys.rule("pvuv"), "prod"),
             (CheckpointPart::RuleState, rule("pvuv"))
@@ -45,7 +51,12 @@ fn every_checkpoint_key_is_classified_with_its_rule() {
         );
     }
     let output = keys::output("pvuv", "uv", 60, 0);
-    for key in [base.union(&output, "total"), base.sketch(&output, "total")] {
+    for key in [
+        base.union(&output, "total"),
+        base.sketch(&output, "total"),
+        base.applied(&output),
+        lane.outbox(),
+    ] {
         assert_eq!(part_of(&key, "prod"), (CheckpointPart::MergeState, None));
     }
     for key in [base.lanes(), base.fence("access/3")] {

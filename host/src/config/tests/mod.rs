@@ -10,6 +10,7 @@ mod http;
 mod redis;
 mod rules;
 mod source;
+mod sources;
 mod windows;
 
 /// The documented example, minus the kafka keys.
@@ -71,6 +72,15 @@ fn assert_problems(mut problems: Vec<String>, expected: &[&str]) {
     assert_eq!(problems, expected);
 }
 
+/// The `[source]` section of a config that has one.
+fn the_source(config: &Config) -> SourceConfig {
+    config
+        .sources
+        .single()
+        .expect("the config has a [source] section")
+        .clone()
+}
+
 /// `MINIMAL` with `extra` appended.
 fn minimal_with(extra: &str) -> String {
     format!("{MINIMAL}\n{extra}")
@@ -80,7 +90,7 @@ fn minimal_with(extra: &str) -> String {
 fn example_parses() {
     let config = Config::parse(EXAMPLE).expect("example is valid");
     let expected = Config {
-        source: SourceConfig {
+        sources: SourcesConfig::Single(SourceConfig {
             kind: SourceKind::File {
                 path: PathBuf::from("examples/data/access.log"),
                 follow: false,
@@ -88,12 +98,14 @@ fn example_parses() {
             },
             max_record_bytes: 1 << 20,
             batch_records: 4096,
-        },
+        }),
         plugins: PluginsConfig {
             dir: PathBuf::from("plugins-dir"),
         },
         redis: RedisConfig {
             url: "redis://127.0.0.1:6379/0".to_owned(),
+            cluster: false,
+            seeds: Vec::new(),
             default_ttl_secs: 0,
             index_windows: 1440,
             username: None,
@@ -110,12 +122,14 @@ fn example_parses() {
         },
         limits: LimitsConfig::default(),
         http: HttpConfig::default(),
+        alerts: crate::config::AlertsConfig::default(),
         rules: BTreeMap::from([(
             "pvuv".to_owned(),
             RuleConfig {
                 config_json: r#"{"sample":10}"#.to_owned(),
                 ttl_secs: BTreeMap::from([("pv".to_owned(), 86_400)]),
                 topics: None,
+                sources: None,
                 day_offset_secs: None,
             },
         )]),
@@ -126,7 +140,7 @@ fn example_parses() {
 #[test]
 fn defaults_fill_optional_keys_and_sections() {
     let config = Config::parse(MINIMAL).expect("minimal config is valid");
-    assert_eq!(config.source, SourceConfig::default());
+    assert_eq!(the_source(&config), SourceConfig::default());
     assert_eq!(config.plugins.dir, Path::new("plugins"));
     assert_eq!(config.redis.url, "redis://localhost");
     assert_eq!(config.redis.default_ttl_secs, 0);
@@ -140,15 +154,15 @@ fn defaults_fill_optional_keys_and_sections() {
     let file = Config::parse(&MINIMAL.replace(r#""stdin""#, "\"file\"\npath = \"a.log\""))
         .expect("file source with defaults is valid");
     assert_eq!(
-        file.source.kind,
+        the_source(&file).kind,
         SourceKind::File {
             path: PathBuf::from("a.log"),
             follow: false,
             poll_interval_ms: 200,
         }
     );
-    assert_eq!(file.source.max_record_bytes, 1024 * 1024);
-    assert_eq!(file.source.batch_records, 4096);
+    assert_eq!(the_source(&file).max_record_bytes, 1024 * 1024);
+    assert_eq!(the_source(&file).batch_records, 4096);
 }
 
 /// Every default the README and the module doc state, as literals: a
@@ -156,8 +170,8 @@ fn defaults_fill_optional_keys_and_sections() {
 #[test]
 fn documented_defaults_are_pinned() {
     let config = Config::parse(MINIMAL).expect("minimal config is valid");
-    assert_eq!(config.source.max_record_bytes, 1_048_576);
-    assert_eq!(config.source.batch_records, 4096);
+    assert_eq!(the_source(&config).max_record_bytes, 1_048_576);
+    assert_eq!(the_source(&config).batch_records, 4096);
     assert_eq!(config.redis.default_ttl_secs, 0);
     assert_eq!(config.redis.index_windows, 1440);
     assert_eq!(config.windows.allowed_lateness_secs, 10);
@@ -180,8 +194,8 @@ fn documented_defaults_are_pinned() {
         "\"kafka\"\nbrokers = \"b:9092\"\ntopics = [\"t\"]\ngroup = \"g\"",
     );
     let kafka = Config::parse(&kafka).expect("kafka source with defaults is valid");
-    let SourceKind::Kafka(kafka) = kafka.source.kind else {
-        panic!("expected a kafka source, got {:?}", kafka.source.kind);
+    let SourceKind::Kafka(kafka) = the_source(&kafka).kind else {
+        panic!("expected a kafka source, got {:?}", the_source(&kafka).kind);
     };
     assert_eq!(kafka.idle_partition_ms, 60_000);
     assert!(!kafka.stop_at_end);
@@ -220,7 +234,7 @@ interval_ms = "often"
              stop_at_end, librdkafka)",
             "plugins.dir: missing required key",
             "redis.url: missing required key",
-            "redis.urll: unknown key (expected one of: url, default_ttl_secs, index_windows, username, password_env, password_file, tls_ca_file, tls_cert_file, tls_key_file, tls_insecure)",
+            "redis.urll: unknown key (expected one of: url, cluster, urls, default_ttl_secs, index_windows, username, password_env, password_file, tls_ca_file, tls_cert_file, tls_key_file, tls_insecure)",
             "windows.day_offset_secs: must be in -86399..=86399 (found 90000)",
             "checkpoint.interval_ms: expected a non-negative integer, found a string",
         ],
@@ -257,7 +271,7 @@ fn invalid_display_lists_every_problem() {
         error.to_string(),
         "config has 2 problems:\n  \
          - source.kind: expected a string, found an integer\n  \
-         - extra: unknown key (expected one of: source, plugins, redis, windows, checkpoint, limits, http, rules)"
+         - extra: unknown key (expected one of: source, sources, plugins, redis, windows, checkpoint, limits, http, alerts, rules)"
     );
     let error = Config::parse("").expect_err("empty file");
     assert_eq!(
@@ -362,7 +376,7 @@ colour = 1
             "checkpoint.interval_ms: must be at least 10 (found 9)",
             r#"checkpoint.namespace: must be 1 to 64 characters of A-Z, a-z, 0-9, _ and - (found "a b")"#,
             r#"rules."Bad Name": invalid rule name (expected 1 to 64 characters of a-z, 0-9, _ and -)"#,
-            "rules.ok.colour: unknown key (expected one of: config, ttl_secs, topics, day_offset_secs)",
+            "rules.ok.colour: unknown key (expected one of: config, ttl_secs, sources, topics, day_offset_secs)",
         ],
     );
     assert_problems(
@@ -414,4 +428,31 @@ fn load_reads_a_file_and_names_it_in_errors() {
     assert!(error.problems().is_empty());
 
     std::fs::remove_dir_all(&dir).expect("remove temp dir");
+}
+
+#[test]
+fn alerts_section_is_checked() {
+    let config = Config::parse(&minimal_with(
+        "[alerts]\nwebhook_url = \"http://127.0.0.1:8080/hook\"\ntimeout_ms = 2000\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        config.alerts.webhook_url.as_deref(),
+        Some("http://127.0.0.1:8080/hook")
+    );
+    assert_eq!(config.alerts.timeout_ms, 2000);
+    let error = Config::parse(&minimal_with(
+        "[alerts]\nwebhook_url = \"ftp://x\"\nmax_backoff_ms = 5\n",
+    ))
+    .unwrap_err();
+    let paths: Vec<&str> = error
+        .problems()
+        .iter()
+        .map(|p| p.key_path.as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        ["alerts.webhook_url", "alerts.max_backoff_ms"],
+        "{error}"
+    );
 }

@@ -74,3 +74,56 @@ fn wrong_credentials_and_tls_settings_are_all_reported() {
         &["redis.url: has a password, and password_env/password_file gives another: keep one"],
     );
 }
+
+#[test]
+fn a_cluster_takes_seed_nodes_from_urls_or_a_comma_separated_url() {
+    let config = Config::parse(&with_redis(
+        "cluster = true\nurls = [\"redis://a:7000\", \"redis://weir:pw@b:7001\"]",
+    ))
+    .expect("valid");
+    assert!(config.redis.cluster);
+    assert_eq!(
+        config.redis.seeds,
+        vec!["redis://a:7000", "redis://weir:pw@b:7001"]
+    );
+    assert_eq!(config.redis.url, "redis://a:7000");
+    assert!(config.has_inline_secret(), "a seed's password counts");
+    assert_eq!(
+        config.redis.shown_url(),
+        "cluster redis://a:7000,redis://weir:***@b:7001"
+    );
+
+    let config = Config::parse(&with_redis(
+        "cluster = true\nurl = \"redis://a:7000, redis://b:7001\"",
+    ))
+    .expect("valid");
+    assert_eq!(config.redis.seeds, vec!["redis://a:7000", "redis://b:7001"]);
+
+    let single = Config::parse(&with_redis("url = \"redis://a:6379\"")).expect("valid");
+    assert!(!single.redis.cluster);
+    assert!(single.redis.seeds.is_empty());
+}
+
+#[test]
+fn cluster_settings_that_cannot_work_are_refused() {
+    assert_problems(
+        problems_of(&with_redis("urls = [\"redis://a:7000\"]")),
+        &["redis.urls: several seed URLs need cluster = true"],
+    );
+    assert_problems(
+        problems_of(&with_redis(
+            "cluster = true\nurl = \"unix:///tmp/redis.sock\"",
+        )),
+        &["redis.url: must start with redis:// or rediss:// (found \"unix:///tmp/redis.sock\")"],
+    );
+    assert_problems(
+        problems_of(&with_redis(
+            "cluster = true\nurls = [\"redis://a:7000\", \"rediss://b:7001\"]",
+        )),
+        &["redis.urls: seed nodes must all use TLS (rediss://) or none"],
+    );
+    assert_problems(
+        problems_of(&with_redis("cluster = true\nurls = []")),
+        &["redis.urls: must name at least one seed node"],
+    );
+}

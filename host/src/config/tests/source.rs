@@ -35,7 +35,7 @@ topics = ["access"]
 fn kafka_source_parses() {
     let config = Config::parse(KAFKA).expect("kafka config is valid");
     assert_eq!(
-        config.source.kind,
+        the_source(&config).kind,
         SourceKind::Kafka(KafkaSourceConfig {
             brokers: "127.0.0.1:9092,127.0.0.1:9093".to_owned(),
             topics: vec!["access".to_owned(), "audit".to_owned()],
@@ -52,14 +52,14 @@ fn kafka_source_parses() {
             inline_secret: false,
         })
     );
-    assert_eq!(config.source.batch_records, 100);
+    assert_eq!(the_source(&config).batch_records, 100);
     assert_eq!(config.rules["pvuv"].topics, Some(vec!["access".to_owned()]));
     assert_eq!(config.rules["hive-audit"].topics, None);
 
     let bare = "[source]\nkind = \"kafka\"\nbrokers = \"b:9092\"\ntopics = [\"t\"]\ngroup = \"g\"\n\
                 [plugins]\ndir = \"p\"\n[redis]\nurl = \"rediss://r\"\n";
     let config = Config::parse(bare).expect("librdkafka is optional");
-    let SourceKind::Kafka(kafka) = config.source.kind else {
+    let SourceKind::Kafka(kafka) = the_source(&config).kind else {
         panic!("expected a kafka source");
     };
     assert!(kafka.librdkafka.is_empty());
@@ -135,7 +135,7 @@ topics = ["nope"]
         r#"topics = ["access", "audit"]"#,
         "topics = [\"access\"]\nstop_at_end = true",
     );
-    match Config::parse(&text).map(|config| config.source.kind) {
+    match Config::parse(&text).map(|config| the_source(&config).kind) {
         Ok(SourceKind::Kafka(kafka)) => assert!(kafka.stop_at_end),
         other => panic!("a single-topic stop_at_end parses: {other:?}"),
     }
@@ -175,7 +175,7 @@ fn weir_overrides_four_librdkafka_properties() {
         "\"fetch.min.bytes\" = 1\n\"enable.auto.commit\" = true\n\"auto.offset.reset\" = \"latest\"\n\
          \"enable.auto.offset.store\" = \"FALSE\"",
     );
-    let SourceKind::Kafka(kafka) = Config::parse(&text).unwrap().source.kind else {
+    let SourceKind::Kafka(kafka) = the_source(&Config::parse(&text).unwrap()).kind else {
         panic!("expected a kafka source");
     };
     let overridden = kafka.overridden();
@@ -196,7 +196,7 @@ fn weir_overrides_four_librdkafka_properties() {
         r#"topics = ["access", "audit"]"#,
         "topics = [\"access\"]\nstop_at_end = true",
     );
-    let SourceKind::Kafka(kafka) = Config::parse(&text).unwrap().source.kind else {
+    let SourceKind::Kafka(kafka) = the_source(&Config::parse(&text).unwrap()).kind else {
         panic!("expected a kafka source");
     };
     let overridden = kafka.overridden();
@@ -238,7 +238,7 @@ fn librdkafka_secrets_come_from_the_environment_or_a_file() {
         file.display()
     );
     let config = Config::parse(&text).expect("valid");
-    let SourceKind::Kafka(kafka) = &config.source.kind else {
+    let SourceKind::Kafka(kafka) = the_source(&config).kind else {
         panic!("kafka expected");
     };
     let path = std::env::var("PATH").unwrap_or_default();

@@ -2,15 +2,19 @@
 
 use super::*;
 use crate::contract::{BatchOutput, Measure, MetricUpdate, Span};
+use crate::model::SINGLE_LANE;
 
 const HITS: RuleId = RuleId(7);
 
 fn counter() -> RuleSpec {
     RuleSpec {
+        day_offset_secs: None,
         name: "hits".into(),
         version: "1".into(),
         metrics: vec![crate::model::MetricSpec {
             name: "hits".into(),
+            top: None,
+            alert: None,
             aggregation: crate::model::Aggregation::Count,
             windows: vec![crate::model::WindowSpec::Tumbling { size_ms: 60_000 }],
         }],

@@ -6,12 +6,15 @@ use crate::state::slot::SlotKind;
 
 fn pvuv() -> RuleSpec {
     let manifest = contract::Manifest {
+        day_offset_secs: None,
         name: "pvuv".into(),
         version: "1".into(),
         metrics: vec![
             contract::Metric {
                 name: "pv".into(),
                 aggregation: contract::Aggregation::Count,
+                top: None,
+                alert: None,
                 windows: vec![
                     contract::Window::Tumbling(60),
                     contract::Window::Cumulative(contract::CumulativeWindow {
@@ -23,6 +26,8 @@ fn pvuv() -> RuleSpec {
             contract::Metric {
                 name: "uv".into(),
                 aggregation: contract::Aggregation::Distinct,
+                top: None,
+                alert: None,
                 windows: vec![contract::Window::Cumulative(contract::CumulativeWindow {
                     size_secs: 86_400,
                     step_secs: 60,
@@ -44,16 +49,20 @@ fn update(metric: u32, measure: Measure, time_ms: i64) -> MetricUpdate {
 }
 
 fn apply(state: &mut RuleState, updates: Vec<MetricUpdate>) {
-    let records = vec![RecordMeta {
-        payload: contract::Span { start: 0, len: 0 },
-        key: None,
-        source: 0,
-        partition: 0,
-        offset: 0,
-        timestamp_ms: None,
-    }];
+    let batch = contract::Batch {
+        sources: vec!["test".to_owned()],
+        data: Vec::new(),
+        records: vec![contract::RecordMeta {
+            payload: contract::Span { start: 0, len: 0 },
+            key: None,
+            source: 0,
+            partition: 0,
+            offset: 0,
+            timestamp_ms: None,
+        }],
+    };
     state.apply(
-        &records,
+        &batch,
         &BatchOutput {
             updates,
             rejects: Vec::new(),
@@ -62,7 +71,7 @@ fn apply(state: &mut RuleState, updates: Vec<MetricUpdate>) {
 }
 
 fn member(i: u64) -> Measure {
-    Measure::Member(format!("10.0.{}.{}", i / 256, i % 256))
+    Measure::Member(format!("10.0.{}.{}", i / 256, i % 256).into())
 }
 
 /// A checkpoint carries what changed: after a day window gathers 50,000

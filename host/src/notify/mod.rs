@@ -1,0 +1,3 @@
+//! Telling the world about alerts: the webhook outbox.
+
+pub mod webhook;
