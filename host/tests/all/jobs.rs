@@ -324,3 +324,34 @@ fn a_component_built_for_0_1_0_still_runs() {
         "pvuv 0.1.0",
     );
 }
+
+/// On a Redis Cluster a rule using the 0.2.0 aggregations, top-N or alerts
+/// is refused when it loads, naming the metric (their writes span slots);
+/// a 0.1.0-style rule beside it is fine.
+#[test]
+fn rules_a_cluster_cannot_hold_yet_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugins_dir(dir.path(), &["orders", "pvuv"]);
+    let config = dir.path().join("weir.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}[plugins]\ndir = \"{}\"\n[redis]\nurl = \"redis://127.0.0.1:1\"\ncluster = true\n",
+            file_source(&dir.path().join("unused.log"), false),
+            plugins.display()
+        ),
+    )
+    .unwrap();
+    let stderr = check_fails(&config);
+    assert!(
+        stderr.contains(
+            r#"metric "gmv": decimal-sum(2) is not supported with [redis] cluster = true yet"#
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(r#"metric "by_product": decimal-sum(2), top-N"#),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("pvuv.wasm"), "{stderr}");
+}
