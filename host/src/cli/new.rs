@@ -46,6 +46,15 @@ pub enum Template {
     Json,
     /// Access logs: page views and unique visitors per minute and per day.
     Access,
+    /// Log lines: ERROR lines per service per minute, with an alert above a
+    /// threshold (Rust only: contract 0.2.0).
+    Alert,
+    /// JSON orders: exact sales per product per minute and the top 5
+    /// (Rust only: contract 0.2.0).
+    Top,
+    /// `key=value` samples: average and percentiles per host per minute
+    /// (Rust only: contract 0.2.0).
+    Quantiles,
 }
 
 /// Rule languages.
@@ -159,11 +168,14 @@ macro_rules! python_files {
     };
 }
 
-fn python_files(template: Template) -> &'static [File] {
+/// `None` for the templates of contract 0.2.0, which the Python SDK (built
+/// for 0.1.0) cannot express.
+fn python_files(template: Template) -> Option<&'static [File]> {
     match template {
-        Template::Count => python_files!("count"),
-        Template::Json => python_files!("json"),
-        Template::Access => python_files!("access"),
+        Template::Count => Some(python_files!("count")),
+        Template::Json => Some(python_files!("json")),
+        Template::Access => Some(python_files!("access")),
+        Template::Alert | Template::Top | Template::Quantiles => None,
     }
 }
 
@@ -172,6 +184,9 @@ fn rust_files(template: Template) -> &'static [File] {
         Template::Count => rule_files!("count"),
         Template::Json => rule_files!("json"),
         Template::Access => rule_files!("access"),
+        Template::Alert => rule_files!("alert"),
+        Template::Top => rule_files!("top"),
+        Template::Quantiles => rule_files!("quantiles"),
     }
 }
 
@@ -230,7 +245,12 @@ pub fn new(args: &NewArgs) -> anyhow::Result<String> {
             .collect(),
         Lang::Python => PYTHON_COMMON
             .iter()
-            .chain(python_files(args.template))
+            .chain(python_files(args.template).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the {:?} template is Rust only for now (the Python SDK builds for contract weir:rule@0.1.0, which has no alerts, top-N or quantiles); use --lang rust",
+                    args.template
+                )
+            })?)
             .collect(),
     };
     for file in files {

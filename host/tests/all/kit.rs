@@ -84,6 +84,15 @@ fn every_template_builds_and_replays_its_golden_file() {
             "access",
             &["metric pv: count over", "metric uv: distinct over"][..],
         ),
+        ("alert", &["metric errors: count over tumbling 60s"][..]),
+        ("top", &["metric by_product: decimal-sum(2) over"][..]),
+        (
+            "quantiles",
+            &[
+                "metric cpu_avg: avg(2) over",
+                "metric cpu: quantiles(0.5,0.9,0.99) over",
+            ][..],
+        ),
     ] {
         let name = format!("kit-{template}");
         let (wasm, report) = new_and_build(dir.path(), &name, template);
