@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use weir::sink::CheckpointKeys;
 
-use crate::support::{Hashes, free_port, output_hashes};
+use crate::support::{Hashes, free_port, output_hashes, records_in};
 
 /// What `KEYS` is called on the tests' cluster nodes (weir must `SCAN`).
 const TEST_KEYS: &str = "WEIR_TEST_KEYS";
@@ -223,27 +223,7 @@ impl RedisCluster {
         let Ok(mut conn) = self.client().get_connection() else {
             return 0;
         };
-        let base = CheckpointKeys::cluster("default");
-        let lanes: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(base.lanes())
-            .query(&mut conn)
-            .unwrap_or_default();
-        let mut all_keys = vec![base.clone()];
-        all_keys.extend(lanes.iter().map(|lane| base.lane(lane)));
-        all_keys
-            .iter()
-            .map(|keys| {
-                let stats: Option<String> = redis::cmd("HGET")
-                    .arg(keys.rule(rule))
-                    .arg("stats")
-                    .query(&mut conn)
-                    .unwrap_or(None);
-                stats
-                    .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-                    .and_then(|v| v["records_in"].as_u64())
-                    .unwrap_or(0)
-            })
-            .sum()
+        records_in(&mut conn, &CheckpointKeys::cluster("default"), rule).unwrap_or(0)
     }
 
     /// Waits up to `limit` until `rule` has checkpointed at least `count`

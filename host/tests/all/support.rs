@@ -173,29 +173,7 @@ impl RedisServer {
 
     /// Records `rule` has taken in, as of its last checkpoint (0 before one).
     pub fn records_in(&self, rule: &str) -> u64 {
-        let mut conn = self.conn();
-        let base = CheckpointKeys::new("default");
-        // A Kafka pipeline checkpoints each partition's lane on its own.
-        let lanes: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(base.lanes())
-            .query(&mut conn)
-            .unwrap();
-        let mut all_keys = vec![base.clone()];
-        all_keys.extend(lanes.iter().map(|lane| base.lane(lane)));
-        all_keys
-            .iter()
-            .map(|keys| {
-                let stats: Option<String> = redis::cmd("HGET")
-                    .arg(keys.rule(rule))
-                    .arg("stats")
-                    .query(&mut conn)
-                    .unwrap();
-                stats
-                    .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-                    .and_then(|v| v["records_in"].as_u64())
-                    .unwrap_or(0)
-            })
-            .sum()
+        records_in(&mut self.conn(), &CheckpointKeys::new("default"), rule).unwrap()
     }
 
     /// Waits up to `limit` until `rule` has checkpointed at least `count`
@@ -221,6 +199,31 @@ impl RedisServer {
     pub fn outputs(&self, rule: &str) -> Hashes {
         output_hashes(&mut self.conn(), self.keys(&format!("weir:{rule}:*")))
     }
+}
+
+/// Records `rule` has taken in as of its last checkpoint, added up over the
+/// pipeline's own keys under `base` and every lane's (a Kafka pipeline
+/// checkpoints each partition's lane on its own); 0 before a checkpoint.
+pub fn records_in(
+    conn: &mut impl redis::ConnectionLike,
+    base: &CheckpointKeys,
+    rule: &str,
+) -> redis::RedisResult<u64> {
+    let lanes: Vec<String> = redis::cmd("SMEMBERS").arg(base.lanes()).query(conn)?;
+    let mut all_keys = vec![base.clone()];
+    all_keys.extend(lanes.iter().map(|lane| base.lane(lane)));
+    let mut total = 0;
+    for keys in &all_keys {
+        let stats: Option<String> = redis::cmd("HGET")
+            .arg(keys.rule(rule))
+            .arg("stats")
+            .query(conn)?;
+        total += stats
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["records_in"].as_u64())
+            .unwrap_or(0);
+    }
+    Ok(total)
 }
 
 /// The output hashes among a rule's `keys` (`weir:R:*`; its index,
