@@ -138,20 +138,7 @@ impl Outbox<'_> {
             else {
                 continue;
             };
-            let last: Option<String> = redis::cmd("HGET")
-                .arg(delivered_key)
-                .arg(rule)
-                .query_async(&mut conn)
-                .await?;
-            let from = last.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
-            let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
-                .arg(stream)
-                .arg(&from)
-                .arg("+")
-                .arg("COUNT")
-                .arg(PAGE)
-                .query_async(&mut conn)
-                .await?;
+            let entries = undelivered(&mut conn, delivered_key, stream, rule, Some(PAGE)).await?;
             for (id, fields) in entries {
                 match poster.post(&fields, deadline, delivery).await {
                     Outcome::Delivered => delivery.delivered += 1,
@@ -180,6 +167,29 @@ async fn mark(
         .await
 }
 
+/// The entries of `rule`'s alert `stream` after the last one delivered
+/// (at most `count`, if given), oldest first.
+async fn undelivered(
+    conn: &mut RedisConn,
+    delivered_key: &str,
+    stream: &str,
+    rule: &str,
+    count: Option<usize>,
+) -> redis::RedisResult<Vec<(String, BTreeMap<String, String>)>> {
+    let last: Option<String> = redis::cmd("HGET")
+        .arg(delivered_key)
+        .arg(rule)
+        .query_async(conn)
+        .await?;
+    let from = last.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
+    let mut range = redis::cmd("XRANGE");
+    range.arg(stream).arg(&from).arg("+");
+    if let Some(count) = count {
+        range.arg("COUNT").arg(count);
+    }
+    range.query_async(conn).await
+}
+
 /// Alerts in the streams after the last delivered ones.
 async fn pending(target: &RedisTarget, delivered_key: &str) -> u64 {
     let Ok(mut conn) = target.connect().await else {
@@ -193,18 +203,7 @@ async fn pending(target: &RedisTarget, delivered_key: &str) -> u64 {
         let rule = stream
             .trim_start_matches("weir:")
             .trim_end_matches(":alerts");
-        let last: Option<String> = redis::cmd("HGET")
-            .arg(delivered_key)
-            .arg(rule)
-            .query_async(&mut conn)
-            .await
-            .unwrap_or(None);
-        let from = last.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
-        let left: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
-            .arg(&stream)
-            .arg(&from)
-            .arg("+")
-            .query_async(&mut conn)
+        let left = undelivered(&mut conn, delivered_key, &stream, rule, None)
             .await
             .unwrap_or_default();
         count += left.len() as u64;
