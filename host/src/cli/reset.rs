@@ -187,15 +187,19 @@ fn classify_checkpoint_key(key: &str) -> (CheckpointPart, Option<&str>) {
     (part, None)
 }
 
-/// Deletes `weir:{rule}:*`, counted by kind. The `:` after the name keeps
-/// rule `ip` off `weir:ip-count:*`; checkpoint keys (`weir:ckpt:*`, which a
-/// rule named `ckpt` would match) are never touched.
+/// Deletes `weir:{rule}:*` and the cluster names of its window and alert
+/// keys, `{weir:{rule}:*` (top-N sets `{W}:top`, the alerts' seen hash),
+/// counted by kind. The `:` after the name keeps rule `ip` off
+/// `weir:ip-count:*`; checkpoint keys (`weir:ckpt:*`, which a rule named
+/// `ckpt` would match) are never touched.
 async fn delete_outputs(
     conn: &mut RedisConn,
     rule: &str,
 ) -> anyhow::Result<BTreeMap<OutputPart, u64>> {
     let mut by_part: BTreeMap<OutputPart, Vec<String>> = BTreeMap::new();
-    for key in scan_keys(conn, &format!("weir:{rule}:*")).await? {
+    let mut found = scan_keys(conn, &format!("weir:{rule}:*")).await?;
+    found.extend(scan_keys(conn, &format!("{{weir:{rule}:*")).await?);
+    for key in found {
         if key.starts_with(CHECKPOINT_ROOT) {
             continue;
         }

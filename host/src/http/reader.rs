@@ -149,7 +149,7 @@ impl MetricWindows<'_> {
         let mut tops = Vec::with_capacity(starts.len());
         for &start in starts {
             let hash = keys::output(self.rule, self.metric, self.size_secs, start);
-            let zset = format!("{hash}:top");
+            let zset = keys::output_top(&hash, conn.is_cluster());
             let stop = i64::try_from(limit.max(1)).unwrap_or(i64::MAX) - 1;
             let (ranked, exists): (Vec<(String, String)>, bool) = redis::pipe()
                 .cmd("ZRANGE")

@@ -197,32 +197,6 @@ pub fn is_valid_name(name: &str) -> bool {
 }
 
 impl RuleSpec {
-    /// What a Redis Cluster cannot hold yet: metrics using the
-    /// aggregations, top-N or alerts of contract 0.2.0 (their merge
-    /// scripts touch keys of several slots). One problem per metric.
-    pub fn not_on_cluster(&self) -> Vec<String> {
-        self.metrics
-            .iter()
-            .filter(|m| {
-                m.top.is_some()
-                    || m.alert.is_some()
-                    || matches!(
-                        m.aggregation,
-                        Aggregation::DecimalSum { .. } | Aggregation::Avg { .. } | Aggregation::Quantiles(_)
-                    )
-            })
-            .map(|m| {
-                format!(
-                    "metric {:?}: {}{}{} is not supported with [redis] cluster = true yet (one Redis only)",
-                    m.name,
-                    m.aggregation,
-                    if m.top.is_some() { ", top-N" } else { "" },
-                    if m.alert.is_some() { ", alert" } else { "" },
-                )
-            })
-            .collect()
-    }
-
     /// The metric with this name.
     pub fn metric(&self, name: &str) -> Option<&MetricSpec> {
         self.metrics.iter().find(|m| m.name == name)

@@ -105,9 +105,7 @@ impl Settings {
 
 /// Sets up the engine for the configured limits.
 pub fn loader(config: &Config) -> anyhow::Result<RuleLoader> {
-    Ok(RuleLoader::new(&config.limits)
-        .context("cannot set up the WebAssembly engine")?
-        .on_cluster(config.redis.cluster))
+    RuleLoader::new(&config.limits).context("cannot set up the WebAssembly engine")
 }
 
 /// The plugins folder as one absolute path, so the files loaded at start

@@ -95,9 +95,6 @@ pub struct RuleLoader {
     engine: Engine,
     linker: Linker<RuleHost>,
     limits: LimitsConfig,
-    /// Whether results go to a Redis Cluster, where the aggregations,
-    /// top-N and alerts of contract 0.2.0 are refused (not built there yet).
-    cluster: bool,
 }
 
 /// The contract version a component was built for.
@@ -131,16 +128,7 @@ impl RuleLoader {
             engine,
             linker,
             limits: limits.clone(),
-            cluster: false,
         })
-    }
-
-    /// A loader for a pipeline writing to a Redis Cluster (`cluster`):
-    /// rules using what the cluster checkpoint cannot write yet are refused
-    /// at load, not dropped at the first checkpoint.
-    pub fn on_cluster(mut self, cluster: bool) -> Self {
-        self.cluster = cluster;
-        self
     }
 
     /// Loads the rule in `path` and initializes it with `config_json`.
@@ -262,17 +250,6 @@ impl RuleLoader {
             path: path.clone(),
             problems,
         })?;
-        let unsupported = if self.cluster {
-            spec.not_on_cluster()
-        } else {
-            Vec::new()
-        };
-        if !unsupported.is_empty() {
-            return Err(LoadError::Manifest {
-                path,
-                problems: unsupported,
-            });
-        }
         Ok(LoadedRule {
             version_hash: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)),
             runner: WasmRule::new(Arc::new(recipe), instance),

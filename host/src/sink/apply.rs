@@ -19,8 +19,9 @@ use redis::aio::ConnectionLike;
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 
 use super::keys::CheckpointKeys;
-use super::merge::{self, MERGE_DISTINCT, MERGE_NUMBERS, MERGE_SKETCH};
-use super::outbox::{self, Op, Unit};
+use super::merge;
+use super::outbox::{self, Apply, Op, Unit};
+use super::{alerts, pseudo};
 use crate::checkpoint::StoreError;
 
 /// The script that runs a list of commands in one slot (KEYS[1] names the
@@ -37,14 +38,8 @@ use crate::checkpoint::StoreError;
 ///   the outbox, run the commands and advance the sequence.
 ///
 /// Commands follow as: argument count, then the arguments (name first);
-/// the merge scripts of [`merge`] are run as local functions.
-static APPLY: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "local function merge_numbers(KEYS, ARGV)\n{MERGE_NUMBERS}\nend\n\
-         local function merge_distinct(KEYS, ARGV)\n{MERGE_DISTINCT}\nend\n\
-         local function merge_sketch(KEYS, ARGV)\n{MERGE_SKETCH}\nend\n{RUN}"
-    )
-});
+/// the checkpoint scripts of [`pseudo`] are run as local functions.
+static APPLY: LazyLock<String> = LazyLock::new(|| format!("{}{RUN}", pseudo::lua_functions()));
 
 /// [`APPLY`] as a script: its SHA1, so each call sends 40 bytes, not the
 /// script's 5 KiB.
@@ -77,12 +72,10 @@ local function run(i)
   while i <= #ARGV do
     local n = tonumber(ARGV[i])
     local name = ARGV[i + 1]
-    if name == 'weir.numbers' then
-      merge_numbers({ARGV[i + 2]}, {unpack(ARGV, i + 3, i + n)})
-    elseif name == 'weir.distinct' then
-      merge_distinct({ARGV[i + 2]}, {unpack(ARGV, i + 3, i + n)})
-    elseif name == 'weir.sketch' then
-      merge_sketch({ARGV[i + 2]}, {unpack(ARGV, i + 3, i + n)})
+    local script = pseudo[name]
+    if script then
+      local k = script[2]
+      script[1]({unpack(ARGV, i + 2, i + 1 + k)}, {unpack(ARGV, i + 2 + k, i + n)})
     else
       redis.call(unpack(ARGV, i + 1, i + n))
     end
@@ -199,9 +192,12 @@ pub async fn apply_unit(
     lane: &str,
     seq: u64,
 ) -> RedisResult<()> {
+    if unit.apply == Apply::AfterUnits {
+        return run_checks(conn, &unit.ops).await;
+    }
     let guard = keys.applied(&unit.anchor);
     let _: String = run_apply(conn, &unit.anchor, |cmd| {
-        if unit.guarded {
+        if unit.apply == Apply::Once {
             cmd.arg("once")
                 .arg(&guard)
                 .arg(lane)
@@ -213,6 +209,50 @@ pub async fn apply_unit(
         push_ops(cmd, &unit.ops);
     })
     .await?;
+    Ok(())
+}
+
+/// Step 2, after every other unit: each alert check (`weir.alert`, with
+/// the keys and arguments of [`alerts::ALERT`]) reads the groups across
+/// the threshold in the window's slot, then writes their alerts in the
+/// stream's slot, where the seen hash keeps each one once.
+async fn run_checks(conn: &mut impl ConnectionLike, ops: &[Op]) -> RedisResult<()> {
+    const FIXED: usize = 1 + 3 + alerts::ALERT_FIXED_ARGS;
+    for op in ops {
+        if op.len() < FIXED || op[0] != b"weir.alert" {
+            tracing::error!(
+                command = %String::from_utf8_lossy(&op[0]),
+                "a check weir does not know in a cluster outbox; skipped"
+            );
+            continue;
+        }
+        // op: weir.alert, output, seen, stream, rule, metric, start, secs,
+        // threshold, above, bucket, kept, groups…
+        let (output, seen, stream, args) = (&op[1], &op[2], &op[3], &op[4..]);
+        let found: Vec<Vec<u8>> = redis::cmd("EVAL")
+            .arg(alerts::CROSSING_SCRIPT.as_str())
+            .arg(1)
+            .arg(&output[..])
+            .arg(&args[4][..])
+            .arg(&args[5][..])
+            .arg(&args[8..])
+            .query_async(conn)
+            .await?;
+        if found.is_empty() {
+            continue;
+        }
+        let _: i64 = redis::cmd("EVAL")
+            .arg(alerts::FIRE_SCRIPT.as_str())
+            .arg(2)
+            .arg(&seen[..])
+            .arg(&stream[..])
+            .arg(&args[..5])
+            .arg(&args[6])
+            .arg(&args[7])
+            .arg(found)
+            .query_async(conn)
+            .await?;
+    }
     Ok(())
 }
 

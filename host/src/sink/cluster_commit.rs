@@ -11,7 +11,7 @@ use super::apply::{self, FenceHold, LaneOutcome};
 use super::commit;
 use super::conn::RedisConn;
 use super::keys::CheckpointKeys;
-use super::outbox::{self, Op, Unit};
+use super::outbox::{self, Apply, Op, Unit};
 use super::output::OutputSettings;
 use crate::checkpoint::{CommitSize, Fence, LaneCommit, StoreError};
 
@@ -136,12 +136,17 @@ pub async fn send(
     }
 }
 
-/// Step 2 for every unit of `lane` at once: they are in different slots
-/// and independent, so they go out together over the multiplexed
-/// connection instead of one round trip after the other.
+/// Step 2 for every unit of `lane`: the slots' writes at once (they are
+/// in different slots and independent, so they go out together over the
+/// multiplexed connection instead of one round trip after the other),
+/// then the alert checks, which read what they wrote.
 async fn apply_units(conn: &RedisConn, lane: &LaneWrite, seq: u64) -> Result<(), StoreError> {
+    let (checks, writes): (Vec<_>, Vec<_>) = lane
+        .units
+        .iter()
+        .partition(|unit| unit.apply == Apply::AfterUnits);
     let mut tasks = tokio::task::JoinSet::new();
-    for unit in &lane.units {
+    for unit in writes {
         let mut conn = conn.clone();
         let keys = lane.keys.clone();
         let unit = unit.clone();
@@ -152,6 +157,10 @@ async fn apply_units(conn: &RedisConn, lane: &LaneWrite, seq: u64) -> Result<(),
         done.map_err(|error| {
             StoreError::Unavailable(format!("a checkpoint write failed: {error}"))
         })??;
+    }
+    let mut conn = conn.clone();
+    for unit in checks {
+        apply::apply_unit(&mut conn, &lane.keys, unit, &lane.lane, seq).await?;
     }
     Ok(())
 }

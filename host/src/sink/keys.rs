@@ -19,8 +19,12 @@ pub fn catalog(rule: &str) -> String {
 }
 
 /// Sorted set of the largest groups of one output window (score = value),
-/// next to its hash.
-pub fn output_top(output_key: &str) -> String {
+/// next to its hash: `W:top`, and `{W}:top` on a Redis Cluster (in the
+/// window's slot, so one script ranks and rebuilds it).
+pub fn output_top(output_key: &str, cluster: bool) -> String {
+    if cluster {
+        return format!("{{{output_key}}}:top");
+    }
     format!("{output_key}:top")
 }
 
@@ -32,7 +36,12 @@ pub fn alerts(rule: &str) -> String {
 
 /// Hash of the alerts already written: field `<metric>|<group>|<bucket>`,
 /// so a replay, a restart or a second instance never writes one twice.
-pub fn alerts_seen(rule: &str) -> String {
+/// `weir:R:alerts:seen`, and `{weir:R:alerts}:seen` on a Redis Cluster (in
+/// the stream's slot, so one script checks it and adds to the stream).
+pub fn alerts_seen(rule: &str, cluster: bool) -> String {
+    if cluster {
+        return format!("{{{}}}:seen", alerts(rule));
+    }
     format!("weir:{rule}:alerts:seen")
 }
 
@@ -173,13 +182,21 @@ impl CheckpointKeys {
     /// Merge state of one output window shared by every lane (contract
     /// 0.2.0): `units` and `count` hashes (group → integer) of decimal sums
     /// and means, `rank` (sorted set of every group by value, for top-N).
+    /// On a cluster the window's name is its tag.
     pub fn merge_state(&self, kind: &str, output_key: &str) -> String {
+        if self.cluster {
+            return format!("{}:{kind}:{{{output_key}}}", self.base);
+        }
         format!("{}:{kind}:{output_key}", self.base)
     }
 
     /// Merge state of one group of one output window shared by every lane:
-    /// `buckets` (hash: sketch bucket → count) of quantiles.
+    /// `buckets` (hash: sketch bucket → count) of quantiles. On a cluster
+    /// the window's name is its tag.
     pub fn merge_group_state(&self, kind: &str, output_key: &str, group: &str) -> String {
+        if self.cluster {
+            return format!("{}:{kind}:{{{output_key}}}:{group}", self.base);
+        }
         format!("{}:{kind}:{output_key}:{group}", self.base)
     }
 

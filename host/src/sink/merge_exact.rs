@@ -15,11 +15,14 @@
 //!   writes each quantile with the host's formula, rank and rendering
 //!   (`state::sketch`), so N lanes publish what one lane would.
 
+use std::sync::LazyLock;
+
 use redis::Pipeline;
 
 use super::keys::CheckpointKeys;
 use crate::model::QuantileSet;
 use crate::state::aggregate::Delta;
+use crate::state::sketch::Bucket;
 use crate::state::windows::GroupChange;
 
 const FORMAT_UNITS: &str = r"
@@ -33,6 +36,14 @@ local function fmt(s, scale)
   return r
 end
 ";
+
+/// The decimal-sum merge as sent: [`FORMAT_UNITS`] and [`MERGE_UNITS`].
+pub(crate) static MERGE_UNITS_SCRIPT: LazyLock<String> =
+    LazyLock::new(|| format!("{FORMAT_UNITS}{MERGE_UNITS}"));
+
+/// The avg merge as sent: [`FORMAT_UNITS`] and [`MERGE_MEAN`].
+pub(crate) static MERGE_MEAN_SCRIPT: LazyLock<String> =
+    LazyLock::new(|| format!("{FORMAT_UNITS}{MERGE_MEAN}"));
 
 /// KEYS[1] output hash, KEYS[2] units hash; ARGV[1] scale, ARGV[2] TTL,
 /// then group / units change pairs.
@@ -70,10 +81,11 @@ redis.call('EXPIRE', KEYS[3], ttl)
 return 0
 ";
 
-/// ARGV[1] TTL, ARGV[2] Q (number of quantiles), then Q quantiles in parts
-/// per million, Q output hashes, then per group: group, bucket hash, m,
-/// and m bucket / count pairs.
-const MERGE_QUANTILES: &str = r"
+/// KEYS[1] the first output hash (it names the slot on a cluster); ARGV[1]
+/// TTL, ARGV[2] Q (number of quantiles), then Q quantiles in parts per
+/// million, Q output hashes, then per group: group, bucket hash, m, and m
+/// bucket / count pairs.
+pub(crate) const MERGE_QUANTILES: &str = r"
 local gamma = (1 + 0.01) / (1 - 0.01)
 local function value(field)
   local t = string.sub(field, 1, 1)
@@ -151,7 +163,7 @@ impl ExactMerge<'_> {
         }
         let cmd = pipe
             .cmd("EVAL")
-            .arg(format!("{FORMAT_UNITS}{MERGE_UNITS}"))
+            .arg(MERGE_UNITS_SCRIPT.as_str())
             .arg(2)
             .arg(self.output_key)
             .arg(self.keys.merge_state("units", self.output_key))
@@ -179,7 +191,7 @@ impl ExactMerge<'_> {
         }
         let cmd = pipe
             .cmd("EVAL")
-            .arg(format!("{FORMAT_UNITS}{MERGE_MEAN}"))
+            .arg(MERGE_MEAN_SCRIPT.as_str())
             .arg(3)
             .arg(self.output_key)
             .arg(self.keys.merge_state("units", self.output_key))
@@ -202,41 +214,102 @@ impl ExactMerge<'_> {
         outputs: &[String],
         groups: &[GroupChange],
     ) {
-        let mut changes = groups
+        let changes: Vec<GroupBuckets<'_>> = groups
             .iter()
             .filter_map(|group| match &group.delta {
                 Some(Delta::Buckets(buckets)) if !buckets.is_empty() => {
-                    Some((group.key.as_str(), buckets))
+                    Some((group.key.as_str(), buckets.as_slice()))
                 }
                 _ => None,
             })
-            .peekable();
-        if changes.peek().is_none() {
+            .collect();
+        if changes.is_empty() {
             return;
         }
-        let cmd = pipe
-            .cmd("EVAL")
-            .arg(MERGE_QUANTILES)
-            .arg(0)
-            .arg(self.ttl_secs)
-            .arg(set.ppm().len());
-        for ppm in set.ppm() {
-            cmd.arg(ppm);
-        }
-        for output in outputs {
-            cmd.arg(output);
-        }
-        for (group, buckets) in changes {
-            cmd.arg(group)
-                .arg(
-                    self.keys
-                        .merge_group_state("buckets", self.output_key, group),
-                )
-                .arg(buckets.len());
-            for (bucket, count) in buckets {
-                cmd.arg(bucket.field()).arg(count);
+        // On one Redis one script writes every quantile from one bucket
+        // hash per group. On a cluster each quantile's hash is in a slot of
+        // its own, so each keeps its own copy of the buckets next to it.
+        let parts: Vec<(&[u32], &[String])> = if self.keys.is_cluster() {
+            set.ppm().chunks(1).zip(outputs.chunks(1)).collect()
+        } else {
+            vec![(set.ppm(), outputs)]
+        };
+        for (ppm, outputs) in parts {
+            let Some(first) = outputs.first() else {
+                continue;
+            };
+            for batch in argument_batches(&changes) {
+                let cmd = pipe
+                    .cmd("EVAL")
+                    .arg(MERGE_QUANTILES)
+                    .arg(1)
+                    .arg(first)
+                    .arg(self.ttl_secs)
+                    .arg(ppm.len())
+                    .arg(ppm)
+                    .arg(outputs);
+                for (group, buckets) in batch {
+                    cmd.arg(*group)
+                        .arg(self.keys.merge_group_state("buckets", first, group))
+                        .arg(buckets.len());
+                    for (bucket, count) in *buckets {
+                        cmd.arg(bucket.field()).arg(count);
+                    }
+                }
+                cmd.ignore();
             }
         }
-        cmd.ignore();
+    }
+}
+
+/// A group and the bucket counts it gained.
+type GroupBuckets<'g> = (&'g str, &'g [(Bucket, u64)]);
+
+/// Most arguments one quantile merge takes: a cluster runs it with its
+/// arguments unpacked onto Lua's stack, which holds about 8000.
+const MAX_QUANTILE_ARGS: usize = 4000;
+
+/// Cuts `changes` into runs of groups whose merge arguments fit in
+/// [`MAX_QUANTILE_ARGS`] (a group with more buckets than that goes alone).
+fn argument_batches<'c, 'g>(changes: &'c [GroupBuckets<'g>]) -> Vec<&'c [GroupBuckets<'g>]> {
+    let mut batches = Vec::new();
+    let (mut start, mut args) = (0, 0);
+    for (index, (_, buckets)) in changes.iter().enumerate() {
+        let cost = 3 + 2 * buckets.len();
+        if args > 0 && args + cost > MAX_QUANTILE_ARGS {
+            batches.push(&changes[start..index]);
+            (start, args) = (index, 0);
+        }
+        args += cost;
+    }
+    batches.push(&changes[start..]);
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_merges_are_cut_to_fit_lua_stack() {
+        let small: Vec<(Bucket, u64)> = (0..10).map(|i| (Bucket::Positive(i), 1)).collect();
+        let huge: Vec<(Bucket, u64)> = (0..3000).map(|i| (Bucket::Positive(i), 1)).collect();
+        let mut changes: Vec<GroupBuckets<'_>> = vec![("a", &small); 150];
+        changes.push(("b", &huge));
+        changes.push(("c", &small));
+        let batches = argument_batches(&changes);
+        assert_eq!(
+            batches.iter().map(|b| b.len()).sum::<usize>(),
+            changes.len()
+        );
+        for batch in &batches {
+            let args: usize = batch.iter().map(|(_, b)| 3 + 2 * b.len()).sum();
+            assert!(args <= MAX_QUANTILE_ARGS || batch.len() == 1, "{args}");
+        }
+        assert_eq!(
+            batches.len(),
+            3,
+            "150 small groups, the huge one alone, then the last"
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod merge;
 pub mod merge_exact;
 pub mod outbox;
 pub mod output;
+pub mod pseudo;
 pub mod rank;
 pub mod restore;
 pub mod scan;

@@ -12,26 +12,41 @@ use std::collections::BTreeMap;
 
 use redis::{Arg, Pipeline};
 
-use super::merge::{MERGE_DISTINCT, MERGE_NUMBERS, MERGE_SKETCH};
+use super::pseudo::{self, Placement};
 use super::slot::hash_tag;
 
-/// One command: its name, then its arguments. A merge script is named by
-/// its pseudo command (`weir.numbers`, `weir.distinct`, `weir.sketch`)
-/// followed by its one key and its arguments.
+/// One command: its name, then its arguments. A checkpoint script is named
+/// by its pseudo command ([`super::pseudo`]: `weir.numbers`, `weir.units`…)
+/// followed by its keys and its arguments.
 pub type Op = Vec<Vec<u8>>;
 
 /// Most field/value pairs (or merge tuples) in one command, so a script
 /// never unpacks more arguments than Lua's stack holds.
 const MAX_TUPLES: usize = 1000;
 
-/// The writes of one checkpoint to one slot, other than the lane's own.
+/// How a unit is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Apply {
+    /// Run its commands in its slot: applying them twice changes nothing
+    /// (absolute writes).
+    Plain,
+    /// Run them at most once per lane and sequence number, under the
+    /// slot's guard: applying them twice would change a value
+    /// (increments, set and sketch merges, dead letters).
+    Once,
+    /// After every other unit of the checkpoint: alert checks, each read
+    /// in its window's slot and written in its stream's, safe to rerun.
+    AfterUnits,
+}
+
+/// The writes of one checkpoint to one slot, other than the lane's own
+/// (or, for [`Apply::AfterUnits`], the checks that follow them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unit {
     /// A key name in the slot (the hash tag itself), to route the script.
     pub anchor: String,
-    /// Whether applying it twice would change a value (increments, set and
-    /// sketch merges, dead letters): it is then applied under a guard.
-    pub guarded: bool,
+    /// How it is applied.
+    pub apply: Apply,
     /// Its commands, in order.
     pub ops: Vec<Op>,
 }
@@ -41,7 +56,8 @@ pub struct Unit {
 pub struct LaneSplit {
     /// Commands on the lane's own keys (its hash tag).
     pub state: Vec<Op>,
-    /// Everything else, one unit per slot anchor, in first-use order.
+    /// Everything else, one unit per slot anchor, in first-use order, then
+    /// the alert checks as one [`Apply::AfterUnits`] unit.
     pub units: Vec<Unit>,
 }
 
@@ -50,6 +66,7 @@ pub struct LaneSplit {
 pub fn split(pipe: &Pipeline, lane_tag: &[u8]) -> LaneSplit {
     let mut split = LaneSplit::default();
     let mut by_anchor: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+    let mut after = Vec::new();
     for cmd in pipe.cmd_iter() {
         let args: Vec<Vec<u8>> = cmd
             .args_iter()
@@ -66,6 +83,10 @@ pub fn split(pipe: &Pipeline, lane_tag: &[u8]) -> LaneSplit {
         };
         let tag = hash_tag(key).to_vec();
         let guarded = is_guarded(&op);
+        if runs_after_units(&op) {
+            after.push(op);
+            continue;
+        }
         if tag == lane_tag {
             split.state.extend(chunk(op));
             continue;
@@ -73,60 +94,65 @@ pub fn split(pipe: &Pipeline, lane_tag: &[u8]) -> LaneSplit {
         let index = *by_anchor.entry(tag.clone()).or_insert_with(|| {
             split.units.push(Unit {
                 anchor: String::from_utf8_lossy(&tag).into_owned(),
-                guarded: false,
+                apply: Apply::Plain,
                 ops: Vec::new(),
             });
             split.units.len() - 1
         });
         let unit = &mut split.units[index];
-        unit.guarded |= guarded;
+        if guarded {
+            unit.apply = Apply::Once;
+        }
         unit.ops.extend(chunk(op));
+    }
+    if !after.is_empty() {
+        split.units.push(Unit {
+            anchor: String::new(),
+            apply: Apply::AfterUnits,
+            ops: after,
+        });
     }
     split
 }
 
-/// A command with its name upper-cased and a merge `EVAL` turned into its
-/// pseudo command (`None` for an `EVAL` of another script, which weir
-/// never builds).
+/// A command with its name upper-cased and a checkpoint `EVAL` turned
+/// into its pseudo command (`None` for an `EVAL` of another script, which
+/// weir never builds).
 fn normalize(mut args: Vec<Vec<u8>>) -> Option<Op> {
     let name = args.first()?.to_ascii_uppercase();
     if name != b"EVAL" {
         args[0] = name;
         return Some(args);
     }
-    let script = args.get(1)?;
-    let pseudo: &[u8] = if script == MERGE_NUMBERS.as_bytes() {
-        b"weir.numbers"
-    } else if script == MERGE_DISTINCT.as_bytes() {
-        b"weir.distinct"
-    } else if script == MERGE_SKETCH.as_bytes() {
-        b"weir.sketch"
-    } else {
+    let Some(script) = pseudo::by_text(args.get(1)?) else {
         tracing::error!("a checkpoint script weir does not know; not written on a cluster");
         return None;
     };
-    // EVAL script 1 key argv… → pseudo key argv…
-    let mut op = vec![pseudo.to_vec()];
+    // EVAL script numkeys key… argv… → pseudo key… argv…
+    let mut op = vec![script.name.as_bytes().to_vec()];
     op.extend(args.into_iter().skip(3));
     Some(op)
 }
 
 /// Whether applying `op` twice changes a value.
 fn is_guarded(op: &Op) -> bool {
-    matches!(
-        op[0].as_slice(),
-        b"weir.numbers" | b"weir.distinct" | b"weir.sketch" | b"XADD" | b"HINCRBY" | b"APPEND"
-    )
+    pseudo::by_name(&op[0]).is_some()
+        || matches!(op[0].as_slice(), b"XADD" | b"HINCRBY" | b"APPEND")
+}
+
+/// Whether `op` is a check run after the checkpoint's other writes.
+fn runs_after_units(op: &Op) -> bool {
+    pseudo::by_name(&op[0]).is_some_and(|script| script.placement == Placement::AfterUnits)
 }
 
 /// Splits a long `HSET` or merge command into several of at most
 /// [`MAX_TUPLES`] tuples each (same effect, applied in one script).
 fn chunk(op: Op) -> Vec<Op> {
-    let (head, tuple) = match op[0].as_slice() {
-        b"HSET" => (2, 2),
-        b"weir.numbers" => (3, 2),
-        b"weir.distinct" | b"weir.sketch" => (3, 3),
-        _ => return vec![op],
+    let (head, tuple) = match pseudo::by_name(&op[0]) {
+        Some(script) if script.tuple > 0 => (1 + script.keys + script.fixed, script.tuple),
+        Some(_) => return vec![op],
+        None if op[0] == b"HSET" => (2, 2),
+        None => return vec![op],
     };
     if op.len() <= head + tuple * MAX_TUPLES {
         return vec![op];
@@ -150,7 +176,11 @@ pub fn encode(unit: &Unit) -> Vec<u8> {
         out.extend_from_slice(bytes);
     };
     word(unit.anchor.as_bytes());
-    word(if unit.guarded { b"1" } else { b"0" });
+    word(match unit.apply {
+        Apply::Plain => b"0",
+        Apply::Once => b"1",
+        Apply::AfterUnits => b"a",
+    });
     for op in &unit.ops {
         word(op.len().to_string().as_bytes());
         for arg in op {
@@ -181,7 +211,12 @@ pub fn decode(mut bytes: &[u8]) -> Result<Unit, DecodeError> {
     }
     let mut words = words.into_iter();
     let anchor = words.next().ok_or(DecodeError("no anchor"))?;
-    let guarded = words.next().ok_or(DecodeError("no guard flag"))? == b"1";
+    let apply = match words.next().ok_or(DecodeError("no guard flag"))?.as_slice() {
+        b"0" => Apply::Plain,
+        b"1" => Apply::Once,
+        b"a" => Apply::AfterUnits,
+        _ => return Err(DecodeError("unknown guard flag")),
+    };
     let mut ops = Vec::new();
     while let Some(count) = words.next() {
         let count: usize = std::str::from_utf8(&count)
@@ -196,7 +231,7 @@ pub fn decode(mut bytes: &[u8]) -> Result<Unit, DecodeError> {
     }
     Ok(Unit {
         anchor: String::from_utf8(anchor).map_err(|_| DecodeError("anchor not UTF-8"))?,
-        guarded,
+        apply,
         ops,
     })
 }
@@ -204,6 +239,7 @@ pub fn decode(mut bytes: &[u8]) -> Result<Unit, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::merge::MERGE_NUMBERS;
 
     #[test]
     fn a_lane_checkpoint_splits_by_slot_anchor() {
@@ -224,17 +260,17 @@ mod tests {
         pipe.zadd("weir:r:pv:60:windows", 0, 0).ignore();
         let split = split(&pipe, b"t/0");
         assert_eq!(split.state.len(), 1);
-        let anchors: Vec<(&str, bool, usize)> = split
+        let anchors: Vec<(&str, Apply, usize)> = split
             .units
             .iter()
-            .map(|u| (u.anchor.as_str(), u.guarded, u.ops.len()))
+            .map(|u| (u.anchor.as_str(), u.apply, u.ops.len()))
             .collect();
         assert_eq!(
             anchors,
             vec![
-                ("weir:r:pv:60:0", false, 2),
-                ("weir:r:uv:60:0", true, 1),
-                ("weir:r:pv:60:windows", false, 1),
+                ("weir:r:pv:60:0", Apply::Plain, 2),
+                ("weir:r:uv:60:0", Apply::Once, 1),
+                ("weir:r:pv:60:windows", Apply::Plain, 1),
             ]
         );
         assert_eq!(split.units[1].ops[0][0], b"weir.numbers");
@@ -243,6 +279,64 @@ mod tests {
             assert_eq!(&decode(&encode(unit)).unwrap(), unit);
         }
         assert!(decode(&encode(&split.units[0])[..7]).is_err());
+    }
+
+    #[test]
+    fn merges_stay_in_their_window_and_alert_checks_come_last() {
+        let keys = crate::sink::CheckpointKeys::cluster("n").lane("t/0");
+        let window = "weir:r:gmv:60:0";
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVAL")
+            .arg(crate::sink::alerts::ALERT.as_str())
+            .arg(3)
+            .arg(window)
+            .arg(crate::sink::keys::alerts_seen("r", true))
+            .arg(crate::sink::keys::alerts("r"))
+            .arg(&["r", "gmv", "0", "60", "10", "1", "0", "100", "a"])
+            .ignore();
+        let mut ranks: Op = vec![
+            b"EVAL".to_vec(),
+            crate::sink::rank::RANK.into(),
+            b"3".to_vec(),
+        ];
+        ranks.push(window.into());
+        ranks.push(keys.merge_state("rank", window).into_bytes());
+        ranks.push(crate::sink::keys::output_top(window, true).into_bytes());
+        ranks.extend(["5", "60", "0"].map(|a| a.as_bytes().to_vec()));
+        for i in 0..2500 {
+            ranks.push(format!("g{i}").into_bytes());
+        }
+        let mut cmd = redis::cmd("EVAL");
+        for arg in &ranks[1..] {
+            cmd.arg(&arg[..]);
+        }
+        pipe.add_command(cmd).ignore();
+        let split = split(&pipe, keys.lane_tag());
+        assert!(split.state.is_empty());
+        assert_eq!(
+            split.units.len(),
+            2,
+            "{:?}",
+            split.units.iter().map(|u| &u.anchor).collect::<Vec<_>>()
+        );
+        let merges = &split.units[0];
+        assert_eq!(
+            (merges.anchor.as_str(), merges.apply),
+            (window, Apply::Once)
+        );
+        // 2500 ranked groups in chunks of 1000, each with the keys and
+        // fixed arguments.
+        assert_eq!(merges.ops.len(), 3);
+        assert!(
+            merges
+                .ops
+                .iter()
+                .all(|op| op[0] == b"weir.rank" && op[1] == window.as_bytes())
+        );
+        let checks = &split.units[1];
+        assert_eq!(checks.apply, Apply::AfterUnits);
+        assert_eq!(checks.ops[0][0], b"weir.alert");
+        assert_eq!(decode(&encode(checks)).unwrap(), *checks);
     }
 
     #[test]

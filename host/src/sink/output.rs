@@ -115,7 +115,7 @@ impl MetricOutput<'_> {
                 let top = rank::TopN {
                     output_key: key,
                     ranking_key: self.keys.merge_state("rank", key),
-                    top_key: keys::output_top(key),
+                    top_key: keys::output_top(key, self.keys.is_cluster()),
                     n,
                 };
                 top.update(pipe, merge_ttl, ttl, changed());
@@ -128,6 +128,7 @@ impl MetricOutput<'_> {
                     output_key: key,
                     start_secs,
                     size_secs: self.size_secs,
+                    cluster: self.keys.is_cluster(),
                 };
                 check.check(pipe, changed());
             }

@@ -13,7 +13,7 @@ use redis::Pipeline;
 /// KEYS[1] output hash, KEYS[2] ranking, KEYS[3] top-N set; ARGV[1] n,
 /// ARGV[2] TTL of the ranking, ARGV[3] TTL of the set (0: none), then the
 /// changed groups.
-const RANK: &str = r"
+pub(crate) const RANK: &str = r"
 local n, ttl, top_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 for i = 4, #ARGV do
   local v = redis.call('HGET', KEYS[1], ARGV[i])

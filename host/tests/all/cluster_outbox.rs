@@ -49,7 +49,7 @@ fn cluster_outbox_is_applied_exactly_once() {
             .unwrap();
         let unit = Unit {
             anchor: WINDOW.to_owned(),
-            guarded: true,
+            apply: outbox::Apply::Once,
             ops: vec![vec![
                 b"weir.numbers".to_vec(),
                 WINDOW.as_bytes().to_vec(),

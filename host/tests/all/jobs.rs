@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::result_store::ResultStore;
 use crate::support::*;
 
 /// Generates `lines` lines for `job` from `seed` (see
@@ -31,29 +32,44 @@ pub fn job_log(dir: &Path, job: &str, seed: u32, lines: u32) -> PathBuf {
 }
 
 /// Runs `rule` on its generated log (file source, 10 s lateness) with
-/// `extra` config, and returns Redis, the config and the log.
-fn run_job(dir: &Path, rule: &str, lines: u32, extra: &str) -> (RedisServer, PathBuf, PathBuf) {
+/// `extra` config into `store`, and returns the config and the log.
+pub fn run_job(
+    store: &impl ResultStore,
+    dir: &Path,
+    rule: &str,
+    lines: u32,
+    extra: &str,
+) -> (PathBuf, PathBuf) {
     let log = job_log(dir, rule, 29, lines);
-    let redis = RedisServer::start();
     let plugins = plugins_dir(dir, &[rule]);
-    let config = write_config(
+    let config = store.config(
         dir,
         &file_source(&log, false),
         &plugins,
-        &redis,
         &format!("[windows]\nallowed_lateness_secs = 10\n{extra}"),
     );
     run_to_end(&config);
-    (redis, config, log)
+    (config, log)
 }
+
+/// `errors`' config in the tests: an alert above 40 a minute, at most one
+/// per service per 10 minutes.
+pub const ERRORS_CONFIG: &str =
+    "[rules.errors]\nconfig = { threshold = 40, throttle_secs = 600 }\n";
 
 /// `spend`: exact money per appkey per minute and per local day (the day
 /// offset comes from the rule's manifest), payers per day.
 #[test]
 fn spend_sums_money_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let (redis, config, log) = run_job(dir.path(), "spend", 24_000, "");
-    let expected = oracle("spend", &log, 10, -28_800);
+    let redis = RedisServer::start();
+    let (config, log) = run_job(&redis, dir.path(), "spend", 24_000, "");
+    check_spend(&redis, &config, &log);
+}
+
+/// Checks a file run of `spend` (10 s lateness) against the oracle.
+pub fn check_spend(store: &impl ResultStore, config: &Path, log: &Path) {
+    let expected = oracle("spend", log, 10, -28_800);
     assert_eq!(
         expected
             .keys()
@@ -62,7 +78,7 @@ fn spend_sums_money_exactly() {
         2,
         "both local days have a day window"
     );
-    assert_same(&redis.outputs("spend"), &expected, "spend");
+    assert_same(&store.outputs("spend"), &expected, "spend");
     // Money is written with its cents, never as a float.
     let day = expected
         .keys()
@@ -73,7 +89,7 @@ fn spend_sums_money_exactly() {
             .values()
             .all(|v| v.split_once('.').is_some_and(|(_, c)| c.len() == 2))
     );
-    let status = status_row(&config, "spend").expect("a spend row");
+    let status = status_row(config, "spend").expect("a spend row");
     assert_ne!(status["rejected"], "0", "{status:?}");
 }
 
@@ -82,29 +98,36 @@ fn spend_sums_money_exactly() {
 #[test]
 fn orders_keep_the_top_five_products() {
     let dir = tempfile::tempdir().unwrap();
-    let (redis, _config, log) = run_job(dir.path(), "orders", 24_000, "");
-    let expected = oracle("orders", &log, 10, 0);
-    assert_same(&redis.outputs("orders"), &expected, "orders");
-    let checked = assert_top_five(&redis, &expected);
+    let redis = RedisServer::start();
+    let (_config, log) = run_job(&redis, dir.path(), "orders", 24_000, "");
+    let checked = check_orders(&redis, &log, 10);
     assert!(checked >= 15, "only {checked} minutes");
+}
+
+/// Checks a run of `orders` with `lateness` against the oracle, its top 5
+/// included; returns how many minutes' top 5 it checked.
+pub fn check_orders(store: &impl ResultStore, log: &Path, lateness: u64) -> usize {
+    let expected = oracle("orders", log, lateness, 0);
+    assert_same(&store.outputs("orders"), &expected, "orders");
+    assert_top_five(store, &expected)
 }
 
 /// Checks each `by_product` window's `:top` set against the 5 largest
 /// sums of `expected`; returns how many windows it checked.
-pub fn assert_top_five(redis: &RedisServer, expected: &Hashes) -> usize {
+pub fn assert_top_five(store: &impl ResultStore, expected: &Hashes) -> usize {
     let mut checked = 0;
     for (key, groups) in expected
         .iter()
         .filter(|(k, _)| k.contains(":by_product:60:"))
     {
-        let top: Vec<(String, f64)> = redis::cmd("ZRANGE")
-            .arg(format!("{key}:top"))
-            .arg(0)
-            .arg(-1)
-            .arg("REV")
-            .arg("WITHSCORES")
-            .query(&mut redis.conn())
-            .unwrap();
+        let top: Vec<(String, f64)> = store.query(
+            redis::cmd("ZRANGE")
+                .arg(store.top_key(key))
+                .arg(0)
+                .arg(-1)
+                .arg("REV")
+                .arg("WITHSCORES"),
+        );
         let mut values: Vec<f64> = groups.values().map(|v| v.parse().unwrap()).collect();
         values.sort_by(|a, b| b.total_cmp(a));
         values.truncate(5);
@@ -127,9 +150,16 @@ pub fn assert_top_five(redis: &RedisServer, expected: &Hashes) -> usize {
 #[test]
 fn cpu_average_and_percentiles() {
     let dir = tempfile::tempdir().unwrap();
-    let (redis, _config, log) = run_job(dir.path(), "cpu", 24_000, "");
-    let expected = oracle("cpu", &log, 10, 0);
-    let got = redis.outputs("cpu");
+    let redis = RedisServer::start();
+    let (_config, log) = run_job(&redis, dir.path(), "cpu", 24_000, "");
+    check_cpu(&redis, &log, 10);
+}
+
+/// Checks a run of `cpu` with `lateness` against the oracle: means
+/// exactly, quantiles within 1%.
+pub fn check_cpu(store: &impl ResultStore, log: &Path, lateness: u64) {
+    let expected = oracle("cpu", log, lateness, 0);
+    let got = store.outputs("cpu");
     let (exact_expected, approx_expected): (Hashes, Hashes) = expected
         .into_iter()
         .partition(|(k, _)| k.contains(":cpu_avg:"));
@@ -166,13 +196,13 @@ fn cpu_average_and_percentiles() {
 }
 
 /// The entries of `weir:<rule>:alerts`, oldest first.
-pub fn alerts(redis: &RedisServer, rule: &str) -> Vec<BTreeMap<String, String>> {
-    let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
-        .arg(format!("weir:{rule}:alerts"))
-        .arg("-")
-        .arg("+")
-        .query(&mut redis.conn())
-        .unwrap();
+pub fn alerts(store: &impl ResultStore, rule: &str) -> Vec<BTreeMap<String, String>> {
+    let entries: Vec<(String, BTreeMap<String, String>)> = store.query(
+        redis::cmd("XRANGE")
+            .arg(format!("weir:{rule}:alerts"))
+            .arg("-")
+            .arg("+"),
+    );
     entries.into_iter().map(|(_, fields)| fields).collect()
 }
 
@@ -198,12 +228,12 @@ pub fn expected_alerts(
 /// Checks that `rule`'s alert stream holds exactly one entry per pair of
 /// `want`.
 pub fn assert_alerts_once(
-    redis: &RedisServer,
+    store: &impl ResultStore,
     rule: &str,
     want: &BTreeSet<(String, i64)>,
     throttle: i64,
 ) {
-    let got = alerts(redis, rule);
+    let got = alerts(store, rule);
     let buckets: BTreeSet<(String, i64)> = got
         .iter()
         .map(|a| {
@@ -227,14 +257,20 @@ pub fn assert_alerts_once(
 #[test]
 fn errors_alert_once_per_service_and_bucket() {
     let dir = tempfile::tempdir().unwrap();
-    let extra = "[rules.errors]\nconfig = { threshold = 40, throttle_secs = 600 }\n";
-    let (redis, config, log) = run_job(dir.path(), "errors", 24_000, extra);
-    let expected = oracle("errors", &log, 10, 0);
-    assert_same(&redis.outputs("errors"), &expected, "errors");
+    let redis = RedisServer::start();
+    let (config, log) = run_job(&redis, dir.path(), "errors", 24_000, ERRORS_CONFIG);
+    check_errors_replayed(&redis, &config, &log);
+}
+
+/// Checks a file run of `errors` (10 s lateness, [`ERRORS_CONFIG`]), then
+/// replays it from scratch and checks that no alert was written twice.
+pub fn check_errors_replayed(store: &impl ResultStore, config: &Path, log: &Path) {
+    let expected = oracle("errors", log, 10, 0);
+    assert_same(&store.outputs("errors"), &expected, "errors");
     let want = expected_alerts(&expected, 40, 600);
     let check = |what: &str| {
-        assert_alerts_once(&redis, "errors", &want, 600);
-        for alert in alerts(&redis, "errors") {
+        assert_alerts_once(store, "errors", &want, 600);
+        for alert in alerts(store, "errors") {
             assert_eq!(alert["rule"], "errors", "{what}");
             assert_eq!(alert["metric"], "errors");
             assert_eq!(alert["window_secs"], "60");
@@ -246,7 +282,7 @@ fn errors_alert_once_per_service_and_bucket() {
     // Replay everything from scratch: the same alerts, none twice.
     let reset = weir()
         .args(["reset", "--config"])
-        .arg(&config)
+        .arg(config)
         .output()
         .unwrap();
     assert!(
@@ -254,7 +290,7 @@ fn errors_alert_once_per_service_and_bucket() {
         "{}",
         String::from_utf8_lossy(&reset.stderr)
     );
-    run_to_end(&config);
+    run_to_end(config);
     check("replay");
 }
 
@@ -323,35 +359,4 @@ fn a_component_built_for_0_1_0_still_runs() {
         &oracle("pvuv", &log, 10, 0),
         "pvuv 0.1.0",
     );
-}
-
-/// On a Redis Cluster a rule using the 0.2.0 aggregations, top-N or alerts
-/// is refused when it loads, naming the metric (their writes span slots);
-/// a 0.1.0-style rule beside it is fine.
-#[test]
-fn rules_a_cluster_cannot_hold_yet_are_refused_at_load() {
-    let dir = tempfile::tempdir().unwrap();
-    let plugins = plugins_dir(dir.path(), &["orders", "pvuv"]);
-    let config = dir.path().join("weir.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}[plugins]\ndir = \"{}\"\n[redis]\nurl = \"redis://127.0.0.1:1\"\ncluster = true\n",
-            file_source(&dir.path().join("unused.log"), false),
-            plugins.display()
-        ),
-    )
-    .unwrap();
-    let stderr = check_fails(&config);
-    assert!(
-        stderr.contains(
-            r#"metric "gmv": decimal-sum(2) is not supported with [redis] cluster = true yet"#
-        ),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(r#"metric "by_product": decimal-sum(2), top-N"#),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("pvuv.wasm"), "{stderr}");
 }

@@ -10,6 +10,7 @@
 mod aggregates;
 mod bad_input;
 mod cluster;
+mod cluster_jobs;
 mod cluster_kafka;
 mod cluster_outbox;
 mod cluster_support;
@@ -33,6 +34,7 @@ mod reload;
 mod reload_edges;
 mod reset;
 mod restarts;
+mod result_store;
 mod sandbox;
 mod secure;
 mod secure_kafka;
