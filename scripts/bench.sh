@@ -136,6 +136,7 @@ ALL_DUCK1=()
 ALL_WEIR=()
 ALL_BASE=()
 ALL_SOL=()
+ALL_LOAD=()
 # time_weir BINARY: one run from an empty Redis; prints "wall-seconds cpu-seconds".
 time_weir() {
     "${CLI[@]}" FLUSHALL >/dev/null
@@ -148,7 +149,8 @@ time_weir() {
     awk '{ printf "%.2f\n", $1 + $2 }' "$DIR/weir-time.txt"
 }
 for run in $(seq 1 "$RUNS"); do
-    echo "-- round $run (load average $(cut -d' ' -f1 /proc/loadavg))"
+    ALL_LOAD+=("$(cut -d' ' -f1 /proc/loadavg)")
+    echo "-- round $run (load average ${ALL_LOAD[-1]})"
     if [ "$run" -eq 1 ]; then
         python3 scripts/bench_duckdb.py "$LOG" --repeat 1 --out "$DIR/duckdb-minutes.tsv" >"$DIR/duckdb.txt"
         sed -n '/^duckdb [0-9]/,/^RESULT/p' "$DIR/duckdb.txt" | grep -v '^RESULT'
@@ -240,6 +242,7 @@ mkdir -p "$DIR/all"
     echo "duckdb1 ${ALL_DUCK1[*]}"
     echo "weir ${ALL_WEIR[*]}"
     echo "sol ${ALL_SOL[*]}"
+    echo "load ${ALL_LOAD[*]}"
 } >"$DIR/all/e2e.txt"
 python3 - "$LINE_COUNT" "$DUCK_THREADS" "$WEIR_CPU" "${ALL_DUCK[*]}" "${ALL_DUCK1[*]}" "${ALL_WEIR[*]}" "${ALL_SOL[*]}" "${ALL_BASE[*]:-}" <<'EOF'
 import statistics

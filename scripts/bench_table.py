@@ -79,7 +79,9 @@ def main(argv: list[str]) -> int:
              f"{rate(lines / duck)} / {rate(lines / duck1)}", f"{sol_secs / duck:.2f}x / {sol_secs / duck1:.2f}x",
              "", "", ""),
         ]
-        notes = [f"end to end: {lines:,.0f} lines, medians of {n} interleaved rounds"]
+        load = e.get("load", [])
+        notes = [f"end to end: {lines:,.0f} lines, medians of {n} interleaved rounds"
+                 + (f"; load average {min(load):.2f}-{max(load):.2f} at the rounds' starts" if load else "")]
     else:
         rows.append(("end to end", *skipped))
         notes = []
@@ -115,6 +117,9 @@ def main(argv: list[str]) -> int:
         c, w = klines / med(count), klines / med(weirk)
         rows.append(("Kafka -> Redis (pvuv + ip-count) vs bare consumer", rate(c), rate(w),
                      f"{w / c:.2f}x", of_sol(w), ">= 0.8x", verdict(w / c, 0.8, True)))
+        rows.append(("Kafka: Redis CPU vs weir CPU (same runs)", f"weir {med(wcpu):.2f} s",
+                     f"redis {med(redis):.2f} s", f"{med(redis) / med(wcpu):.2f}x", "", "<= 1.0x",
+                     verdict(med(redis) / med(wcpu), 1.0, False)))
         notes.append(f"Kafka: {klines:,.0f} lines in 3 partitions, medians of {len(weirk)} rounds; "
                      f"weir cpu {med(wcpu):.1f} s, redis cpu {med(redis):.1f} s, weir peak RSS {med(rss):.0f} MB "
                      "(its input differs from the file's, so 'of sol' there is indicative)")

@@ -49,7 +49,7 @@ all_memory() {
     weir_kib="$(peak_rss_kib "$ROOT/target/release/weir" run --config "$CONFIG")" || {
         echo "skipped: weir run failed (see $DIR/all/rss-runs.log)"; return 0; }
     sol_kib="$(peak_rss_kib "$SOL" "$LOG" --day-offset-secs -28800)" || sol_kib=""
-    echo "weir run: $((weir_kib / 1024)) MiB; weir-sol: $((${sol_kib:-0} / 1024)) MiB"
+    echo "weir run: $((weir_kib * 1024 / 1000000)) MB; weir-sol: $((${sol_kib:-0} * 1024 / 1000000)) MB"
     gen_one_day 1000000 1000000 "$DIR/day-1m-distinct.log"
     gen_one_day 1000000 1 "$DIR/day-1m-same.log"
     for kind in distinct same; do
@@ -61,7 +61,7 @@ all_memory() {
     one_kib="$(peak_rss_kib "$ROOT/target/release/weir" run --config "$DIR/weir-day-same.toml")" || one_kib=""
     "${CLI[@]}" FLUSHALL >/dev/null
     rm -f "$DIR/day-1m-distinct.log" "$DIR/day-1m-same.log"
-    echo "weir run, 1M lines in one day: $((${many_kib:-0} / 1024)) MiB with 1M distinct clients, $((${one_kib:-0} / 1024)) MiB with one"
+    echo "weir run, 1M lines in one day: $((${many_kib:-0} * 1024 / 1000000)) MB with 1M distinct clients, $((${one_kib:-0} * 1024 / 1000000)) MB with one"
     echo "weir_kib $weir_kib" >"$out"
     if [ -n "$sol_kib" ]; then echo "sol_kib $sol_kib" >>"$out"; fi
     if [ -n "$many_kib" ] && [ -n "$one_kib" ]; then
