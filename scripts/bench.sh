@@ -17,7 +17,7 @@
 # Generates $BENCH_DIR/access-<N>.log with tests/tools/gen_access.py (seed 7)
 # unless it exists; installs the duckdb Python module if it is missing; starts
 # a private redis-server on a free loopback port (no persistence) and stops it
-# on exit; builds target/release/weir and the pvuv component. Every weir run
+# on exit; builds target/release/weir, weir-sol and the pvuv component. Every weir run
 # starts from an empty Redis (FLUSHALL), so each run does the whole file.
 # Checks that weir's and weir-sol's per-minute pv and uv equal DuckDB's for
 # every minute, and weir-sol's per-day pv and uv equal weir's for every day.
