@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: `weir run` (pvuv rule, Redis output and checkpoints)
-# against DuckDB computing the same per-minute pv/uv, on the same 2M-line file.
-#   scripts/bench.sh
+# against DuckDB computing the same per-minute pv/uv, and against the
+# speed-of-light line (bench/sol, `weir-sol`: the same exact numbers in plain
+# single-threaded Rust), on the same 2M-line file.
+#   scripts/bench.sh          weir vs DuckDB (2 threads, 1 thread) vs weir-sol
+#   scripts/bench.sh --all    the same, then every other comparison of issue 14
+#                             in one go, and one table of them all (see below)
 # Environment: BENCH_RUNS (rounds; each system runs once per round, in turn;
-# the summary gives each system's median and best run; default 3),
+# the summary gives each system's median and best run; default 3, 5 with
+# --all),
 # BENCH_LINES (default 2000000), BENCH_DIR (default <repo>/target/bench),
 # BENCH_WEIR_BASELINE (another weir binary, e.g. one built from an earlier
 # commit: it runs in every round too, and the summary gives this build's
@@ -12,10 +17,28 @@
 # Generates $BENCH_DIR/access-<N>.log with tests/tools/gen_access.py (seed 7)
 # unless it exists; installs the duckdb Python module if it is missing; starts
 # a private redis-server on a free loopback port (no persistence) and stops it
-# on exit; builds target/release/weir and the pvuv component. Every weir run
+# on exit; builds target/release/weir, weir-sol and the pvuv component. Every weir run
 # starts from an empty Redis (FLUSHALL), so each run does the whole file.
-# Checks that weir's per-minute pv and uv equal DuckDB's for every minute.
+# Checks that weir's and weir-sol's per-minute pv and uv equal DuckDB's for
+# every minute, and weir-sol's per-day pv and uv equal weir's for every day.
+#
+# --all then adds (scripts/lib/bench-all.sh; raw outputs in $BENCH_DIR/all):
+# peak RSS of `weir run` on the same file and of a day window of 1M distinct
+# members; `cargo bench -p weir --bench pvuv` on the same file (wasm vs
+# native, BENCH_RUNS rounds); `cargo bench -p weir --bench reload`
+# (BENCH_SWAPS swaps, default 15); scripts/bench-kafka.sh (BENCH_RUNS rounds,
+# BENCH_KAFKA_LINES lines, default 1000000; skipped with a message if it
+# fails, e.g. without a way to install tansu); and prints one table
+# (scripts/bench_table.py): medians, ratios to each baseline, every weir
+# figure as a fraction of the speed-of-light line, and issue 14's targets.
 set -euo pipefail
+
+ALL=0
+case "${1:-}" in
+    --all) ALL=1 ;;
+    "") ;;
+    *) echo "usage: scripts/bench.sh [--all]" >&2; exit 2 ;;
+esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -23,7 +46,7 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
 
-RUNS="${BENCH_RUNS:-3}"
+if [ "$ALL" = 1 ]; then RUNS="${BENCH_RUNS:-5}"; else RUNS="${BENCH_RUNS:-3}"; fi
 LINES="${BENCH_LINES:-2000000}"
 DIR="${BENCH_DIR:-$ROOT/target/bench}"
 mkdir -p "$DIR"
@@ -53,8 +76,10 @@ if ! python3 -c 'import duckdb' 2>/dev/null; then
 fi
 
 # ---- weir ----------------------------------------------------------------------
-say "building weir and the pvuv component"
+say "building weir, weir-sol and the pvuv component"
 cargo build --release -p weir
+cargo build --release -p weir-sol
+SOL="${CARGO_TARGET_DIR:-$ROOT/target}/release/weir-sol"
 scripts/build-plugins.sh "$DIR/plugins" >/dev/null
 find "$DIR/plugins" -name '*.wasm' ! -name pvuv.wasm -delete
 ls -l "$DIR/plugins"
@@ -96,7 +121,7 @@ EOF
 
 # The systems take turns, run after run, so that a busy moment on this shared
 # machine slows them alike; the best run of each is kept.
-say "timed runs: duckdb (all threads), duckdb (1 thread), weir; $RUNS rounds"
+say "timed runs: duckdb (all threads), duckdb (1 thread), weir, weir-sol; $RUNS rounds"
 best() { # best CURRENT NEW: the smaller, as text
     if [ -z "$1" ] || python3 -c "import sys; sys.exit(not $2 < $1)"; then echo "$2"; else echo "$1"; fi
 }
@@ -110,6 +135,8 @@ ALL_DUCK=()
 ALL_DUCK1=()
 ALL_WEIR=()
 ALL_BASE=()
+ALL_SOL=()
+ALL_LOAD=()
 # time_weir BINARY: one run from an empty Redis; prints "wall-seconds cpu-seconds".
 time_weir() {
     "${CLI[@]}" FLUSHALL >/dev/null
@@ -122,7 +149,8 @@ time_weir() {
     awk '{ printf "%.2f\n", $1 + $2 }' "$DIR/weir-time.txt"
 }
 for run in $(seq 1 "$RUNS"); do
-    echo "-- round $run (load average $(cut -d' ' -f1 /proc/loadavg))"
+    ALL_LOAD+=("$(cut -d' ' -f1 /proc/loadavg)")
+    echo "-- round $run (load average ${ALL_LOAD[-1]})"
     if [ "$run" -eq 1 ]; then
         python3 scripts/bench_duckdb.py "$LOG" --repeat 1 --out "$DIR/duckdb-minutes.tsv" >"$DIR/duckdb.txt"
         sed -n '/^duckdb [0-9]/,/^RESULT/p' "$DIR/duckdb.txt" | grep -v '^RESULT'
@@ -151,6 +179,13 @@ for run in $(seq 1 "$RUNS"); do
         WEIR_SECS="$secs"
         WEIR_CPU="$cpu"
     fi
+
+    start="$EPOCHREALTIME"
+    "$SOL" "$LOG" --lateness-secs 10 --day-offset-secs -28800 \
+        --minutes "$DIR/sol-minutes.tsv" --days "$DIR/sol-days.tsv" >"$DIR/sol.txt"
+    secs="$(python3 -c "print(f'{$EPOCHREALTIME - $start:.4f}')")"
+    ALL_SOL+=("$secs")
+    echo "weir-sol run: $secs s  $(python3 -c "print(f'{$LINE_COUNT / $secs:,.0f}')") lines/s"
 done
 grep -h -E 'input done|rule totals' "$DIR/weir-run.log" | sed 's/\x1b\[[0-9;]*m//g' || true
 
@@ -175,35 +210,86 @@ if [ "$MISMATCHES" -gt 0 ]; then
     awk -F'\t' '$2 != $4 || $3 != $5' "$DIR/compare.tsv" | head -n 5
 fi
 
+say "weir-sol vs duckdb per minute, weir-sol vs weir per day"
+SOL_OK=1
+if cmp -s "$DIR/duckdb-minutes.tsv" "$DIR/sol-minutes.tsv"; then
+    echo "minutes: weir-sol equals duckdb on all $(wc -l <"$DIR/sol-minutes.tsv") minutes"
+else
+    SOL_OK=0
+    echo "minutes: weir-sol and duckdb differ; first differences (<: duckdb, >: weir-sol):"
+    diff "$DIR/duckdb-minutes.tsv" "$DIR/sol-minutes.tsv" | head -n 6 || true
+fi
+# weir's day values (the cumulative window's last step) from Redis.
+awk '{ print "HGET weir:pvuv:pv:86400:" $1 " total"; print "HGET weir:pvuv:uv:86400:" $1 " total" }' \
+    "$DIR/sol-days.tsv" | "${CLI[@]}" | paste - - | paste <(cut -f1 "$DIR/sol-days.tsv") - >"$DIR/weir-days.tsv"
+WEIR_DAYS="$("${CLI[@]}" --scan --pattern 'weir:pvuv:pv:86400:*' | grep -c -E ':[0-9]+$' || true)"
+if cmp -s "$DIR/weir-days.tsv" "$DIR/sol-days.tsv" && [ "$WEIR_DAYS" = "$(wc -l <"$DIR/sol-days.tsv")" ]; then
+    echo "days: weir-sol equals weir on all $WEIR_DAYS days (pv, uv)"
+else
+    SOL_OK=0
+    echo "days: weir has $WEIR_DAYS, weir-sol $(wc -l <"$DIR/sol-days.tsv"); first differences (<: weir, >: weir-sol):"
+    diff "$DIR/weir-days.tsv" "$DIR/sol-days.tsv" | head -n 6 || true
+fi
+
 # ---- summary ---------------------------------------------------------------------
 say "summary ($LINE_COUNT lines, $RUNS rounds: medians, best in brackets)"
-python3 - "$LINE_COUNT" "$DUCK_THREADS" "$WEIR_CPU" "${ALL_DUCK[*]}" "${ALL_DUCK1[*]}" "${ALL_WEIR[*]}" "${ALL_BASE[*]:-}" <<'EOF'
+mkdir -p "$DIR/all"
+# The rounds' times, one system a line, for scripts/bench_table.py (--all).
+{
+    echo "lines $LINE_COUNT"
+    echo "duckdb_threads $DUCK_THREADS"
+    echo "duckdb ${ALL_DUCK[*]}"
+    echo "duckdb1 ${ALL_DUCK1[*]}"
+    echo "weir ${ALL_WEIR[*]}"
+    echo "sol ${ALL_SOL[*]}"
+    echo "load ${ALL_LOAD[*]}"
+} >"$DIR/all/e2e.txt"
+python3 - "$LINE_COUNT" "$DUCK_THREADS" "$WEIR_CPU" "${ALL_DUCK[*]}" "${ALL_DUCK1[*]}" "${ALL_WEIR[*]}" "${ALL_SOL[*]}" "${ALL_BASE[*]:-}" <<'EOF'
 import statistics
 import sys
 lines = int(sys.argv[1])
 threads, weir_cpu = float(sys.argv[2]), float(sys.argv[3])
-runs = [[float(x) for x in arg.split()] for arg in sys.argv[4:8]]
-duck, duck1, weir, base = runs
+runs = [[float(x) for x in arg.split()] for arg in sys.argv[4:9]]
+duck, duck1, weir, sol, base = runs
 med = statistics.median
 rows = [
     (f"duckdb, {threads:.0f} threads (baseline)", duck),
     ("duckdb, 1 thread", duck1),
     ("weir run (pvuv wasm + Redis)", weir),
+    ("weir-sol (speed of light, 1 thread)", sol),
 ]
 if base:
     rows.append(("weir run, BENCH_WEIR_BASELINE build", base))
-print(f"| {'system':<36} | {'median s':>8} | {'best s':>7} | {'lines/s (median)':>16} | {'vs duckdb':>9} | {'vs duckdb 1t':>12} |")
-print(f"|{'-' * 38}|{'-' * 10}|{'-' * 9}|{'-' * 18}|{'-' * 11}|{'-' * 14}|")
+print(f"| {'system':<36} | {'median s':>8} | {'best s':>7} | {'lines/s (median)':>16} | {'vs duckdb':>9} | {'vs duckdb 1t':>12} | {'of sol':>7} |")
+print(f"|{'-' * 38}|{'-' * 10}|{'-' * 9}|{'-' * 18}|{'-' * 11}|{'-' * 14}|{'-' * 9}|")
 for name, secs in rows:
     m = med(secs)
-    print(f"| {name:<36} | {m:>8.3f} | {min(secs):>7.3f} | {lines / m:>16,.0f} | {med(duck) / m:>8.2f}x | {med(duck1) / m:>11.2f}x |")
+    print(f"| {name:<36} | {m:>8.3f} | {min(secs):>7.3f} | {lines / m:>16,.0f} | {med(duck) / m:>8.2f}x | {med(duck1) / m:>11.2f}x | {med(sol) / m:>6.2f}x |")
 if base:
     ratios = [b / w for b, w in zip(base, weir)]
     print(f"this build vs the baseline build, per round (baseline s / this s): {', '.join(f'{r:.3f}' for r in ratios)}; median {med(ratios):.3f}x")
 print(f"weir cpu time (user + sys) in its best run: {weir_cpu:.2f} s for {min(weir):.2f} s of wall time")
+print("'of sol': the speed-of-light line's median time over this system's (1.00x: as fast as weir-sol)")
 EOF
 if [ "$MISMATCHES" -gt 0 ] || [ "$WEIR_MINUTES" != "$DUCK_MINUTES" ]; then
     echo "bench: weir and duckdb disagree (see $DIR/compare.tsv)" >&2
     exit 1
 fi
 echo "weir and duckdb agree on pv and uv for all $DUCK_MINUTES minutes"
+if [ "$SOL_OK" != 1 ]; then
+    echo "bench: weir-sol disagrees with duckdb or weir (see $DIR/sol-minutes.tsv, $DIR/sol-days.tsv, $DIR/weir-days.tsv)" >&2
+    exit 1
+fi
+echo "weir-sol agrees with duckdb on every minute and with weir on every day"
+
+# ---- --all: every other comparison, then one table ---------------------------------
+if [ "$ALL" = 1 ]; then
+    . scripts/lib/bench-all.sh
+    all_memory
+    stop_redis
+    all_pvuv
+    all_reload
+    all_kafka
+    say "all comparisons (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
+    python3 scripts/bench_table.py "$DIR/all"
+fi
