@@ -244,6 +244,21 @@ for round in $(seq 1 "$RUNS"); do
 done
 grep -h -E 'input done|rule totals' "$DIR/weir-run.log" | sed 's/\x1b\[[0-9;]*m//g' || true
 
+# ---- where Redis spent its CPU -------------------------------------------------------------
+say "Redis command statistics (every weir run of this script; top 8 by time)"
+"${CLI[@]}" INFO commandstats | tr -d '\r' | python3 -c '
+import sys
+rows = []
+for line in sys.stdin:
+    if not line.startswith("cmdstat_"):
+        continue
+    name, fields = line[8:].strip().split(":", 1)
+    stats = dict(kv.split("=") for kv in fields.split(","))
+    rows.append((int(stats["usec"]), name, int(stats["calls"]), float(stats["usec_per_call"])))
+for usec, name, calls, per in sorted(rows, reverse=True)[:8]:
+    print(f"{name:<14} {calls:>10,} calls {usec / 1e6:>8.2f} s {per:>10.1f} us/call")
+' | tee "$DIR/commandstats.txt"
+
 # ---- exactness of the last weir run ---------------------------------------------------
 say "weir's per-minute pv in Redis (last run)"
 PV_SUM="$("${CLI[@]}" --scan --pattern 'weir:pvuv:pv:60:*' | grep -E ':[0-9]+$' |
