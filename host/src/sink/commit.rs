@@ -12,13 +12,11 @@
 //!
 //! A partitioned (Kafka) source checkpoints each partition's lane under its
 //! own keys, and merges the lanes' output values in Redis (see
-//! [`super::merge`]); the lanes of one checkpoint are first folded into one
-//! change per window ([`super::lane_fold`]).
+//! [`super::merge`]).
 
 use redis::Pipeline;
 
 use super::keys::CheckpointKeys;
-use super::lane_fold;
 use super::output::{MetricOutput, OutputSettings, rule_extras};
 use crate::checkpoint::layout::{rule_meta, slot_id};
 use crate::checkpoint::{CommitSize, LaneCommit, RuleCommit};
@@ -34,35 +32,10 @@ pub fn build(
     let mut pipe = redis::pipe();
     pipe.atomic();
     let mut size = CommitSize::default();
-    let merged: Vec<&LaneCommit<'_>> = lanes.iter().filter(|lane| lane.merged).collect();
-    let fold = merged.len() > 1;
-    if let (true, Some(first)) = (fold, merged.first()) {
-        let keys = lane_keys(&first.lane);
-        for window in lane_fold::fold(lanes) {
-            let output = MetricOutput {
-                settings,
-                rule: window.rule,
-                metric: window.metric,
-                size_secs: window.size_secs,
-                keys: &keys,
-                merged: true,
-            };
-            output.write(&mut pipe, &mut size, std::slice::from_ref(&window.slot));
-        }
-    }
     for lane in lanes {
         let keys = lane_keys(&lane.lane);
-        let output = !(fold && lane.merged);
         for rule in &lane.rules {
-            build_rule(
-                &mut pipe,
-                &mut size,
-                &keys,
-                lane.merged,
-                output,
-                settings,
-                rule,
-            );
+            build_rule(&mut pipe, &mut size, &keys, lane.merged, settings, rule);
         }
         for (field, position) in &lane.positions {
             let json = serde_json::to_string(position).unwrap_or_default();
@@ -75,30 +48,25 @@ pub fn build(
     (pipe, size)
 }
 
-/// One rule's part of a lane's checkpoint: its output values (unless
-/// `write_output` is false: the lanes were folded) and its state.
 fn build_rule(
     pipe: &mut Pipeline,
     size: &mut CommitSize,
     keys: &CheckpointKeys,
     merged: bool,
-    write_output: bool,
     settings: &OutputSettings,
     commit: &RuleCommit<'_>,
 ) {
     let rule = commit.spec.name.as_str();
     for (metric, spec, slots) in commit.changed_windows() {
-        if write_output {
-            let output = MetricOutput {
-                settings,
-                rule,
-                metric,
-                size_secs: spec.size_secs(),
-                keys,
-                merged,
-            };
-            output.write(pipe, size, slots);
-        }
+        let output = MetricOutput {
+            settings,
+            rule,
+            metric,
+            size_secs: spec.size_secs(),
+            keys,
+            merged,
+        };
+        output.write(pipe, size, slots);
         let window_name = spec.to_string();
         for slot in slots {
             let id = slot_id(&metric.name, &window_name, slot.kind.tag(), slot.start_ms);

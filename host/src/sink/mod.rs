@@ -10,7 +10,6 @@ pub mod conn;
 pub mod connection;
 mod discard;
 pub mod keys;
-pub mod lane_fold;
 pub mod merge;
 pub mod merge_exact;
 pub mod outbox;
