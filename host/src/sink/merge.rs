@@ -167,6 +167,10 @@ impl Merge<'_> {
     /// Folds this lane's changes of a count, sum, min or max window into
     /// the output values.
     pub fn numbers(&self, pipe: &mut Pipeline, aggregation: Aggregation, groups: &[GroupChange]) {
+        if aggregation == Aggregation::Count && !self.keys.is_cluster() {
+            self.counts(pipe, groups);
+            return;
+        }
         let op = match aggregation {
             Aggregation::Count => "count",
             Aggregation::Min => "min",
@@ -190,6 +194,22 @@ impl Merge<'_> {
             cmd.arg(group).arg(value);
         }
         cmd.ignore();
+    }
+
+    /// Adds this lane's count changes to the output values: one `HINCRBY`
+    /// per changed group, sent as a command of the checkpoint's MULTI/EXEC
+    /// rather than from a script (Redis spent a third of the script's time
+    /// in the script itself, around the increments). A cluster keeps the
+    /// script: there the outbox would repeat the key in every command.
+    fn counts(&self, pipe: &mut Pipeline, groups: &[GroupChange]) {
+        for group in groups {
+            let Some(change) = group.merge_value else {
+                continue;
+            };
+            // A count's change is a whole number of records.
+            pipe.hincr(self.output_key, &group.key, change as i64)
+                .ignore();
+        }
     }
 
     /// Folds the registers this lane raised in an approx-distinct window
