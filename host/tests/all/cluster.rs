@@ -229,6 +229,65 @@ fn cluster_master_restarted_mid_run() {
     }
 }
 
+/// A master killed for good mid-run on a cluster with a replica per
+/// master: its replica takes over its slots and weir, following the new
+/// slot map, finishes with the same minutes as the oracle. The master is
+/// killed while weir waits for input (its last checkpoint replicated), as
+/// replication is asynchronous: see the README's "Failures".
+#[test]
+fn cluster_failover_to_a_replica_mid_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.log");
+    access_log(&full, "23", "40000");
+    let lines: Vec<Vec<u8>> = std::fs::read(&full)
+        .unwrap()
+        .split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    let log = dir.path().join("access.log");
+    let half = lines.len() / 2;
+    std::fs::write(&log, lines[..half].concat()).unwrap();
+    let mut cluster = RedisCluster::start_with_replicas(1);
+    let plugins = plugins_dir(dir.path(), &["pvuv", "ip_count"]);
+    let config = cluster_config(
+        dir.path(),
+        &file_source(&log, true),
+        &plugins,
+        &cluster,
+        "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 50\n",
+    );
+    let weir_log = dir.path().join("weir.log");
+    let run = Running::spawn(&config, std::fs::File::create(&weir_log).unwrap());
+    cluster.wait_for_records("pvuv", half as u64, Duration::from_secs(60), &weir_log);
+    // Let the last checkpoint reach the replicas, then lose a master.
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = cluster.fail_over_a_master();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut file, &lines[half..].concat()).unwrap();
+    cluster.wait_for_records(
+        "pvuv",
+        lines.len() as u64,
+        Duration::from_secs(90),
+        &weir_log,
+    );
+    assert!(
+        run.terminate().success(),
+        "weir failed after the failover of the master on port {killed}"
+    );
+    for rule in ["pvuv", "ip-count"] {
+        assert_same(
+            &minutes(cluster.outputs(rule)),
+            &minutes(oracle(rule, &full, 10, 0)),
+            &format!("{rule} across a failover"),
+        );
+        assert_eq!(
+            cluster.masters_holding(rule),
+            3,
+            "{rule}'s windows on the three masters, one of them promoted"
+        );
+    }
+}
+
 /// Dead letters on a cluster, across `kill -9`s: every record the rule
 /// panicked on is in `weir:misbehave:dead` exactly once.
 #[test]

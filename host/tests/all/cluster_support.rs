@@ -32,6 +32,9 @@ impl Node {
             .args(["--cluster-port", &self.bus_port.to_string()])
             .args(["--cluster-config-file", "nodes.conf"])
             .args(["--cluster-node-timeout", "2000"])
+            // A replica takes over however long ago it last heard its
+            // master (a busy test machine must not veto a failover).
+            .args(["--cluster-replica-validity-factor", "0"])
             .args([
                 "--save",
                 "",
@@ -67,6 +70,23 @@ impl Node {
         false
     }
 
+    /// Whether the node is up and a master (after a failover a replica
+    /// is one, and the old master, if it comes back, is not).
+    fn is_master(&self) -> bool {
+        self.child.is_some()
+            && self.conn().is_ok_and(|mut conn| {
+                redis::cmd("ROLE")
+                    .query::<redis::Value>(&mut conn)
+                    .is_ok_and(|role| match role {
+                        redis::Value::Array(parts) => matches!(
+                            parts.first(),
+                            Some(redis::Value::BulkString(name)) if name == b"master"
+                        ),
+                        _ => false,
+                    })
+            })
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -84,8 +104,14 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// Starts three masters and joins them (every slot covered).
     pub fn start() -> Self {
+        Self::start_with_replicas(0)
+    }
+
+    /// Starts three masters with `replicas` replicas each and joins them
+    /// (`redis-cli --cluster create --cluster-replicas`).
+    pub fn start_with_replicas(replicas: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut nodes: Vec<Node> = (0..3)
+        let mut nodes: Vec<Node> = (0..3 * (1 + replicas))
             .map(|i| {
                 let node_dir = dir.path().join(format!("node{i}"));
                 std::fs::create_dir_all(&node_dir).unwrap();
@@ -109,7 +135,7 @@ impl RedisCluster {
             .arg("--cluster")
             .arg("create")
             .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("redis-cli must be installed (scripts/setup.sh)");
         assert!(
@@ -134,7 +160,8 @@ impl RedisCluster {
                         redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut conn)
                     })
                     .is_ok_and(|info| {
-                        info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3")
+                        info.contains("cluster_state:ok")
+                            && info.contains(&format!("cluster_known_nodes:{}", self.nodes.len()))
                     })
             });
             if ok {
@@ -164,6 +191,7 @@ impl RedisCluster {
         let seeds: Vec<String> = self
             .nodes
             .iter()
+            .filter(|node| node.child.is_some())
             .map(|node| format!("redis://127.0.0.1:{}/", node.port))
             .collect();
         redis::cluster::ClusterClient::new(seeds).unwrap()
@@ -173,7 +201,7 @@ impl RedisCluster {
     /// the master holding it.
     pub fn keys_by_node(&self, pattern: &str) -> Vec<(u16, String)> {
         let mut found = Vec::new();
-        for node in &self.nodes {
+        for node in self.masters() {
             let keys: Vec<String> = redis::cmd(TEST_KEYS)
                 .arg(pattern)
                 .query(&mut node.conn().unwrap())
@@ -194,7 +222,7 @@ impl RedisCluster {
     /// Every output hash of `rule`, from every master.
     pub fn outputs(&self, rule: &str) -> Hashes {
         let mut all = Hashes::new();
-        for node in &self.nodes {
+        for node in self.masters() {
             let mut conn = node.conn().unwrap();
             let keys: Vec<String> = redis::cmd(TEST_KEYS)
                 .arg(format!("weir:{rule}:*"))
@@ -241,6 +269,63 @@ impl RedisCluster {
                 std::fs::read_to_string(log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The nodes that are up and masters now.
+    fn masters(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|node| node.is_master())
+    }
+
+    /// Kills a master with SIGKILL for good and waits until one of its
+    /// replicas has taken over its slots (cluster-node-timeout is 2 s):
+    /// a failover. Returns the killed master's port.
+    pub fn fail_over_a_master(&mut self) -> u16 {
+        let index = self
+            .nodes
+            .iter()
+            .position(Node::is_master)
+            .expect("a master");
+        let port = self.nodes[index].port;
+        // Every write the master acknowledged has reached its replica.
+        let replicated: i64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(10_000)
+            .query(&mut self.nodes[index].conn().unwrap())
+            .unwrap();
+        assert_eq!(replicated, 1, "the replica did not catch up");
+        self.nodes[index].kill();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let up = self.nodes.iter().filter(|node| node.child.is_some());
+            let ok = up.clone().count() > 0
+                && up.clone().all(|node| {
+                    node.conn()
+                        .and_then(|mut conn| {
+                            redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut conn)
+                        })
+                        .is_ok_and(|info| info.contains("cluster_state:ok"))
+                });
+            if ok && self.masters().count() == 3 {
+                return port;
+            }
+            if Instant::now() >= deadline {
+                let views: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .filter(|node| node.child.is_some())
+                    .map(|node| {
+                        let nodes = node.conn().and_then(|mut conn| {
+                            redis::cmd("CLUSTER")
+                                .arg("NODES")
+                                .query::<String>(&mut conn)
+                        });
+                        format!("{} (master: {}): {nodes:?}", node.port, node.is_master())
+                    })
+                    .collect();
+                panic!("no replica took over:\n{}", views.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
