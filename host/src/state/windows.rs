@@ -61,6 +61,10 @@ pub struct MetricWindows {
     slots: BTreeMap<i64, Slot>,
     totals: BTreeMap<i64, Slot>,
     closed: Vec<(SlotKind, i64, Slot)>,
+    /// Members per exact distinct group of the last window (or pane) to
+    /// close: how big a new one's groups start (see
+    /// [`Slot::with_distinct_hint`]).
+    distinct_hint: usize,
 }
 
 impl MetricWindows {
@@ -72,6 +76,7 @@ impl MetricWindows {
             slots: BTreeMap::new(),
             totals: BTreeMap::new(),
             closed: Vec::new(),
+            distinct_hint: 0,
         }
     }
 
@@ -104,23 +109,38 @@ impl MetricWindows {
             let Some(pane) = cumulative_pane(align, watermark, time_ms, size_ms, step_ms) else {
                 return Ok(1);
             };
+            // A member the whole window already holds is in the union the
+            // pane merges into: the pane need not hold it too, and its
+            // merge then copies only members new to the window.
+            if let (Aggregation::Distinct, Contribution::Member(hash)) = (self.kind, contribution)
+                && self
+                    .totals
+                    .get(&align.start(pane, size_ms))
+                    .is_some_and(|total| total.has_member(key, hash))
+            {
+                return Ok(0);
+            }
+            let hint = self.distinct_hint;
             return self
                 .slots
                 .entry(pane)
-                .or_default()
+                .or_insert_with(|| Slot::with_distinct_hint(hint))
                 .add(self.kind, key, contribution)
                 .map(|()| 0);
         }
         let slot_ms = self.spec.slot_ms();
         let kind = self.kind;
+        let hint = self.distinct_hint;
         let mut late = 0;
         let mut result = Ok(());
         let slots = &mut self.slots;
         self.spec.for_each_slot(align, time_ms, |start| {
             if watermark.is_closed(start + slot_ms) {
                 late += 1;
-            } else if let Err(mismatch) =
-                slots.entry(start).or_default().add(kind, key, contribution)
+            } else if let Err(mismatch) = slots
+                .entry(start)
+                .or_insert_with(|| Slot::with_distinct_hint(hint))
+                .add(kind, key, contribution)
             {
                 result = Err(mismatch);
             }
@@ -138,6 +158,9 @@ impl MetricWindows {
                 break;
             }
             let (start, slot) = entry.remove_entry();
+            if matches!(self.kind, Aggregation::Distinct) {
+                self.distinct_hint = slot.distinct_members_per_group();
+            }
             if let WindowSpec::Cumulative { size_ms, .. } = self.spec {
                 let total_start = align.start(start, size_ms);
                 self.totals
@@ -323,3 +346,6 @@ fn slot_groups(slot: &mut Slot, kind: SlotKind, closed: bool) -> Vec<GroupChange
     });
     groups
 }
+
+#[cfg(test)]
+mod tests;

@@ -162,6 +162,31 @@ fn merge_is_union() {
     assert_eq!(empty.len(), b.len());
 }
 
+/// Merging into an empty set copies the table; the copy is a set like any
+/// other: every member is pending for the checkpoint, and it keeps growing.
+#[test]
+fn merge_into_empty_copies_and_tracks() {
+    let mut rng = SplitMix(3);
+    let mut pane = DistinctSet::new();
+    for _ in 0..5_000 {
+        pane.insert(&rng.member(4_000));
+    }
+    let mut day = DistinctSet::with_capacity(10);
+    day.merge(&pane);
+    let mut pending = day.take_new_hashes();
+    let mut expected: Vec<u64> = pane.iter_hashes().collect();
+    pending.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(pending, expected);
+    for _ in 0..20_000 {
+        let m = rng.member(30_000);
+        day.insert(&m);
+        pane.insert(&m);
+    }
+    assert_eq!(day.len(), pane.len());
+    assert!(pane.iter_hashes().all(|h| day.contains_hash(h)));
+}
+
 #[test]
 fn take_new_hashes_returns_each_new_hash_once() {
     let mut set = DistinctSet::new();
