@@ -355,11 +355,14 @@ impl DistinctSet {
     }
 
     /// Makes room for `additional` more members without growing on the
-    /// way (a merge may overlap, so this can leave room unused).
+    /// way (a merge may overlap, so this can leave room unused). It grows
+    /// by at least the usual step (×1.5): a day set taking a few new
+    /// members from each minute's pane must not be rebuilt every minute.
     pub fn reserve(&mut self, additional: usize) {
         let needed = self.len.saturating_add(additional);
-        if needed > max_len(self.slots.len()) {
-            self.rehash(capacity_for(needed));
+        let cap = self.slots.len();
+        if needed > max_len(cap) {
+            self.rehash(capacity_for(needed).max(cap.saturating_add(cap / 2)));
         }
     }
 
