@@ -16,10 +16,11 @@
 //!   [`ActiveRule::native`] (`weir::plugin::native`), which hands it the
 //!   host's batch through `weir_sdk::run_batch`.
 //!
-//! Rounds interleave the two paths and the best of `WEIR_BENCH_ROUNDS`
-//! (default 3) is reported, so a noisy machine slows both alike. A last pass
-//! times the phases (source, rule call, window update) of each path
-//! separately, and the last table is the heap cost of a
+//! Rounds interleave the two paths and the best and the median of
+//! `WEIR_BENCH_ROUNDS` (default 3) are reported, so a noisy machine slows
+//! both alike. A last pass times the phases (source, rule call, window
+//! update) of each path separately (medians), and the last table is the
+//! heap cost of a
 //! [`DistinctSet`] of one million members.
 //!
 //! Environment: `WEIR_BENCH_LINES` (lines to generate, default 2,000,000),
@@ -253,6 +254,12 @@ fn main() -> anyhow::Result<()> {
         },
         group(best_wasm.lines_per_sec() as u64)
     );
+    println!(
+        "median of {rounds}: native {} lines/s, wasm {} lines/s ({:.2}x)",
+        group(median(&native_runs)?.lines_per_sec() as u64),
+        group(median(&wasm_runs)?.lines_per_sec() as u64),
+        median(&wasm_runs)?.lines_per_sec() / median(&native_runs)?.lines_per_sec()
+    );
     let stats = best_wasm.stats;
     println!(
         "records {} rejected {} updates {} late {} | checkpoint drains {} ({} changed slots)",
@@ -264,9 +271,10 @@ fn main() -> anyhow::Result<()> {
         best_wasm.changes
     );
 
-    // Where the time goes: each phase timed on its own, best of the rounds.
-    let mut phases_wasm: Option<Phases> = None;
-    let mut phases_native: Option<Phases> = None;
+    // Where the time goes: each phase timed on its own, median of the rounds
+    // (a best-of on this noisy machine flatters whichever phase got lucky).
+    let mut phases_wasm: Vec<Phases> = Vec::new();
+    let mut phases_native: Vec<Phases> = Vec::new();
     for _ in 0..rounds {
         for (registry, phases) in [
             (&mut wasm, &mut phases_wasm),
@@ -275,20 +283,16 @@ fn main() -> anyhow::Result<()> {
             let taken = registry.take().context("registry in use")?;
             let (measured, back) = time_phases(taken, &source, &runtime)?;
             *registry = Some(back);
-            *phases = Some(match phases.take() {
-                Some(previous) => previous.min(&measured),
-                None => measured,
-            });
+            phases.push(measured);
         }
     }
-    let (Some(pw), Some(pn)) = (phases_wasm, phases_native) else {
+    let (Some(pw), Some(pn)) = (Phases::median(&phases_wasm), Phases::median(&phases_native))
+    else {
         bail!("no phase timings");
     };
     let per_line = |d: Duration| d.as_nanos() as f64 / stats.records_in.max(1) as f64;
     println!();
-    println!(
-        "phases, ns per line (each phase best of {rounds}; the sum is a lower bound of a run)"
-    );
+    println!("phases, ns per line (each phase the median of {rounds})");
     println!("| phase                               | wasm    | native  | wasm - native |");
     println!("|-------------------------------------|---------|---------|---------------|");
     for (name, w, n) in [
@@ -355,6 +359,13 @@ fn best(runs: &[Run]) -> anyhow::Result<Run> {
         .copied()
         .min_by_key(|run| run.elapsed)
         .context("no runs")
+}
+
+/// The run of median time.
+fn median(runs: &[Run]) -> anyhow::Result<Run> {
+    let mut sorted = runs.to_vec();
+    sorted.sort_unstable_by_key(|run| run.elapsed);
+    sorted.get(sorted.len() / 2).copied().context("no runs")
 }
 
 /// Runs the file through a fresh `Engine` over `registry`, the way the
@@ -427,13 +438,19 @@ struct Phases {
 }
 
 impl Phases {
-    fn min(&self, other: &Self) -> Self {
-        Self {
-            source: self.source.min(other.source),
-            rule: self.rule.min(other.rule),
-            apply: self.apply.min(other.apply),
-            drain: self.drain.min(other.drain),
-        }
+    /// Each phase's median over `runs` (`None` without runs).
+    fn median(runs: &[Self]) -> Option<Self> {
+        let of = |phase: fn(&Self) -> Duration| {
+            let mut times: Vec<Duration> = runs.iter().map(phase).collect();
+            times.sort_unstable();
+            times.get(times.len() / 2).copied()
+        };
+        Some(Self {
+            source: of(|p| p.source)?,
+            rule: of(|p| p.rule)?,
+            apply: of(|p| p.apply)?,
+            drain: of(|p| p.drain)?,
+        })
     }
 
     fn total(&self) -> Duration {

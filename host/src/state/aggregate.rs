@@ -81,6 +81,15 @@ impl Aggregate {
         }
     }
 
+    /// The empty aggregate of a kind, an exact distinct set with room for
+    /// `members` without growing (other kinds ignore it).
+    pub fn with_capacity(kind: Aggregation, members: usize) -> Self {
+        match kind {
+            Aggregation::Distinct => Self::Distinct(DistinctSet::with_capacity(members)),
+            _ => Self::empty(kind),
+        }
+    }
+
     /// Adds a contribution; returns whether the value may have changed.
     /// A contribution of the wrong shape (a member for a sum) is ignored and
     /// reported as unchanged; the caller counts it as a mismatch.

@@ -331,9 +331,38 @@ impl DistinctSet {
     ///
     /// Hashes new to `self` are tracked as pending like any other insert,
     /// since `self`'s checkpoint does not have them yet.
+    ///
+    /// An empty set takes a copy of `other`'s table instead: a cumulative
+    /// window's first pane is all of it, and copying the table costs a
+    /// memcpy where inserting costs a probe per member.
     pub fn merge(&mut self, other: &DistinctSet) {
+        if self.is_empty() {
+            self.slots = other.slots.clone();
+            self.len = other.len;
+            if self.track_new {
+                self.pending.extend(other.iter_hashes());
+            }
+            return;
+        }
+        // Room first: `other` hands its hashes out in table order, which is
+        // the order of their home slots here too, and linear probing fed a
+        // sorted run while it grows piles them into ever longer clusters
+        // (the merge then costs far more than as many random inserts).
+        self.reserve(other.len);
         for h in other.iter_hashes() {
             self.insert_hash(h);
+        }
+    }
+
+    /// Makes room for `additional` more members without growing on the
+    /// way (a merge may overlap, so this can leave room unused). It grows
+    /// by at least the usual step (×1.5): a day set taking a few new
+    /// members from each minute's pane must not be rebuilt every minute.
+    pub fn reserve(&mut self, additional: usize) {
+        let needed = self.len.saturating_add(additional);
+        let cap = self.slots.len();
+        if needed > max_len(cap) {
+            self.rehash(capacity_for(needed).max(cap.saturating_add(cap / 2)));
         }
     }
 
@@ -392,6 +421,12 @@ impl DistinctSet {
         } else {
             cap.saturating_add(cap / 2)
         };
+        self.rehash(new_cap);
+    }
+
+    /// Replaces the table with one of `new_cap` slots (more than `len`)
+    /// and reinserts all hashes.
+    fn rehash(&mut self, new_cap: usize) {
         let old = std::mem::replace(&mut self.slots, empty_table(new_cap));
         for h in old.iter().copied().filter(|&h| h != 0) {
             let mut i = home_slot(h, new_cap);

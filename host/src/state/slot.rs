@@ -1,9 +1,6 @@
 //! A slot: the groups of one window (or one step pane) and what changed in them.
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
-
-use xxhash_rust::xxh3::Xxh3Default;
+use indexmap::IndexMap;
 
 use super::aggregate::{Aggregate, Contribution, Delta, Mismatch};
 use crate::model::Aggregation;
@@ -47,9 +44,12 @@ impl SlotKind {
     }
 }
 
-/// Group keys are hashed with xxh3: keys come from rules, and a keyed
-/// SipHash buys nothing here but cost on every update.
-type GroupHasher = BuildHasherDefault<Xxh3Default>;
+/// Group keys are hashed with foldhash: a key is hashed on every update
+/// that does not repeat the previous one's key (a rule counting per client
+/// IP), where SipHash, and xxh3's streaming hasher, cost several times more
+/// on short keys. Its per-process seed changes nothing visible: groups are
+/// kept and visited in the order they were made.
+type GroupHasher = foldhash::fast::RandomState;
 
 /// One group's aggregate and whether it changed since the last checkpoint.
 #[derive(Debug, Clone)]
@@ -131,13 +131,63 @@ impl Group {
 /// changed since the previous one, not the size of the window.
 #[derive(Debug, Clone, Default)]
 pub struct Slot {
-    groups: HashMap<Box<str>, Group, GroupHasher>,
-    dirty: Vec<Box<str>>,
+    groups: IndexMap<Box<str>, Group, GroupHasher>,
+    /// The group the last update went to. Rules emit runs of updates with
+    /// the same key (pvuv's `total` on every line): comparing a few bytes
+    /// is cheaper than hashing the key again.
+    last: usize,
+    /// Indexes of the changed groups (groups are never removed, so an index
+    /// stays valid).
+    dirty: Vec<usize>,
+    /// Members a new exact distinct group is sized for (see
+    /// [`Slot::with_distinct_hint`]).
+    distinct_hint: usize,
     /// Whether the checkpoint in Redis holds this slot.
     pub persisted: bool,
 }
 
 impl Slot {
+    /// An empty slot whose exact distinct groups start with room for
+    /// `members` each: what the same metric's previous window held per
+    /// group, so a window that fills like the one before it does not
+    /// rebuild its table a dozen times on the way.
+    pub fn with_distinct_hint(members: usize) -> Self {
+        Self {
+            distinct_hint: members,
+            ..Self::default()
+        }
+    }
+
+    /// The index of group `key`, made empty if it is new.
+    fn group_index(&mut self, kind: Aggregation, key: &str) -> usize {
+        if self
+            .groups
+            .get_index(self.last)
+            .is_some_and(|(last, _)| **last == *key)
+        {
+            return self.last;
+        }
+        let index = match self.groups.get_index_of(key) {
+            Some(index) => index,
+            None => {
+                let agg = Aggregate::with_capacity(kind, self.distinct_hint);
+                self.groups.insert_full(key.into(), Group::new(agg)).0
+            }
+        };
+        self.last = index;
+        index
+    }
+
+    /// Marks group `index` changed.
+    fn mark_dirty(&mut self, index: usize) {
+        if let Some((_, group)) = self.groups.get_index_mut(index)
+            && !group.dirty
+        {
+            group.dirty = true;
+            self.dirty.push(index);
+        }
+    }
+
     /// Adds a contribution to group `key`.
     pub fn add(
         &mut self,
@@ -145,33 +195,49 @@ impl Slot {
         key: &str,
         contribution: Contribution,
     ) -> Result<(), Mismatch> {
-        let group = match self.groups.get_mut(key) {
-            Some(group) => group,
-            None => self
-                .groups
-                .entry(key.into())
-                .or_insert(Group::new(Aggregate::empty(kind))),
+        let index = self.group_index(kind, key);
+        let Some((_, group)) = self.groups.get_index_mut(index) else {
+            return Ok(());
         };
-        if group.agg.add(contribution)? && !group.dirty {
-            group.dirty = true;
-            self.dirty.push(key.into());
+        if group.agg.add(contribution)? {
+            self.mark_dirty(index);
         }
         Ok(())
+    }
+
+    /// Whether group `key` is an exact distinct set that holds the member
+    /// hash `hash` (a cumulative window need not count it in a pane again).
+    pub fn has_member(&self, key: &str, hash: u64) -> bool {
+        let group = match self.groups.get_index(self.last) {
+            Some((last, group)) if **last == *key => Some(group),
+            _ => self.groups.get(key),
+        };
+        matches!(group, Some(Group { agg: Aggregate::Distinct(set), .. }) if set.contains_hash(hash))
     }
 
     /// Folds every group of `other` into this slot, marking them changed.
     pub fn merge(&mut self, kind: Aggregation, other: &Slot) {
         for (key, theirs) in &other.groups {
-            let group = self
-                .groups
-                .entry(key.clone())
-                .or_insert(Group::new(Aggregate::empty(kind)));
-            group.agg.merge(&theirs.agg);
-            if !group.dirty {
-                group.dirty = true;
-                self.dirty.push(key.clone());
+            let index = self.group_index(kind, key);
+            if let Some((_, group)) = self.groups.get_index_mut(index) {
+                group.agg.merge(&theirs.agg);
             }
+            self.mark_dirty(index);
         }
+    }
+
+    /// Members per exact distinct group, on average (0 for other
+    /// aggregations): the hint for the metric's next window.
+    pub fn distinct_members_per_group(&self) -> usize {
+        let (groups, members) = self
+            .groups
+            .values()
+            .filter_map(|group| match &group.agg {
+                Aggregate::Distinct(set) => Some(set.len() as usize),
+                _ => None,
+            })
+            .fold((0, 0), |(groups, members), n| (groups + 1, members + n));
+        members.checked_div(groups).unwrap_or(0)
     }
 
     /// Restores a group from a checkpoint (not marked changed).
@@ -181,10 +247,10 @@ impl Slot {
 
     /// Hands each changed group to `each` and marks it clean.
     pub fn drain_dirty(&mut self, mut each: impl FnMut(&str, &mut Group)) {
-        for key in std::mem::take(&mut self.dirty) {
-            if let Some(group) = self.groups.get_mut(&key) {
+        for index in std::mem::take(&mut self.dirty) {
+            if let Some((key, group)) = self.groups.get_index_mut(index) {
                 group.dirty = false;
-                each(&key, group);
+                each(key, group);
             }
         }
     }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::aggregate::{Aggregate, Contribution, Delta, Mismatch};
 use super::codec;
+use super::recent::RecentStart;
 use super::slot::{Slot, SlotKind};
 use crate::model::{Aggregation, Alignment, WindowSpec};
 use crate::window::Watermark;
@@ -61,6 +62,14 @@ pub struct MetricWindows {
     slots: BTreeMap<i64, Slot>,
     totals: BTreeMap<i64, Slot>,
     closed: Vec<(SlotKind, i64, Slot)>,
+    /// Members per exact distinct group of the last window (or pane) to
+    /// close: how big a new one's groups start (see
+    /// [`Slot::with_distinct_hint`]).
+    distinct_hint: usize,
+    /// The window (or step pane) the last record fell in.
+    recent_slot: RecentStart,
+    /// The cumulative window the last step pane was in.
+    recent_total: RecentStart,
 }
 
 impl MetricWindows {
@@ -72,6 +81,9 @@ impl MetricWindows {
             slots: BTreeMap::new(),
             totals: BTreeMap::new(),
             closed: Vec::new(),
+            distinct_hint: 0,
+            recent_slot: RecentStart::default(),
+            recent_total: RecentStart::default(),
         }
     }
 
@@ -100,14 +112,40 @@ impl MetricWindows {
         contribution: Contribution,
         time_ms: i64,
     ) -> Result<u64, Mismatch> {
+        let hint = self.distinct_hint;
+        if let WindowSpec::Tumbling { size_ms } = self.spec {
+            let start = self.recent_slot.start(align, time_ms, size_ms);
+            if watermark.is_closed(start + size_ms) {
+                return Ok(1);
+            }
+            return self
+                .slots
+                .entry(start)
+                .or_insert_with(|| Slot::with_distinct_hint(hint))
+                .add(self.kind, key, contribution)
+                .map(|()| 0);
+        }
         if let WindowSpec::Cumulative { size_ms, step_ms } = self.spec {
-            let Some(pane) = cumulative_pane(align, watermark, time_ms, size_ms, step_ms) else {
+            let own = self.recent_slot.start(align, time_ms, step_ms);
+            let Some(pane) = cumulative_pane(align, watermark, time_ms, own, size_ms, step_ms)
+            else {
                 return Ok(1);
             };
+            // A member the whole window already holds is in the union the
+            // pane merges into: the pane need not hold it too, and its
+            // merge then copies only members new to the window.
+            if let (Aggregation::Distinct, Contribution::Member(hash)) = (self.kind, contribution)
+                && self
+                    .totals
+                    .get(&self.recent_total.start(align, pane, size_ms))
+                    .is_some_and(|total| total.has_member(key, hash))
+            {
+                return Ok(0);
+            }
             return self
                 .slots
                 .entry(pane)
-                .or_default()
+                .or_insert_with(|| Slot::with_distinct_hint(hint))
                 .add(self.kind, key, contribution)
                 .map(|()| 0);
         }
@@ -119,8 +157,10 @@ impl MetricWindows {
         self.spec.for_each_slot(align, time_ms, |start| {
             if watermark.is_closed(start + slot_ms) {
                 late += 1;
-            } else if let Err(mismatch) =
-                slots.entry(start).or_default().add(kind, key, contribution)
+            } else if let Err(mismatch) = slots
+                .entry(start)
+                .or_insert_with(|| Slot::with_distinct_hint(hint))
+                .add(kind, key, contribution)
             {
                 result = Err(mismatch);
             }
@@ -138,6 +178,9 @@ impl MetricWindows {
                 break;
             }
             let (start, slot) = entry.remove_entry();
+            if matches!(self.kind, Aggregation::Distinct) {
+                self.distinct_hint = slot.distinct_members_per_group();
+            }
             if let WindowSpec::Cumulative { size_ms, .. } = self.spec {
                 let total_start = align.start(start, size_ms);
                 self.totals
@@ -248,8 +291,9 @@ impl MetricWindows {
     }
 }
 
-/// The step pane a record at `time_ms` joins in its cumulative window, or
-/// `None` when the whole window has closed (the record is late).
+/// The step pane a record at `time_ms` (in the step starting at `own`)
+/// joins in its cumulative window, or `None` when the whole window has
+/// closed (the record is late).
 ///
 /// As in Flink's CUMULATE, the record belongs to every step window
 /// `[window start, step end)` whose end is after `time_ms` and counts in those
@@ -262,10 +306,10 @@ fn cumulative_pane(
     align: Alignment,
     watermark: &Watermark,
     time_ms: i64,
+    own: i64,
     size_ms: i64,
     step_ms: i64,
 ) -> Option<i64> {
-    let own = align.start(time_ms, step_ms);
     if !watermark.is_closed(own + step_ms) {
         return Some(own);
     }
@@ -323,3 +367,6 @@ fn slot_groups(slot: &mut Slot, kind: SlotKind, closed: bool) -> Vec<GroupChange
     });
     groups
 }
+
+#[cfg(test)]
+mod tests;

@@ -162,6 +162,55 @@ fn merge_is_union() {
     assert_eq!(empty.len(), b.len());
 }
 
+/// Small merges into a full set grow it by the usual step, not to the
+/// exact size each time (which would rebuild it on every merge).
+#[test]
+fn merges_grow_geometrically() {
+    let mut day = DistinctSet::new();
+    for h in 1..=10_000u64 {
+        day.insert_hash(h);
+    }
+    let mut rebuilds = 0;
+    let mut next = 1_000_000u64;
+    for _ in 0..100 {
+        let capacity = day.capacity();
+        let mut pane = DistinctSet::new();
+        for _ in 0..50 {
+            pane.insert_hash(next);
+            next += 1;
+        }
+        day.merge(&pane);
+        rebuilds += usize::from(day.capacity() != capacity);
+    }
+    assert_eq!(day.len(), 15_000);
+    assert!(rebuilds <= 2, "{rebuilds} rebuilds for 100 merges");
+}
+
+/// Merging into an empty set copies the table; the copy is a set like any
+/// other: every member is pending for the checkpoint, and it keeps growing.
+#[test]
+fn merge_into_empty_copies_and_tracks() {
+    let mut rng = SplitMix(3);
+    let mut pane = DistinctSet::new();
+    for _ in 0..5_000 {
+        pane.insert(&rng.member(4_000));
+    }
+    let mut day = DistinctSet::with_capacity(10);
+    day.merge(&pane);
+    let mut pending = day.take_new_hashes();
+    let mut expected: Vec<u64> = pane.iter_hashes().collect();
+    pending.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(pending, expected);
+    for _ in 0..20_000 {
+        let m = rng.member(30_000);
+        day.insert(&m);
+        pane.insert(&m);
+    }
+    assert_eq!(day.len(), pane.len());
+    assert!(pane.iter_hashes().all(|h| day.contains_hash(h)));
+}
+
 #[test]
 fn take_new_hashes_returns_each_new_hash_once() {
     let mut set = DistinctSet::new();
