@@ -15,7 +15,7 @@
 //! ```text
 //! weir.toml: config has 2 problems:
 //!   - source.follow: expected a boolean, found a string
-//!   - redis.urll: unknown key (expected one of: url, default_ttl_secs, index_windows, username, password_env, password_file, tls_ca_file, tls_cert_file, tls_key_file, tls_insecure)
+//!   - redis.urll: unknown key (expected one of: url, default_ttl_secs, index_windows, username, password_env, password_file, tls_ca_file, tls_cert_file, tls_key_file, tls_insecure, wait_replicas, wait_timeout_ms)
 //! ```
 //!
 //! Relative paths (`source.path`, `plugins.dir`) are kept as written; the

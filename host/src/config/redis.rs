@@ -32,6 +32,13 @@ pub struct RedisConfig {
     pub password: Option<Secret>,
     /// TLS settings of a `rediss://` URL.
     pub tls: RedisTls,
+    /// Replicas each written master must confirm after a checkpoint
+    /// (`wait_replicas`, Redis `WAIT`); 0 = do not wait. Replication is
+    /// asynchronous: without it, a master lost before its replica has a
+    /// checkpoint takes that checkpoint with it.
+    pub wait_replicas: u32,
+    /// How long a checkpoint waits for them (`wait_timeout_ms`), at least 1.
+    pub wait_timeout_ms: u64,
 }
 
 /// TLS to Redis (`tls_*` keys, only with a `rediss://` URL).
@@ -53,6 +60,9 @@ pub struct RedisTls {
 impl RedisConfig {
     /// Default of `index_windows`: one day of minute windows.
     pub const DEFAULT_INDEX_WINDOWS: usize = 1440;
+
+    /// Default of `wait_timeout_ms`.
+    pub const DEFAULT_WAIT_TIMEOUT_MS: u64 = 1000;
 
     /// The URL as logs and errors show it: without its password.
     pub fn shown_url(&self) -> String {
@@ -82,6 +92,8 @@ impl Default for RedisConfig {
             username: None,
             password: None,
             tls: RedisTls::default(),
+            wait_replicas: 0,
+            wait_timeout_ms: Self::DEFAULT_WAIT_TIMEOUT_MS,
         }
     }
 }
@@ -100,6 +112,10 @@ pub(super) fn read_redis(mut t: TableReader<'_>) -> Option<RedisConfig> {
     let username = t.optional::<String>("username");
     let password = read_password(&mut t, url.as_deref());
     let tls = read_tls(&mut t, url.as_deref());
+    let wait_replicas = t.optional::<u32>("wait_replicas").unwrap_or(0);
+    let wait_timeout_ms = t.optional::<u64>("wait_timeout_ms");
+    let wait_timeout_ms = at_least(&t, "wait_timeout_ms", wait_timeout_ms, 1)
+        .unwrap_or(RedisConfig::DEFAULT_WAIT_TIMEOUT_MS);
     Some(RedisConfig {
         url: url?,
         cluster,
@@ -109,6 +125,8 @@ pub(super) fn read_redis(mut t: TableReader<'_>) -> Option<RedisConfig> {
         username,
         password: password?,
         tls: tls?,
+        wait_replicas,
+        wait_timeout_ms,
     })
 }
 

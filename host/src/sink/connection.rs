@@ -71,6 +71,28 @@ pub struct RedisTarget {
     shown: String,
     /// Whether the URL asks for TLS (`rediss://`).
     tls: bool,
+    /// Replicas to wait for after a checkpoint, and for how long.
+    wait: ReplicaWait,
+}
+
+/// `[redis] wait_replicas` and `wait_timeout_ms`: after a checkpoint, how
+/// many replicas of each written master must have it (Redis `WAIT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaWait {
+    /// Replicas per master; 0 = do not wait.
+    pub replicas: u32,
+    /// Longest wait, milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl ReplicaWait {
+    /// The wait `config` asks for.
+    pub fn of(config: &RedisConfig) -> Self {
+        Self {
+            replicas: config.wait_replicas,
+            timeout_ms: config.wait_timeout_ms,
+        }
+    }
 }
 
 /// The client of one server or of a cluster (`[redis] cluster = true`).
@@ -108,6 +130,7 @@ impl RedisTarget {
                 client: Client::Cluster(client),
                 shown,
                 tls,
+                wait: ReplicaWait::of(config),
             });
         }
         let info = config
@@ -163,7 +186,12 @@ impl RedisTarget {
             ConnectionAddr::TcpTls { .. }
         );
         let client = Client::Single(client);
-        Ok(Self { client, shown, tls })
+        Ok(Self {
+            client,
+            shown,
+            tls,
+            wait: ReplicaWait::of(config),
+        })
     }
 
     /// The URL without its password, for messages.
@@ -225,6 +253,11 @@ impl RedisTarget {
     /// Whether this is a Redis Cluster (`[redis] cluster = true`).
     pub fn is_cluster(&self) -> bool {
         matches!(self.client, Client::Cluster(_))
+    }
+
+    /// The replicas a checkpoint waits for.
+    pub fn replica_wait(&self) -> ReplicaWait {
+        self.wait
     }
 
     /// Sorts a connection error into refused (permanent) or unreachable.

@@ -96,6 +96,82 @@ impl RedisStore {
             self.keys.clone()
         }
     }
+
+    /// Writes `prepared`: on a cluster lane by lane
+    /// ([`cluster_commit::send`]); on one Redis in one MULTI/EXEC under
+    /// WATCH of the fences, checked again if a token moved before EXEC.
+    async fn write(&mut self, prepared: &Prepared<RedisBody>) -> Result<(), StoreError> {
+        let body = match &prepared.body {
+            RedisBody::Single(body) => body,
+            RedisBody::Cluster(body) => {
+                return cluster_commit::send(&mut self.conn, body, &self.seqs).await;
+            }
+        };
+        let fences = &prepared.fences;
+        if fences.is_empty() {
+            let () = body.query_async(&mut self.conn).await?;
+            return Ok(());
+        }
+        let mut watched: Vec<String> = fences.iter().map(|f| self.keys.fence(&f.lane)).collect();
+        watched.extend(fences.iter().map(|f| self.keys.lane(&f.lane).commit_seq()));
+        loop {
+            let () = redis::cmd("WATCH")
+                .arg(&watched)
+                .query_async(&mut self.conn)
+                .await?;
+            let held: Vec<Option<u64>> = redis::cmd("MGET")
+                .arg(&watched)
+                .query_async(&mut self.conn)
+                .await?;
+            let (tokens, seqs) = held.split_at(fences.len());
+            match check_fences(fences, tokens, seqs) {
+                FenceCheck::Write => {}
+                outcome => {
+                    let () = redis::cmd("UNWATCH").query_async(&mut self.conn).await?;
+                    return match outcome {
+                        FenceCheck::Fenced(lost) => Err(StoreError::Fenced(lost)),
+                        _ => {
+                            tracing::info!("checkpoint had been written by an earlier attempt");
+                            Ok(())
+                        }
+                    };
+                }
+            }
+            let reply: redis::Value = body.query_async(&mut self.conn).await?;
+            if !matches!(reply, redis::Value::Nil) {
+                return Ok(());
+            }
+            // A token changed between the check and EXEC: check again.
+        }
+    }
+
+    /// After a checkpoint, waits until `[redis] wait_replicas` replicas of
+    /// every master written have it (`WAIT`; on a cluster the client asks
+    /// every master and keeps the smallest answer). Fewer in time is
+    /// logged, not an error: the checkpoint is written, and a later one
+    /// carries it to the replicas too.
+    async fn wait_for_replicas(&mut self) {
+        let wait = self.target.replica_wait();
+        if wait.replicas == 0 {
+            return;
+        }
+        let reached: Result<i64, _> = redis::cmd("WAIT")
+            .arg(wait.replicas)
+            .arg(wait.timeout_ms)
+            .query_async(&mut self.conn)
+            .await;
+        match reached {
+            Ok(n) if n >= i64::from(wait.replicas) => {}
+            Ok(n) => tracing::warn!(
+                replicas = n,
+                wanted = wait.replicas,
+                timeout_ms = wait.timeout_ms,
+                "a checkpoint reached fewer replicas than [redis] wait_replicas in time; \
+                 a failover now could lose it"
+            ),
+            Err(error) => tracing::warn!(%error, "cannot wait for replicas after a checkpoint"),
+        }
+    }
 }
 
 /// A checkpoint as the store sends it.
@@ -141,49 +217,9 @@ impl CheckpointStore for RedisStore {
     /// through but its reply was lost), it is not applied twice. On a
     /// cluster, each lane is written on its own ([`cluster_commit::send`]).
     async fn send(&mut self, prepared: &Prepared<RedisBody>) -> Result<CommitSize, StoreError> {
-        let body = match &prepared.body {
-            RedisBody::Single(body) => body,
-            RedisBody::Cluster(body) => {
-                cluster_commit::send(&mut self.conn, body, &self.seqs).await?;
-                return Ok(prepared.size);
-            }
-        };
-        let fences = &prepared.fences;
-        if fences.is_empty() {
-            let () = body.query_async(&mut self.conn).await?;
-            return Ok(prepared.size);
-        }
-        let mut watched: Vec<String> = fences.iter().map(|f| self.keys.fence(&f.lane)).collect();
-        watched.extend(fences.iter().map(|f| self.keys.lane(&f.lane).commit_seq()));
-        loop {
-            let () = redis::cmd("WATCH")
-                .arg(&watched)
-                .query_async(&mut self.conn)
-                .await?;
-            let held: Vec<Option<u64>> = redis::cmd("MGET")
-                .arg(&watched)
-                .query_async(&mut self.conn)
-                .await?;
-            let (tokens, seqs) = held.split_at(fences.len());
-            match check_fences(fences, tokens, seqs) {
-                FenceCheck::Write => {}
-                outcome => {
-                    let () = redis::cmd("UNWATCH").query_async(&mut self.conn).await?;
-                    return match outcome {
-                        FenceCheck::Fenced(lost) => Err(StoreError::Fenced(lost)),
-                        _ => {
-                            tracing::info!("checkpoint had been written by an earlier attempt");
-                            Ok(prepared.size)
-                        }
-                    };
-                }
-            }
-            let reply: redis::Value = body.query_async(&mut self.conn).await?;
-            if !matches!(reply, redis::Value::Nil) {
-                return Ok(prepared.size);
-            }
-            // A token changed between the check and EXEC: check again.
-        }
+        self.write(prepared).await?;
+        self.wait_for_replicas().await;
+        Ok(prepared.size)
     }
 
     async fn open_another(&self) -> Result<Self, StoreError> {

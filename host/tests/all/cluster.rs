@@ -254,7 +254,9 @@ fn cluster_failover_to_a_replica_mid_run() {
         &file_source(&log, true),
         &plugins,
         &cluster,
-        "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 50\n",
+        // (in `[redis]`) each checkpoint waits for the replicas
+        "wait_replicas = 1\nwait_timeout_ms = 5000\n\
+         [windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 50\n",
     );
     let weir_log = dir.path().join("weir.log");
     let run = Running::spawn(&config, std::fs::File::create(&weir_log).unwrap());
@@ -286,6 +288,33 @@ fn cluster_failover_to_a_replica_mid_run() {
             "{rule}'s windows on the three masters, one of them promoted"
         );
     }
+}
+
+/// `[redis] wait_replicas` on a Redis that has no replica: every
+/// checkpoint is written and the run is exact, and the missing
+/// confirmation is logged where a user sees it.
+#[test]
+fn wait_replicas_warns_when_no_replica_confirms() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    access_log(&log, "3", "3000");
+    let redis = RedisServer::start();
+    let plugins = plugins_dir(dir.path(), &["pvuv"]);
+    let config = write_config(
+        dir.path(),
+        &file_source(&log, false),
+        &plugins,
+        &redis,
+        "wait_replicas = 1\nwait_timeout_ms = 20\n[windows]\nallowed_lateness_secs = 10\n",
+    );
+    let output = run_output(&config);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("fewer replicas than [redis] wait_replicas"),
+        "{stderr}"
+    );
+    assert_same(&redis.outputs("pvuv"), &oracle("pvuv", &log, 10, 0), "pvuv");
 }
 
 /// Dead letters on a cluster, across `kill -9`s: every record the rule

@@ -111,6 +111,8 @@ fn example_parses() {
             username: None,
             password: None,
             tls: RedisTls::default(),
+            wait_replicas: 0,
+            wait_timeout_ms: 1000,
         },
         windows: WindowsConfig {
             allowed_lateness_secs: 10,
@@ -234,7 +236,7 @@ interval_ms = "often"
              stop_at_end, librdkafka)",
             "plugins.dir: missing required key",
             "redis.url: missing required key",
-            "redis.urll: unknown key (expected one of: url, cluster, urls, default_ttl_secs, index_windows, username, password_env, password_file, tls_ca_file, tls_cert_file, tls_key_file, tls_insecure)",
+            "redis.urll: unknown key (expected one of: url, cluster, urls, default_ttl_secs, index_windows, username, password_env, password_file, tls_ca_file, tls_cert_file, tls_key_file, tls_insecure, wait_replicas, wait_timeout_ms)",
             "windows.day_offset_secs: must be in -86399..=86399 (found 90000)",
             "checkpoint.interval_ms: expected a non-negative integer, found a string",
         ],
