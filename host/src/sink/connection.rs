@@ -24,6 +24,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// forever. A Redis that is down fails fast with a connection error anyway.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long one command to a cluster node may take. A cluster checkpoint
+/// is many small per-slot scripts (see `apply`), each far below a second,
+/// and every one is safe to send again; while the client repairs its view
+/// of a restarted master a command can hang, and a short timeout lets the
+/// checkpoint retry on a fresh connection instead of waiting a minute.
+const CLUSTER_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why weir cannot use Redis.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -290,7 +297,7 @@ fn cluster_client(config: &RedisConfig) -> Result<ClusterClient, String> {
     }
     let mut builder = ClusterClientBuilder::new(seeds)
         .connection_timeout(CONNECT_TIMEOUT)
-        .response_timeout(RESPONSE_TIMEOUT)
+        .response_timeout(CLUSTER_RESPONSE_TIMEOUT)
         .retries(3);
     if let Some(user) = &config.username {
         builder = builder.username(user);
