@@ -154,17 +154,7 @@ impl RedisCluster {
     pub fn wait_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let ok = self.nodes.iter().all(|node| {
-                node.conn()
-                    .and_then(|mut conn| {
-                        redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut conn)
-                    })
-                    .is_ok_and(|info| {
-                        info.contains("cluster_state:ok")
-                            && info.contains(&format!("cluster_known_nodes:{}", self.nodes.len()))
-                    })
-            });
-            if ok {
+            if self.reports_ok() {
                 return;
             }
             assert!(Instant::now() < deadline, "the cluster did not become ok");
@@ -272,6 +262,24 @@ impl RedisCluster {
         }
     }
 
+    /// Whether every node that is up reports `cluster_state:ok` and knows
+    /// every node (a failed one included).
+    fn reports_ok(&self) -> bool {
+        self.nodes
+            .iter()
+            .filter(|node| node.child.is_some())
+            .all(|node| {
+                node.conn()
+                    .and_then(|mut conn| {
+                        redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut conn)
+                    })
+                    .is_ok_and(|info| {
+                        info.contains("cluster_state:ok")
+                            && info.contains(&format!("cluster_known_nodes:{}", self.nodes.len()))
+                    })
+            })
+    }
+
     /// The nodes that are up and masters now.
     fn masters(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(|node| node.is_master())
@@ -297,16 +305,7 @@ impl RedisCluster {
         self.nodes[index].kill();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let up = self.nodes.iter().filter(|node| node.child.is_some());
-            let ok = up.clone().count() > 0
-                && up.clone().all(|node| {
-                    node.conn()
-                        .and_then(|mut conn| {
-                            redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut conn)
-                        })
-                        .is_ok_and(|info| info.contains("cluster_state:ok"))
-                });
-            if ok && self.masters().count() == 3 {
+            if self.reports_ok() && self.masters().count() == 3 {
                 return port;
             }
             if Instant::now() >= deadline {
