@@ -175,58 +175,105 @@ fn cluster_kill_9_and_restart_gives_the_uninterrupted_result() {
     }
 }
 
+/// A followed access log of 40,000 lines on a cluster, of which weir has
+/// checkpointed the first half: the run the master restart and failover
+/// tests disturb before [`HalfRead::append_rest`] sends the rest.
+struct HalfRead {
+    /// The whole input, for the oracle.
+    full: std::path::PathBuf,
+    /// The followed file.
+    log: std::path::PathBuf,
+    lines: Vec<Vec<u8>>,
+    weir_log: std::path::PathBuf,
+    run: Running,
+}
+
+impl HalfRead {
+    /// Writes the first half of a log generated from `seed`, starts weir
+    /// on it with `redis_extra` (keys of `[redis]`) and waits until its
+    /// checkpoints count that half.
+    fn start(dir: &Path, seed: &str, cluster: &RedisCluster, redis_extra: &str) -> Self {
+        let full = dir.join("full.log");
+        access_log(&full, seed, "40000");
+        let lines: Vec<Vec<u8>> = std::fs::read(&full)
+            .unwrap()
+            .split_inclusive(|&b| b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect();
+        let log = dir.join("access.log");
+        let half = lines.len() / 2;
+        std::fs::write(&log, lines[..half].concat()).unwrap();
+        let plugins = plugins_dir(dir, &["pvuv", "ip_count"]);
+        let config = cluster_config(
+            dir,
+            &file_source(&log, true),
+            &plugins,
+            cluster,
+            &format!(
+                "{redis_extra}[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 50\n"
+            ),
+        );
+        let weir_log = dir.join("weir.log");
+        let run = Running::spawn(&config, std::fs::File::create(&weir_log).unwrap());
+        cluster.wait_for_records("pvuv", half as u64, Duration::from_secs(60), &weir_log);
+        Self {
+            full,
+            log,
+            lines,
+            weir_log,
+            run,
+        }
+    }
+
+    /// Appends the second half to the followed file.
+    fn append_rest(&self) {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let half = self.lines.len() / 2;
+        std::io::Write::write_all(&mut file, &self.lines[half..].concat()).unwrap();
+    }
+
+    /// Waits until every line is checkpointed, stops weir (which must exit
+    /// cleanly, else fails naming `what`), checks every minute of pvuv and
+    /// ip-count against the oracle (a followed file leaves day windows
+    /// open), and returns weir's log.
+    fn finish(self, cluster: &RedisCluster, what: &str) -> String {
+        cluster.wait_for_records(
+            "pvuv",
+            self.lines.len() as u64,
+            Duration::from_secs(90),
+            &self.weir_log,
+        );
+        assert!(self.run.terminate().success(), "weir failed after {what}");
+        for rule in ["pvuv", "ip-count"] {
+            assert_same(
+                &minutes(cluster.outputs(rule)),
+                &minutes(oracle(rule, &self.full, 10, 0)),
+                &format!("{rule} across {what}"),
+            );
+        }
+        std::fs::read_to_string(&self.weir_log).unwrap()
+    }
+}
+
 /// A master killed (SIGKILL) and restarted while a followed file is read:
 /// weir pauses its checkpoints, resumes when the slots are served again,
 /// and the values are exact (nothing lost or doubled).
 #[test]
 fn cluster_master_restarted_mid_run() {
     let dir = tempfile::tempdir().unwrap();
-    let full = dir.path().join("full.log");
-    access_log(&full, "17", "40000");
-    let lines: Vec<Vec<u8>> = std::fs::read(&full)
-        .unwrap()
-        .split_inclusive(|&b| b == b'\n')
-        .map(<[u8]>::to_vec)
-        .collect();
-    let log = dir.path().join("access.log");
-    let half = lines.len() / 2;
-    std::fs::write(&log, lines[..half].concat()).unwrap();
     let mut cluster = RedisCluster::start();
-    let plugins = plugins_dir(dir.path(), &["pvuv", "ip_count"]);
-    let config = cluster_config(
-        dir.path(),
-        &file_source(&log, true),
-        &plugins,
-        &cluster,
-        "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 50\n",
-    );
-    let weir_log = dir.path().join("weir.log");
-    let run = Running::spawn(&config, std::fs::File::create(&weir_log).unwrap());
-    cluster.wait_for_records("pvuv", half as u64, Duration::from_secs(60), &weir_log);
+    let run = HalfRead::start(dir.path(), "17", &cluster, "");
     // The rest arrives while a master is down.
-    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-    std::io::Write::write_all(&mut file, &lines[half..].concat()).unwrap();
+    run.append_rest();
     cluster.restart_master(1, Duration::from_secs(3));
-    cluster.wait_for_records(
-        "pvuv",
-        lines.len() as u64,
-        Duration::from_secs(90),
-        &weir_log,
-    );
-    assert!(run.terminate().success(), "weir failed after the restart");
-    let text = std::fs::read_to_string(&weir_log).unwrap();
+    let text = run.finish(&cluster, "a master restart");
     assert!(
         text.contains("checkpoint failed"),
         "the restart went unnoticed; the test proves nothing:\n{text}"
     );
-    // A followed file leaves day windows open: compare the minutes.
-    for rule in ["pvuv", "ip-count"] {
-        assert_same(
-            &minutes(cluster.outputs(rule)),
-            &minutes(oracle(rule, &full, 10, 0)),
-            &format!("{rule} across a master restart"),
-        );
-    }
 }
 
 /// A master killed for good mid-run on a cluster with a replica per
@@ -237,51 +284,23 @@ fn cluster_master_restarted_mid_run() {
 #[test]
 fn cluster_failover_to_a_replica_mid_run() {
     let dir = tempfile::tempdir().unwrap();
-    let full = dir.path().join("full.log");
-    access_log(&full, "23", "40000");
-    let lines: Vec<Vec<u8>> = std::fs::read(&full)
-        .unwrap()
-        .split_inclusive(|&b| b == b'\n')
-        .map(<[u8]>::to_vec)
-        .collect();
-    let log = dir.path().join("access.log");
-    let half = lines.len() / 2;
-    std::fs::write(&log, lines[..half].concat()).unwrap();
     let mut cluster = RedisCluster::start_with_replicas(1);
-    let plugins = plugins_dir(dir.path(), &["pvuv", "ip_count"]);
-    let config = cluster_config(
+    // Each checkpoint waits for the replicas.
+    let run = HalfRead::start(
         dir.path(),
-        &file_source(&log, true),
-        &plugins,
+        "23",
         &cluster,
-        // (in `[redis]`) each checkpoint waits for the replicas
-        "wait_replicas = 1\nwait_timeout_ms = 5000\n\
-         [windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 50\n",
+        "wait_replicas = 1\nwait_timeout_ms = 5000\n",
     );
-    let weir_log = dir.path().join("weir.log");
-    let run = Running::spawn(&config, std::fs::File::create(&weir_log).unwrap());
-    cluster.wait_for_records("pvuv", half as u64, Duration::from_secs(60), &weir_log);
     // Let the last checkpoint reach the replicas, then lose a master.
     std::thread::sleep(Duration::from_millis(500));
     let killed = cluster.fail_over_a_master();
-    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-    std::io::Write::write_all(&mut file, &lines[half..].concat()).unwrap();
-    cluster.wait_for_records(
-        "pvuv",
-        lines.len() as u64,
-        Duration::from_secs(90),
-        &weir_log,
-    );
-    assert!(
-        run.terminate().success(),
-        "weir failed after the failover of the master on port {killed}"
+    run.append_rest();
+    run.finish(
+        &cluster,
+        &format!("the failover of the master on port {killed}"),
     );
     for rule in ["pvuv", "ip-count"] {
-        assert_same(
-            &minutes(cluster.outputs(rule)),
-            &minutes(oracle(rule, &full, 10, 0)),
-            &format!("{rule} across a failover"),
-        );
         assert_eq!(
             cluster.masters_holding(rule),
             3,
