@@ -195,11 +195,7 @@ impl HalfRead {
     fn start(dir: &Path, seed: &str, cluster: &RedisCluster, redis_extra: &str) -> Self {
         let full = dir.join("full.log");
         access_log(&full, seed, "40000");
-        let lines: Vec<Vec<u8>> = std::fs::read(&full)
-            .unwrap()
-            .split_inclusive(|&b| b == b'\n')
-            .map(<[u8]>::to_vec)
-            .collect();
+        let lines = log_lines(&full);
         let log = dir.join("access.log");
         let half = lines.len() / 2;
         std::fs::write(&log, lines[..half].concat()).unwrap();

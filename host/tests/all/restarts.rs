@@ -17,15 +17,6 @@ const RECORDS_DEADLINE: Duration = Duration::from_secs(60);
 /// so only a hang fails.
 const EXIT_DEADLINE: Duration = Duration::from_secs(15);
 
-/// The lines of a generated access log (with their `\n`).
-fn log_lines(path: &Path) -> Vec<Vec<u8>> {
-    std::fs::read(path)
-        .unwrap()
-        .split_inclusive(|&b| b == b'\n')
-        .map(<[u8]>::to_vec)
-        .collect()
-}
-
 /// An access log without very late or malformed lines.
 fn clean_log(path: &Path, seed: &str, lines: &str) {
     generate(

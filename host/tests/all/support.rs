@@ -284,6 +284,15 @@ fn write_config_for(dir: &Path, source: &str, plugins: &Path, url: &str, extra: 
     path
 }
 
+/// The lines of a log file (with their `\n`).
+pub fn log_lines(path: &Path) -> Vec<Vec<u8>> {
+    std::fs::read(path)
+        .unwrap()
+        .split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
 /// `[source]` for a file.
 pub fn file_source(path: &Path, follow: bool) -> String {
     format!(
