@@ -14,6 +14,7 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
+pub mod raw;
 pub mod v1;
 
 /// The contract package this host implements, as named in errors.

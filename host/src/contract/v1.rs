@@ -10,19 +10,20 @@ wasmtime::component::bindgen!({
 });
 
 use self::weir::rule::types as old;
+use super::raw::BatchView;
 use super::{
-    Aggregation, Batch, BatchOutput, CumulativeWindow, HoppingWindow, Level, Manifest, Measure,
-    Metric, MetricUpdate, RecordMeta, Reject, Span, Text, Window,
+    Aggregation, BatchOutput, CumulativeWindow, HoppingWindow, Level, Manifest, Measure, Metric,
+    MetricUpdate, RecordMeta, Reject, Span, Text, Window,
 };
 
 /// The interface a rule built for 0.1.0 exports.
 pub const RULE_INTERFACE: &str = "weir:rule/rule@0.1.0";
 
 /// A batch as a 0.1.0 rule takes it: a copy, since the generated types differ.
-pub fn batch(batch: &Batch) -> old::Batch {
+pub fn batch(batch: BatchView<'_>) -> old::Batch {
     old::Batch {
-        sources: batch.sources.clone(),
-        data: batch.data.clone(),
+        sources: batch.sources.to_vec(),
+        data: batch.data.to_vec(),
         records: batch.records.iter().map(record).collect(),
     }
 }

@@ -4,8 +4,12 @@
 use std::time::Instant;
 
 use super::RuleSlot;
-use crate::contract::{Batch, Measure, RecordMeta, Span, Text};
-use crate::model::{DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, Route, RuleOutcome, SourceLanes};
+use crate::contract::raw::BatchView;
+use crate::contract::{Batch, Span};
+use crate::model::{
+    DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, Measure, Route, RuleOutcome, RuleOutput, SourceLanes,
+    Text, Texts,
+};
 use crate::plugin::isolation::{Isolated, run_isolated};
 use crate::plugin::{CallError, RuleRunner};
 
@@ -81,7 +85,7 @@ impl<'a> RuleCalls<'a> {
                 outcomes.push(outcome);
                 continue;
             }
-            let isolated = match call(&mut rule.runner, &mut rule.spare, given, parallel) {
+            let isolated = match call(&mut rule.runner, &mut rule.spare, given.into(), parallel) {
                 Ok(isolated) => match index {
                     Some(index) => in_batch(isolated, index, &given.data),
                     None => isolated,
@@ -187,25 +191,16 @@ fn copy_span(to: &mut Vec<u8>, from: &[u8], span: Span) -> Span {
 /// the whole batch's buffer holds other bytes there.
 fn in_batch(mut isolated: Isolated, index: &[u32], data: &[u8]) -> Isolated {
     let at = |record: u32| index.get(record as usize).copied().unwrap_or(u32::MAX);
-    let own = |text: &mut Text| {
-        if let Text::Span(_) = text {
-            // A span outside `data` stays invalid: an empty span past any buffer.
-            *text = match text.resolve(data) {
-                Some(resolved) => Text::Owned(resolved.to_owned()),
-                None => Text::Span(Span {
-                    start: u32::MAX,
-                    len: 1,
-                }),
-            };
-        }
-    };
-    for update in &mut isolated.output.updates {
+    let output = &mut isolated.output;
+    let mut updates = std::mem::take(&mut output.updates);
+    for update in &mut updates {
         update.record = at(update.record);
-        own(&mut update.key);
+        update.key = own(output, update.key, data);
         if let Measure::Member(text) | Measure::Decimal(text) = &mut update.measure {
-            own(text);
+            *text = own(output, *text, data);
         }
     }
+    output.updates = updates;
     for reject in &mut isolated.output.rejects {
         reject.record = at(reject.record);
     }
@@ -213,6 +208,21 @@ fn in_batch(mut isolated: Isolated, index: &[u32], data: &[u8]) -> Isolated {
         *record = at(*record);
     }
     isolated
+}
+
+/// `text`, copied into `output`'s own texts if it is a span of `data`. A
+/// span outside `data` stays invalid: an empty span past any buffer.
+fn own(output: &mut RuleOutput, text: Text, data: &[u8]) -> Text {
+    let Text::Batch(_) = text else {
+        return text;
+    };
+    match text.resolve(Texts { data, own: "" }) {
+        Some(resolved) => output.own(resolved),
+        None => Text::Batch(Span {
+            start: u32::MAX,
+            len: 1,
+        }),
+    }
 }
 
 /// Smallest batch worth splitting across two instances.
@@ -223,7 +233,7 @@ const MIN_SPLIT_RECORDS: usize = 256;
 fn call(
     runner: &mut Box<dyn RuleRunner>,
     spare: &mut Option<Box<dyn RuleRunner>>,
-    batch: &Batch,
+    batch: BatchView<'_>,
     parallel: bool,
 ) -> Result<Isolated, CallError> {
     if !parallel || batch.records.len() < MIN_SPLIT_RECORDS {
@@ -236,16 +246,14 @@ fn call(
         return run_isolated(runner.as_mut(), batch);
     };
     let half = batch.records.len() / 2;
-    let part = |records: &[RecordMeta]| Batch {
-        sources: batch.sources.clone(),
-        data: batch.data.clone(),
-        records: records.to_vec(),
-    };
-    let (first, second) = (part(&batch.records[..half]), part(&batch.records[half..]));
+    let (first, second) = (
+        batch.with_records(&batch.records[..half]),
+        batch.with_records(&batch.records[half..]),
+    );
     let runner = runner.as_mut();
     let (first, second) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| run_isolated(spare.as_mut(), &second));
-        (run_isolated(runner, &first), other.join())
+        let other = scope.spawn(|| run_isolated(spare.as_mut(), second));
+        (run_isolated(runner, first), other.join())
     });
     let mut joined = first?;
     let second = second.map_err(|_| CallError {
@@ -253,20 +261,7 @@ fn call(
     })??;
     let shift = half as u32;
     joined.traps += second.traps;
-    joined
-        .output
-        .updates
-        .extend(second.output.updates.into_iter().map(|mut update| {
-            update.record += shift;
-            update
-        }));
-    joined
-        .output
-        .rejects
-        .extend(second.output.rejects.into_iter().map(|mut reject| {
-            reject.record += shift;
-            reject
-        }));
+    joined.output.append(&second.output, shift);
     joined.trapped.extend(
         second
             .trapped

@@ -310,8 +310,9 @@ impl Lanes {
                 let seen = batch.records.iter().filter(|r| outcome.sees(r.source));
                 state.stats.records_in += seen.count() as u64;
                 state.stats.rejected += output.rejects.len() as u64;
+                let texts = output.texts(&batch.data);
                 for update in &output.updates {
-                    state.apply_update(batch, update);
+                    state.apply_update(batch, texts, update);
                 }
                 state.advance();
             }
@@ -391,9 +392,10 @@ impl Lanes {
                     state.stats.rejected += 1;
                 }
             }
+            let texts = output.texts(&batch.data);
             for update in &output.updates {
                 if let Some(state) = lanes[lane_of(update.record)].get_mut(rule) {
-                    state.apply_update(batch, update);
+                    state.apply_update(batch, texts, update);
                 }
             }
             for states in lanes.iter_mut() {

@@ -1,7 +1,7 @@
 //! What one rule made of one batch, and the records it failed on.
 
 use super::RuleId;
-use crate::contract::BatchOutput;
+use super::RuleOutput;
 
 /// Payload bytes kept in a dead letter.
 pub const DEAD_LETTER_PAYLOAD_BYTES: usize = 4096;
@@ -29,7 +29,7 @@ pub struct RuleOutcome {
     /// The rule.
     pub rule: RuleId,
     /// The output to apply (`None`: the rule was skipped).
-    pub output: Option<BatchOutput>,
+    pub output: Option<RuleOutput>,
     /// Failed calls.
     pub traps: u64,
     /// Records dead-lettered.

@@ -13,8 +13,10 @@ use std::time::Duration;
 use super::{Pipeline, RunSummary, Settings};
 use crate::checkpoint::MemoryStore;
 use crate::config::{LimitsConfig, SourceConfig, SourceKind};
-use crate::contract::{Batch, BatchOutput, Measure, MetricUpdate, Reject};
+use crate::contract::raw::BatchView;
+use crate::contract::{BatchOutput, Measure, MetricUpdate, Reject};
 use crate::engine::Engine;
+use crate::model::RuleOutput;
 use crate::model::{Aggregation, Alignment, MetricSpec, RuleSpec, WindowSpec};
 use crate::plugin::reload::ReloadEvent;
 use crate::plugin::{ActiveRule, CallError, RuleRegistry, RuleRunner};
@@ -29,7 +31,7 @@ struct Counter {
 }
 
 impl RuleRunner for Counter {
-    fn process(&mut self, batch: &Batch) -> Result<BatchOutput, CallError> {
+    fn process(&mut self, batch: BatchView<'_>) -> Result<RuleOutput, CallError> {
         let mut output = BatchOutput {
             updates: Vec::new(),
             rejects: Vec::new(),
@@ -58,7 +60,7 @@ impl RuleRunner for Counter {
                 }),
             }
         }
-        Ok(output)
+        Ok(output.into())
     }
 }
 

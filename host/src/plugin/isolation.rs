@@ -2,14 +2,15 @@
 //! trap and run every other record normally.
 
 use super::runner::{CallError, RuleRunner};
-use crate::contract::{Batch, BatchOutput};
+use crate::contract::raw::BatchView;
+use crate::model::RuleOutput;
 
 /// What running a batch in isolation gave.
 #[derive(Debug)]
 pub struct Isolated {
     /// The output of every record that did not trap (record indices refer to
     /// the whole batch).
-    pub output: BatchOutput,
+    pub output: RuleOutput,
     /// Records that trapped on their own: (index in the batch, reason).
     pub trapped: Vec<(u32, String)>,
     /// Failed calls, including those made while narrowing down.
@@ -23,12 +24,12 @@ pub struct Isolated {
 /// 2·k·log2(n) extra calls; a clean batch costs one.
 ///
 /// Returns an error only if a fresh instance cannot be made.
-pub fn run_isolated(runner: &mut dyn RuleRunner, batch: &Batch) -> Result<Isolated, CallError> {
+pub fn run_isolated(
+    runner: &mut dyn RuleRunner,
+    batch: BatchView<'_>,
+) -> Result<Isolated, CallError> {
     let mut isolated = Isolated {
-        output: BatchOutput {
-            updates: Vec::new(),
-            rejects: Vec::new(),
-        },
+        output: RuleOutput::default(),
         trapped: Vec::new(),
         traps: 0,
     };
@@ -51,7 +52,7 @@ pub fn run_isolated(runner: &mut dyn RuleRunner, batch: &Batch) -> Result<Isolat
 
 fn bisect(
     runner: &mut dyn RuleRunner,
-    batch: &Batch,
+    batch: BatchView<'_>,
     start: u32,
     end: u32,
     isolated: &mut Isolated,
@@ -59,23 +60,10 @@ fn bisect(
     if start >= end {
         return Ok(());
     }
-    let part = Batch {
-        sources: batch.sources.clone(),
-        data: batch.data.clone(),
-        records: batch.records[start as usize..end as usize].to_vec(),
-    };
-    match runner.process(&part) {
+    let part = batch.with_records(&batch.records[start as usize..end as usize]);
+    match runner.process(part) {
         Ok(output) => {
-            let updates = output.updates.into_iter().map(|mut update| {
-                update.record += start;
-                update
-            });
-            isolated.output.updates.extend(updates);
-            let rejects = output.rejects.into_iter().map(|mut reject| {
-                reject.record += start;
-                reject
-            });
-            isolated.output.rejects.extend(rejects);
+            isolated.output.append(&output, start);
             Ok(())
         }
         Err(error) => {

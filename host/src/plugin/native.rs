@@ -24,8 +24,9 @@ use weir_sdk::Rule;
 
 use super::registry::ActiveRule;
 use super::runner::{CallError, RuleRunner};
-use crate::contract::{self, Batch, BatchOutput};
+use crate::contract::{self, raw::BatchView};
 use crate::model::RuleSpec;
+use crate::model::{Measure, RuleOutput, Text, Update};
 
 /// Why a native rule could not be made; the same refusals as loading a
 /// component.
@@ -114,7 +115,7 @@ impl<R: Rule + Send> NativeRule<R> {
 }
 
 impl<R: Rule + Send> RuleRunner for NativeRule<R> {
-    fn process(&mut self, batch: &Batch) -> Result<BatchOutput, CallError> {
+    fn process(&mut self, batch: BatchView<'_>) -> Result<RuleOutput, CallError> {
         self.records.clear();
         self.records
             .extend(batch.records.iter().map(|meta| weir_sdk::RecordMeta {
@@ -126,8 +127,8 @@ impl<R: Rule + Send> RuleRunner for NativeRule<R> {
                 timestamp_ms: meta.timestamp_ms,
             }));
         let view = weir_sdk::BatchView {
-            sources: &batch.sources,
-            data: &batch.data,
+            sources: batch.sources,
+            data: batch.data,
             records: &self.records,
         };
         let (rule, metric_names) = (&mut self.rule, &self.metric_names);
@@ -137,7 +138,7 @@ impl<R: Rule + Send> RuleRunner for NativeRule<R> {
         .map_err(|panic| CallError {
             detail: format!("native rule panicked: {}", panic_message(panic.as_ref())),
         })?;
-        Ok(contract_output(output))
+        Ok(rule_output(output))
     }
 
     fn reset(&mut self) -> Result<(), CallError> {
@@ -173,29 +174,11 @@ fn sdk_span(span: contract::Span) -> weir_sdk::Span {
     }
 }
 
-/// The SDK's output in the contract's types, as the wasm export returns it.
-fn contract_output(output: weir_sdk::Output) -> BatchOutput {
-    BatchOutput {
-        updates: output
-            .updates
-            .into_iter()
-            .map(|update| contract::MetricUpdate {
-                record: update.record,
-                metric: update.metric,
-                key: contract_text(update.key),
-                measure: match update.measure {
-                    weir_sdk::Measure::One => contract::Measure::One,
-                    weir_sdk::Measure::Number(x) => contract::Measure::Number(x),
-                    weir_sdk::Measure::Member(member) => {
-                        contract::Measure::Member(contract_text(member))
-                    }
-                    weir_sdk::Measure::Decimal(value) => {
-                        contract::Measure::Decimal(contract_text(value))
-                    }
-                },
-                event_time_ms: update.event_time_ms,
-            })
-            .collect(),
+/// The SDK's output in the host's types, as a wasm rule's is lifted: each
+/// owned text copied into the output's own texts.
+fn rule_output(output: weir_sdk::Output) -> RuleOutput {
+    let mut converted = RuleOutput {
+        updates: Vec::with_capacity(output.updates.len()),
         rejects: output
             .rejects
             .into_iter()
@@ -204,17 +187,32 @@ fn contract_output(output: weir_sdk::Output) -> BatchOutput {
                 reason: reject.reason,
             })
             .collect(),
-    }
-}
-
-fn contract_text(text: weir_sdk::Text) -> contract::Text {
-    match text {
-        weir_sdk::Text::Span(span) => contract::Text::Span(contract::Span {
+        texts: String::new(),
+    };
+    let text = |converted: &mut RuleOutput, text: weir_sdk::Text| match text {
+        weir_sdk::Text::Span(span) => Text::Batch(contract::Span {
             start: span.start,
             len: span.len,
         }),
-        weir_sdk::Text::Owned(text) => contract::Text::Owned(text),
+        weir_sdk::Text::Owned(text) => converted.own(&text),
+    };
+    for update in output.updates {
+        let key = text(&mut converted, update.key);
+        let measure = match update.measure {
+            weir_sdk::Measure::One => Measure::One,
+            weir_sdk::Measure::Number(x) => Measure::Number(x),
+            weir_sdk::Measure::Member(member) => Measure::Member(text(&mut converted, member)),
+            weir_sdk::Measure::Decimal(value) => Measure::Decimal(text(&mut converted, value)),
+        };
+        converted.updates.push(Update {
+            record: update.record,
+            metric: update.metric,
+            key,
+            measure,
+            event_time_ms: update.event_time_ms,
+        });
     }
+    converted
 }
 
 /// The SDK's manifest in the contract's types, as `load` returns it.

@@ -2,12 +2,15 @@
 
 use std::sync::{Arc, OnceLock};
 
+use wasmtime::component::{Func, TypedFunc};
 use wasmtime::{Engine, Store};
 
 use super::limits;
 use super::sandbox::RuleHost;
 use crate::config::LimitsConfig;
-use crate::contract::{Batch, BatchOutput, Manifest, RuleWorld, RuleWorldPre, v1};
+use crate::contract::raw::{self, BatchView, RawMeasure, RawOutput, RawText};
+use crate::contract::{Manifest, RULE_INTERFACE, RuleWorld, RuleWorldPre, v1};
+use crate::model::{Measure, RuleOutput, Text, Update};
 
 /// A failed call into a rule: a trap (panic, deadline, memory, stack
 /// overflow), or output over the limits. The instance is no longer usable;
@@ -23,7 +26,7 @@ pub struct CallError {
 /// benchmarks) the same rule compiled natively.
 pub trait RuleRunner: Send {
     /// Processes one batch.
-    fn process(&mut self, batch: &Batch) -> Result<BatchOutput, CallError>;
+    fn process(&mut self, batch: BatchView<'_>) -> Result<RuleOutput, CallError>;
 
     /// Replaces a failed instance with a fresh one (same code, same config).
     fn reset(&mut self) -> Result<(), CallError> {
@@ -49,7 +52,9 @@ pub enum Pre {
 /// An instance's exports, by contract version.
 enum World {
     V1(v1::RuleWorld),
-    V2(RuleWorld),
+    /// A 0.2.0 rule's `process` export, called through [`raw`]'s types
+    /// rather than the generated ones (which are used for `load`).
+    V2(Func),
 }
 
 /// What a fresh instance needs: the pre-instantiated component, the rule's
@@ -139,9 +144,14 @@ impl InstanceRecipe {
                 })
             }
             Pre::V2(pre) => {
-                let world = pre
+                let instance = pre
+                    .instance_pre()
                     .instantiate(&mut store)
                     .map_err(InstantiateError::Trap)?;
+                let world =
+                    RuleWorld::new(&mut store, &instance).map_err(InstantiateError::Trap)?;
+                let process =
+                    process_export(&mut store, &instance).map_err(InstantiateError::Trap)?;
                 limits::arm(&mut store, &self.limits);
                 let manifest = world
                     .weir_rule_rule()
@@ -150,7 +160,7 @@ impl InstanceRecipe {
                     .map_err(InstantiateError::Refused)?;
                 Ok(Instance {
                     store,
-                    world: World::V2(world),
+                    world: World::V2(process),
                     manifest: Some(manifest),
                 })
             }
@@ -195,19 +205,71 @@ impl WasmRule {
             .map_or(0, |log| log.suppressed())
     }
 
-    fn call(&mut self, batch: &Batch) -> wasmtime::Result<BatchOutput> {
+    fn call(&mut self, batch: BatchView<'_>) -> wasmtime::Result<RuleOutput> {
         match &self.world {
-            World::V2(world) => world.weir_rule_rule().call_process(&mut self.store, batch),
+            World::V2(process) => {
+                let process: TypedFunc<(BatchView<'_>,), (RawOutput,)> =
+                    process.typed(&self.store)?;
+                raw::clear_texts();
+                let called = process.call(&mut self.store, (batch,));
+                let texts = raw::take_texts();
+                let (output,) = called?;
+                Ok(rule_output(output, texts))
+            }
             World::V1(world) => world
                 .weir_rule_rule()
                 .call_process(&mut self.store, &v1::batch(batch))
-                .map(v1::output),
+                .map(|output| v1::output(output).into()),
         }
     }
 }
 
+/// The `process` export of a 0.2.0 rule's instance.
+fn process_export(
+    store: &mut Store<RuleHost>,
+    instance: &wasmtime::component::Instance,
+) -> wasmtime::Result<Func> {
+    let missing = || wasmtime::format_err!("the component exports no {RULE_INTERFACE}#process");
+    let interface = instance
+        .get_export_index(&mut *store, None, RULE_INTERFACE)
+        .ok_or_else(missing)?;
+    let process = instance
+        .get_export_index(&mut *store, Some(&interface), "process")
+        .ok_or_else(missing)?;
+    instance.get_func(&mut *store, process).ok_or_else(missing)
+}
+
+/// A lifted output in the host's types (`texts`: where its owned texts
+/// were copied while it was lifted).
+fn rule_output(output: RawOutput, texts: String) -> RuleOutput {
+    let text = |text: RawText| match text {
+        RawText::Span(span) => Text::Batch(span),
+        RawText::Owned(owned) => Text::Own(owned.0),
+    };
+    RuleOutput {
+        updates: output
+            .updates
+            .into_iter()
+            .map(|update| Update {
+                record: update.record,
+                metric: update.metric,
+                key: text(update.key),
+                measure: match update.measure {
+                    RawMeasure::One => Measure::One,
+                    RawMeasure::Number(x) => Measure::Number(x),
+                    RawMeasure::Member(member) => Measure::Member(text(member)),
+                    RawMeasure::Decimal(decimal) => Measure::Decimal(text(decimal)),
+                },
+                event_time_ms: update.event_time_ms,
+            })
+            .collect(),
+        rejects: output.rejects,
+        texts,
+    }
+}
+
 impl RuleRunner for WasmRule {
-    fn process(&mut self, batch: &Batch) -> Result<BatchOutput, CallError> {
+    fn process(&mut self, batch: BatchView<'_>) -> Result<RuleOutput, CallError> {
         limits::arm(&mut self.store, &self.recipe.limits);
         let output = self.call(batch).map_err(|error| CallError {
             detail: limits::explain(&error, &self.recipe.limits),

@@ -3,8 +3,9 @@
 use super::aggregate::{Contribution, Mismatch};
 use super::decimal::{is_decimal, number_units, parse_units};
 use super::windows::{MetricWindows, SlotChange};
-use crate::contract::{Batch, BatchOutput, Measure, MetricUpdate};
+use crate::contract::Batch;
 use crate::model::{Aggregation, Alignment, RuleSpec, RuleStats};
+use crate::model::{Measure, RuleOutput, Texts, Update};
 use crate::window::Watermark;
 
 /// The windows of one metric, one entry per window shape of its manifest.
@@ -165,21 +166,22 @@ impl RuleState {
 
     /// Applies what a batch produced, in record order, then closes the
     /// windows the watermark passed.
-    pub fn apply(&mut self, batch: &Batch, output: &BatchOutput) {
+    pub fn apply(&mut self, batch: &Batch, output: &RuleOutput) {
         self.stats.records_in += batch.records.len() as u64;
         self.stats.rejected += output.rejects.len() as u64;
+        let texts = output.texts(&batch.data);
         for update in &output.updates {
-            self.apply_update(batch, update);
+            self.apply_update(batch, texts, update);
         }
         self.advance();
     }
 
-    /// Applies one update (of `batch`) to the windows it falls in. The
+    /// Applies one update (of `batch`, its texts in `texts`) to the windows it falls in. The
     /// caller counts the records and calls [`RuleState::advance`] at the end
     /// of the batch. An update the metric cannot take (a measure of the
     /// wrong kind, a key or member that is not text of the batch, a decimal
     /// finer than the metric's scale) is counted as invalid and logged.
-    pub fn apply_update(&mut self, batch: &Batch, update: &MetricUpdate) {
+    pub fn apply_update(&mut self, batch: &Batch, texts: Texts<'_>, update: &Update) {
         let Some(metric) = self.metrics.get_mut(update.metric as usize) else {
             self.stats.invalid_updates += 1;
             return;
@@ -196,10 +198,10 @@ impl RuleState {
         };
         let resolved = update
             .key
-            .resolve(&batch.data)
+            .resolve(texts)
             .ok_or_else(|| "the group key is not UTF-8 text within the batch".to_owned())
             .and_then(|key| {
-                contribution(&update.measure, metric.aggregation, &batch.data).map(|c| (key, c))
+                contribution(update.measure, metric.aggregation, texts).map(|c| (key, c))
             });
         let (key, contribution) = match resolved {
             Ok(resolved) => resolved,
@@ -276,11 +278,15 @@ impl RuleState {
 
 /// What `measure` contributes to a metric aggregating by `kind`, or why
 /// it cannot.
-fn contribution(measure: &Measure, kind: Aggregation, data: &[u8]) -> Result<Contribution, String> {
-    fn text<'a>(text: &'a crate::contract::Text, data: &'a [u8]) -> Result<&'a str, String> {
-        text.resolve(data)
+fn contribution(
+    measure: Measure,
+    kind: Aggregation,
+    texts: Texts<'_>,
+) -> Result<Contribution, String> {
+    let text = |text: crate::model::Text| {
+        text.resolve(texts)
             .ok_or_else(|| "the measure's text is not UTF-8 text within the batch".to_owned())
-    }
+    };
     let float = |x: f64| {
         x.is_finite()
             .then_some(Contribution::Number(x))
@@ -291,28 +297,28 @@ fn contribution(measure: &Measure, kind: Aggregation, data: &[u8]) -> Result<Con
         (
             Measure::Number(x),
             Aggregation::Sum | Aggregation::Min | Aggregation::Max | Aggregation::Quantiles(_),
-        ) => float(*x),
+        ) => float(x),
         (
             Measure::Decimal(decimal),
             Aggregation::Sum | Aggregation::Min | Aggregation::Max | Aggregation::Quantiles(_),
         ) => {
-            let decimal = text(decimal, data)?;
+            let decimal = text(decimal)?;
             match decimal.parse() {
                 Ok(x) if is_decimal(decimal) => float(x),
                 _ => Err(format!("{decimal:?} is not a decimal number")),
             }
         }
         (Measure::Member(member), Aggregation::Distinct | Aggregation::ApproxDistinct) => {
-            Ok(Contribution::member(text(member, data)?))
+            Ok(Contribution::member(text(member)?))
         }
         (
             Measure::Decimal(decimal),
             Aggregation::DecimalSum { scale } | Aggregation::Avg { scale },
-        ) => parse_units(text(decimal, data)?, scale)
+        ) => parse_units(text(decimal)?, scale)
             .map(Contribution::Units)
             .map_err(|error| error.to_string()),
         (Measure::Number(x), Aggregation::DecimalSum { scale } | Aggregation::Avg { scale }) => {
-            number_units(*x, scale)
+            number_units(x, scale)
                 .map(Contribution::Units)
                 .map_err(|error| error.to_string())
         }

@@ -58,10 +58,13 @@ fn run(lanes: &mut Lanes, records: &[(u32, i64)]) {
         })
         .collect();
     let outcome = RuleOutcome {
-        output: Some(BatchOutput {
-            updates,
-            rejects: Vec::new(),
-        }),
+        output: Some(
+            BatchOutput {
+                updates,
+                rejects: Vec::new(),
+            }
+            .into(),
+        ),
         ..RuleOutcome::new(HITS)
     };
     lanes.apply(&batch, vec![outcome]);

@@ -6,6 +6,7 @@ use weir_sdk::prelude::*;
 
 use super::*;
 use crate::config::LimitsConfig;
+use crate::contract::Batch;
 use crate::engine::Engine;
 use crate::model::{Alignment, RuleId};
 use crate::plugin::RuleRegistry;

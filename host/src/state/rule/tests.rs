@@ -1,7 +1,7 @@
 //! Unit tests of the parent module.
 
 use super::*;
-use crate::contract;
+use crate::contract::{self, BatchOutput, Measure, MetricUpdate};
 use crate::state::slot::SlotKind;
 
 fn pvuv() -> RuleSpec {
@@ -66,7 +66,8 @@ fn apply(state: &mut RuleState, updates: Vec<MetricUpdate>) {
         &BatchOutput {
             updates,
             rejects: Vec::new(),
-        },
+        }
+        .into(),
     );
 }
 
