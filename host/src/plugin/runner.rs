@@ -8,7 +8,7 @@ use wasmtime::{Engine, Store};
 use super::limits;
 use super::sandbox::RuleHost;
 use crate::config::LimitsConfig;
-use crate::contract::raw::{self, BatchView, RawMeasure, RawOutput, RawText};
+use crate::contract::raw::{BatchView, RawMeasure, RawOutput, RawText};
 use crate::contract::{Manifest, RULE_INTERFACE, RuleWorld, RuleWorldPre, v1};
 use crate::model::{Measure, RuleOutput, Text, Update};
 
@@ -210,11 +210,8 @@ impl WasmRule {
             World::V2(process) => {
                 let process: TypedFunc<(BatchView<'_>,), (RawOutput,)> =
                     process.typed(&self.store)?;
-                raw::clear_texts();
-                let called = process.call(&mut self.store, (batch,));
-                let texts = raw::take_texts();
-                let (output,) = called?;
-                Ok(rule_output(output, texts))
+                let (output,) = process.call(&mut self.store, (batch,))?;
+                Ok(rule_output(output))
             }
             World::V1(world) => world
                 .weir_rule_rule()
@@ -239,15 +236,15 @@ fn process_export(
     instance.get_func(&mut *store, process).ok_or_else(missing)
 }
 
-/// A lifted output in the host's types (`texts`: where its owned texts
-/// were copied while it was lifted).
-fn rule_output(output: RawOutput, texts: String) -> RuleOutput {
+/// A lifted output in the host's types.
+fn rule_output(output: RawOutput) -> RuleOutput {
     let text = |text: RawText| match text {
         RawText::Span(span) => Text::Batch(span),
-        RawText::Owned(owned) => Text::Own(owned.0),
+        RawText::Owned(span) => Text::Own(span),
     };
     RuleOutput {
         updates: output
+            .updates
             .updates
             .into_iter()
             .map(|update| Update {
@@ -264,7 +261,7 @@ fn rule_output(output: RawOutput, texts: String) -> RuleOutput {
             })
             .collect(),
         rejects: output.rejects,
-        texts,
+        texts: output.updates.texts,
     }
 }
 
