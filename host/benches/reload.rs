@@ -6,7 +6,13 @@
 //! `redis-server`. Needs `scripts/build-plugins.sh` to have built
 //! `target/wasm32-wasip2/release/pvuv.wasm`.
 //!
-//! `WEIR_BENCH_SWAPS` (default 30) sets the number of swaps.
+//! `WEIR_BENCH_SWAPS` (default 30) sets the number of swaps. Each swap
+//! installs a version never seen before (a custom section numbers it), so
+//! every swap compiles; `WEIR_BENCH_KNOWN_VERSIONS=1` alternates between two
+//! versions instead, which after the first two swaps weir has compiled
+//! already (a rollback). weir's compile cache is a fresh folder per run.
+//! `WEIR_BENCH_WEIR` runs another `weir` binary (say, a build of an older
+//! commit) for before/after comparisons.
 
 #![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 #![expect(
@@ -14,6 +20,7 @@
     reason = "a benchmark's set-up failing should stop it"
 )]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -71,14 +78,41 @@ fn main() {
             wasm.display()
         );
     };
-    let mut version_b = version_a.clone();
-    version_b.extend_from_slice(&[0, 8, 7]);
-    version_b.extend_from_slice(b"version");
+    // A custom section named "version" holding `label`: same code and
+    // metrics, other bytes and hash.
+    let version = |label: &str| {
+        let mut bytes = version_a.clone();
+        let name = b"version";
+        bytes.extend_from_slice(&[0, (1 + name.len() + label.len()) as u8, name.len() as u8]);
+        bytes.extend_from_slice(name);
+        bytes.extend_from_slice(label.as_bytes());
+        bytes
+    };
+    let run = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
     let hash = |bytes: &[u8]| format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes));
     let swaps: usize = std::env::var("WEIR_BENCH_SWAPS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(30);
+    let known = std::env::var("WEIR_BENCH_KNOWN_VERSIONS").is_ok_and(|v| v == "1");
+    let versions: Vec<Vec<u8>> = (0..swaps)
+        .map(|swap| {
+            if !known {
+                version(&format!("{run}-{swap}"))
+            } else if swap % 2 == 0 {
+                version("b")
+            } else {
+                version_a.clone()
+            }
+        })
+        .collect();
 
     let dir = tempfile::tempdir().unwrap();
     let port = TcpListener::bind("127.0.0.1:0")
@@ -118,19 +152,39 @@ fn main() {
         ),
     )
     .unwrap();
-    let mut weir = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut weir = Command::new(
+        std::env::var_os("WEIR_BENCH_WEIR").unwrap_or_else(|| env!("CARGO_BIN_EXE_weir").into()),
+    )
+    .args(["run", "--config"])
+    .arg(&config)
+    .env("RUST_LOG", "info")
+    .env("WEIR_COMPILE_CACHE", dir.path().join("compiled"))
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let pauses = Arc::new(Mutex::new(Vec::<f64>::new()));
+    let loads = Arc::new(Mutex::new(Vec::<f64>::new()));
+    // When weir logged swapping in each version hash.
+    let swapped = Arc::new(Mutex::new(HashMap::<String, Instant>::new()));
     let stderr = weir.stderr.take().unwrap();
     let collector = {
         let pauses = pauses.clone();
+        let loads = loads.clone();
+        let swapped = swapped.clone();
         std::thread::spawn(move || {
+            let field = |line: &str, name: &str| -> Option<String> {
+                let rest = line.split(name).nth(1)?;
+                Some(rest.split_whitespace().next()?.to_owned())
+            };
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("rule reloaded")
+                    && let Some(hash) = field(&line, " hash=")
+                {
+                    swapped.lock().unwrap().insert(hash, Instant::now());
+                }
+                if let Some(ms) = field(&line, " load_ms=").and_then(|ms| ms.parse().ok()) {
+                    loads.lock().unwrap().push(ms);
+                }
                 if let Some(rest) = line.split("pause_us=").nth(1) {
                     let us: f64 = rest
                         .split_whitespace()
@@ -165,12 +219,8 @@ fn main() {
     }
 
     let mut latencies = Vec::new();
-    for swap in 0..swaps {
-        let bytes = if swap % 2 == 0 {
-            &version_b
-        } else {
-            &version_a
-        };
+    let mut to_swap = Vec::new();
+    for (swap, bytes) in versions.iter().enumerate() {
         let expected = hash(bytes);
         let landed = Instant::now();
         install(&target, bytes);
@@ -192,6 +242,9 @@ fn main() {
             std::thread::sleep(Duration::from_millis(2));
         }
         latencies.push(landed.elapsed().as_secs_f64() * 1000.0);
+        if let Some(at) = swapped.lock().unwrap().get(&expected) {
+            to_swap.push(at.duration_since(landed).as_secs_f64() * 1000.0);
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -206,15 +259,28 @@ fn main() {
     let _ = redis.wait();
 
     latencies.sort_by(f64::total_cmp);
+    to_swap.sort_by(f64::total_cmp);
     let mut pauses = pauses.lock().unwrap().clone();
     pauses.sort_by(f64::total_cmp);
+    let mut loads = loads.lock().unwrap().clone();
+    loads.sort_by(f64::total_cmp);
+    let load_average = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "hot reload of pvuv, {swaps} swaps while ~100k lines/s stream in (follow mode, poll 5 ms, checkpoint 10 ms)"
+        "hot reload of pvuv ({} bytes), {swaps} swaps of {} versions while ~100k lines/s stream in (follow mode, poll 5 ms, checkpoint 10 ms); load average {}",
+        version_a.len(),
+        if known { "two alternating" } else { "new" },
+        load_average
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!("| measure | min ms | median ms | p90 ms | max ms |");
     println!("|---|--:|--:|--:|--:|");
     for (name, values) in [
         ("file lands -> new version processing records", &latencies),
+        ("file lands -> swap logged", &to_swap),
+        ("load: compile (or cache) + init, logged", &loads),
         ("pipeline pause per swap", &pauses),
     ] {
         if values.is_empty() {

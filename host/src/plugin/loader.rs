@@ -1,12 +1,16 @@
 //! Turning a `.wasm` file into a running rule: compile once, check the
 //! contract, pre-instantiate, read the manifest, init.
 
+mod cache;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, OptLevel};
 
+use self::cache::{CompiledCache, Key};
 use super::limits;
 use super::runner::{InstanceRecipe, InstantiateError, Pre, WasmRule};
 use super::sandbox::RuleHost;
@@ -95,6 +99,7 @@ pub struct RuleLoader {
     engine: Engine,
     linker: Linker<RuleHost>,
     limits: LimitsConfig,
+    compiled: Arc<CompiledCache>,
 }
 
 /// The contract version a component was built for.
@@ -109,7 +114,8 @@ const WASM_MAGIC: &[u8; 4] = b"\0asm";
 
 impl RuleLoader {
     /// Sets up the engine (with deadlines, and fuel if configured) and the
-    /// linker with the host's imports.
+    /// linker with the host's imports. Compiled rules are cached by content
+    /// in the folder `WEIR_COMPILE_CACHE` names (see [`cache::DIR_VAR`]).
     pub fn new(limits: &LimitsConfig) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
@@ -125,6 +131,7 @@ impl RuleLoader {
         RuleWorld::add_to_linker::<RuleHost, HasSelf<RuleHost>>(&mut linker, |host| host)?;
         v1::RuleWorld::add_to_linker::<RuleHost, HasSelf<RuleHost>>(&mut linker, |host| host)?;
         Ok(Self {
+            compiled: Arc::new(CompiledCache::new(&engine)),
             engine,
             linker,
             limits: limits.clone(),
@@ -258,18 +265,37 @@ impl RuleLoader {
         })
     }
 
-    /// Compiles in a helper thread and gives up after
+    /// The compiled component: from the cache when these bytes were compiled
+    /// before, else compiled in a helper thread that gives up after
     /// `limits.compile_timeout_ms`, so a pathological file cannot hold up a
     /// start or a reload (the abandoned compilation finishes in the
-    /// background and is dropped).
+    /// background; the cache keeps it if it succeeds).
     fn compile(&self, path: &Path, bytes: &[u8]) -> Result<wasmtime::Result<Component>, LoadError> {
+        let started = Instant::now();
+        let key = Key::of(bytes);
+        if let Some((component, found)) = self.compiled.get(&self.engine, key) {
+            tracing::debug!(path = %path.display(), from = ?found, ms = started.elapsed().as_millis() as u64, "compiled rule taken from the cache");
+            return Ok(Ok(component));
+        }
         let (tx, rx) = std::sync::mpsc::channel();
         let engine = self.engine.clone();
+        let cache = self.compiled.clone();
         let owned = bytes.to_vec();
+        let name = path.display().to_string();
         std::thread::Builder::new()
             .name("weir-compile".into())
             .spawn(move || {
-                let _ = tx.send(Component::new(&engine, &owned));
+                let compiled = Component::new(&engine, &owned);
+                tracing::debug!(path = %name, ms = started.elapsed().as_millis() as u64, ok = compiled.is_ok(), "rule compiled");
+                let keep = compiled.as_ref().ok().cloned();
+                if let Some(component) = &keep {
+                    cache.keep(key, component);
+                }
+                let _ = tx.send(compiled);
+                // After the loader has it: writing to disk is off the reload's path.
+                if let Some(component) = keep {
+                    cache.save(key, &component);
+                }
             })
             .map_err(|error| LoadError::Link {
                 path: path.to_owned(),

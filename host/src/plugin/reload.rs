@@ -90,6 +90,20 @@ impl Reloader {
 }
 
 fn load(loader: &RuleLoader, path: &Path, configs: &BTreeMap<String, RuleConfig>) -> ReloadEvent {
+    let started = std::time::Instant::now();
+    let event = load_file(loader, path, configs);
+    if let ReloadEvent::Loaded(rule) = &event {
+        // From the file being complete to the rule ready to swap in.
+        tracing::info!(rule = %rule.spec.name, hash = %rule.version_hash, load_ms = started.elapsed().as_millis() as u64, "rule file loaded");
+    }
+    event
+}
+
+fn load_file(
+    loader: &RuleLoader,
+    path: &Path,
+    configs: &BTreeMap<String, RuleConfig>,
+) -> ReloadEvent {
     let mut sidecar_error = None;
     let result = loader.load(path, |name| {
         config_json(path, name, configs).unwrap_or_else(|error| {

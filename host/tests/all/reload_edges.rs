@@ -356,3 +356,38 @@ fn a_rule_added_while_running_counts_from_then_on() {
         "pvuv minutes, running throughout",
     );
 }
+
+/// A new version written slowly over the running one (a `cp` or `scp`
+/// straight into the folder, pausing between writes for less than the
+/// watcher's quiet period) is loaded once, whole: never a half-written
+/// file, so no load error while it is being written.
+#[test]
+fn a_rule_written_slowly_in_place_is_loaded_once_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    generate(&log, &["--lines", "500"]);
+    let plugins = plugins_dir(dir.path(), &["pvuv"]);
+    let target = plugins.join("pvuv.wasm");
+    let redis = RedisServer::start();
+    let config = follow_config(dir.path(), &log, &plugins, &redis);
+    let weir = start(&config);
+    wait_until(&config, "the first records", || {
+        redis.records_in("pvuv") > 0
+    });
+    let new_version = other_version(&std::fs::read(&target).unwrap());
+    let pause = weir::plugin::watcher::SETTLE / 3;
+    let mut file = std::fs::File::create(&target).unwrap();
+    for chunk in new_version.chunks(new_version.len() / 8 + 1) {
+        file.write_all(chunk).unwrap();
+        file.flush().unwrap();
+        std::thread::sleep(pause);
+    }
+    drop(file);
+    let hash = version_hash(&new_version);
+    wait_until(&config, "the new version", || {
+        rule_status(&config, "pvuv").is_some_and(|status| status["version_hash"] == hash.as_str())
+    });
+    let stderr = stop(weir, &config);
+    assert!(!stderr.contains("rule failed to load"), "{stderr}");
+    assert_eq!(stderr.matches("rule reloaded").count(), 1, "{stderr}");
+}
