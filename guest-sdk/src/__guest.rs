@@ -38,6 +38,9 @@ pub type WitBatchOutput = wit::BatchOutput;
 struct Loaded {
     rule: Box<dyn Any>,
     metric_names: Vec<String>,
+    /// The batch's record metadata in the SDK's types, reused across
+    /// batches so that a call does not allocate it anew.
+    records: Vec<RecordMeta>,
 }
 
 thread_local! {
@@ -113,6 +116,7 @@ pub fn load<R: Rule>(config_json: &str) -> Result<WitManifest, String> {
         *loaded.borrow_mut() = Some(Loaded {
             rule: Box::new(rule),
             metric_names,
+            records: Vec::new(),
         });
     });
     Ok(wit_manifest(manifest))
@@ -120,30 +124,32 @@ pub fn load<R: Rule>(config_json: &str) -> Result<WitManifest, String> {
 
 /// Runs the rule over a batch. Before `init` every record is rejected.
 pub fn process<R: Rule>(batch: WitBatch) -> WitBatchOutput {
-    let records: Vec<RecordMeta> = batch
-        .records
-        .iter()
-        .map(|meta| RecordMeta {
+    LOADED.with(|loaded| {
+        let mut loaded = loaded.borrow_mut();
+        let Some(Loaded {
+            rule,
+            metric_names,
+            records,
+        }) = loaded.as_mut()
+        else {
+            return not_initialized(batch.records.len());
+        };
+        let Some(rule) = rule.downcast_mut::<R>() else {
+            return not_initialized(batch.records.len());
+        };
+        records.clear();
+        records.extend(batch.records.iter().map(|meta| RecordMeta {
             payload: span(meta.payload),
             key: meta.key.map(span),
             source: meta.source,
             partition: meta.partition,
             offset: meta.offset,
             timestamp_ms: meta.timestamp_ms,
-        })
-        .collect();
-    let view = BatchView {
-        sources: &batch.sources,
-        data: &batch.data,
-        records: &records,
-    };
-    LOADED.with(|loaded| {
-        let mut loaded = loaded.borrow_mut();
-        let Some(Loaded { rule, metric_names }) = loaded.as_mut() else {
-            return not_initialized(records.len());
-        };
-        let Some(rule) = rule.downcast_mut::<R>() else {
-            return not_initialized(records.len());
+        }));
+        let view = BatchView {
+            sources: &batch.sources,
+            data: &batch.data,
+            records,
         };
         let output = run_batch(rule, metric_names, &view);
         wit::BatchOutput {

@@ -198,7 +198,7 @@ impl<'m> Emitter<'m> {
         if let Some(checks) = &mut self.checks {
             checks.check(self.record, metric, &measure);
         }
-        let Some(index) = self.metric_names.iter().position(|name| name == metric) else {
+        let Some(index) = self.metric_index(metric) else {
             if self.error.is_none() {
                 self.error = Some(Error::msg(format!(
                     "rule emitted unknown metric `{metric}`"
@@ -214,6 +214,15 @@ impl<'m> Emitter<'m> {
             measure,
             event_time_ms,
         });
+    }
+
+    /// Where `metric` is in the manifest. Called for every update: names
+    /// are few and short, so a length check and an inline byte compare cost
+    /// less than a call to `memcmp` per name tried.
+    fn metric_index(&self, metric: &str) -> Option<usize> {
+        self.metric_names
+            .iter()
+            .position(|name| name.len() == metric.len() && name.bytes().eq(metric.bytes()))
     }
 
     pub(crate) fn begin_record(&mut self, record: u32) {

@@ -13,9 +13,26 @@ pub use rfc3339::parse_rfc3339;
 
 use super::ParseError;
 
-const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
+/// The number (1-12) of an English month abbreviation. A `match` compiles
+/// to a few byte compares, where a search of a table of names calls a
+/// comparison per month tried.
+fn month_number(name: &[u8]) -> Option<u32> {
+    Some(match name {
+        b"Jan" => 1,
+        b"Feb" => 2,
+        b"Mar" => 3,
+        b"Apr" => 4,
+        b"May" => 5,
+        b"Jun" => 6,
+        b"Jul" => 7,
+        b"Aug" => 8,
+        b"Sep" => 9,
+        b"Oct" => 10,
+        b"Nov" => 11,
+        b"Dec" => 12,
+        _ => return None,
+    })
+}
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
 /// `days_from_civil`), valid for every year a log can carry.
@@ -107,11 +124,7 @@ pub fn parse_clf_time(text: &str) -> Result<i64, ParseError> {
         ));
     }
     let day = digits(&b[0..2])?;
-    let month = MONTHS
-        .iter()
-        .position(|name| name[..] == b[3..6])
-        .ok_or(ParseError::new("unknown month in the timestamp"))? as u32
-        + 1;
+    let month = month_number(&b[3..6]).ok_or(ParseError::new("unknown month in the timestamp"))?;
     let year = i64::from(digits(&b[7..11])?);
     let hour = digits(&b[12..14])?;
     let minute = digits(&b[15..17])?;
@@ -210,6 +223,23 @@ mod tests {
             assert!(parse_clf_time(bad).is_err(), "{bad}");
         }
         assert!(parse_clf_time("29/Feb/2028:10:00:00 +0000").is_ok());
+    }
+
+    #[test]
+    fn clf_time_knows_every_month_by_its_exact_name() {
+        let names = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        for (month, name) in (1..).zip(names) {
+            let text = format!("01/{name}/2026:00:00:00 +0000");
+            let expected = days_from_civil(2026, month, 1) * 86_400_000;
+            assert_eq!(parse_clf_time(&text), Ok(expected), "{text}");
+        }
+        for name in ["nov", "NOV", "Nob", "Mai", "Dez", "Ja1"] {
+            let text = format!("01/{name}/2026:00:00:00 +0000");
+            let refused = parse_clf_time(&text).unwrap_err();
+            assert_eq!(refused.what(), "unknown month in the timestamp", "{text}");
+        }
     }
 
     #[test]
