@@ -124,7 +124,9 @@ fn cluster_file_runs_match_the_oracle() {
 fn cluster_kill_9_and_restart_gives_the_uninterrupted_result() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
-    access_log(&log, "9", "150000");
+    // Big enough that a restart, which no longer compiles (the compile
+    // cache), is still killed mid-run.
+    access_log(&log, "9", "250000");
     let cluster = RedisCluster::start();
     let plugins = plugins_dir(dir.path(), &["pvuv", "ip_count"]);
     let config = cluster_config(
@@ -135,7 +137,7 @@ fn cluster_kill_9_and_restart_gives_the_uninterrupted_result() {
         "[windows]\nallowed_lateness_secs = 10\n[checkpoint]\ninterval_ms = 20\n",
     );
     let mut kills = 0;
-    let mut delay = Duration::from_millis(400);
+    let mut delay = Duration::from_millis(250);
     for _ in 0..8 {
         let mut child = weir()
             .arg("run")
@@ -159,7 +161,7 @@ fn cluster_kill_9_and_restart_gives_the_uninterrupted_result() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         kills += 1;
-        delay += Duration::from_millis(150);
+        delay += Duration::from_millis(100);
     }
     assert!(
         kills >= 2,
