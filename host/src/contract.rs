@@ -2,9 +2,11 @@
 //! `bindgen!`.
 //!
 //! The newest contract (`wit/rule@0.2.0`) is the host's own language for
-//! records in flight and what rules make of them: a batch goes from a source
-//! into a rule's memory without being converted. Components built for an
-//! older contract run through [`v1`], which converts at the edge.
+//! records in flight: a batch goes from a source into a rule's memory
+//! without being converted. What a rule makes of it is lifted by [`raw`]
+//! (one pass over the rule's memory) into the host's
+//! [`RuleOutput`](crate::model::RuleOutput). Components built for an older
+//! contract run through [`v1`], which converts at the edge.
 
 #![expect(missing_docs, reason = "generated from the documented WIT")]
 
@@ -29,21 +31,6 @@ pub use self::weir::rule::types::{
     Aggregation, Alert, Batch, BatchOutput, CumulativeWindow, Direction, HoppingWindow, Manifest,
     Measure, Metric, MetricUpdate, RecordMeta, Reject, Span, Text, Window,
 };
-
-impl Text {
-    /// The text, reading a span from the batch's `data`; `None` when the
-    /// span is out of bounds or not UTF-8.
-    pub fn resolve<'a>(&'a self, data: &'a [u8]) -> Option<&'a str> {
-        match self {
-            Self::Owned(text) => Some(text),
-            Self::Span(span) => {
-                let start = span.start as usize;
-                let bytes = data.get(start..start.checked_add(span.len as usize)?)?;
-                std::str::from_utf8(bytes).ok()
-            }
-        }
-    }
-}
 
 impl From<String> for Text {
     fn from(text: String) -> Self {
