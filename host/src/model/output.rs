@@ -5,8 +5,7 @@
 //! lifted that way, a batch of 4,096 pvuv lines cost 8,192 allocations, as
 //! many frees and a third of the host's share of a rule call. Here every
 //! text is a [`Text`] span, either of the batch's bytes or of one text
-//! buffer per output, so an output is three vectors whatever its size, and
-//! the vectors are reused from batch to batch by whoever keeps them.
+//! buffer per output, so an output is three vectors whatever its size.
 
 use crate::contract::{self, BatchOutput, Reject, Span};
 
@@ -85,13 +84,6 @@ fn range(span: Span) -> Option<std::ops::Range<usize>> {
 }
 
 impl RuleOutput {
-    /// Empties the output, keeping its buffers' room.
-    pub fn clear(&mut self) {
-        self.updates.clear();
-        self.rejects.clear();
-        self.texts.clear();
-    }
-
     /// Keeps `text` in the output's text buffer.
     pub fn own(&mut self, text: &str) -> Text {
         let start = self.texts.len();
@@ -151,26 +143,32 @@ impl From<BatchOutput> for RuleOutput {
             texts: String::new(),
         };
         for update in output.updates {
-            let key = converted.keep(update.key);
-            let measure = match update.measure {
-                contract::Measure::One => Measure::One,
-                contract::Measure::Number(x) => Measure::Number(x),
-                contract::Measure::Member(text) => Measure::Member(converted.keep(text)),
-                contract::Measure::Decimal(text) => Measure::Decimal(converted.keep(text)),
-            };
-            converted.updates.push(Update {
-                record: update.record,
-                metric: update.metric,
-                key,
-                measure,
-                event_time_ms: update.event_time_ms,
-            });
+            converted.push(update);
         }
         converted
     }
 }
 
 impl RuleOutput {
+    /// Appends an update in the contract's types, its owned texts copied
+    /// into this output's own texts.
+    pub fn push(&mut self, update: contract::MetricUpdate) {
+        let key = self.keep(update.key);
+        let measure = match update.measure {
+            contract::Measure::One => Measure::One,
+            contract::Measure::Number(x) => Measure::Number(x),
+            contract::Measure::Member(text) => Measure::Member(self.keep(text)),
+            contract::Measure::Decimal(text) => Measure::Decimal(self.keep(text)),
+        };
+        self.updates.push(Update {
+            record: update.record,
+            metric: update.metric,
+            key,
+            measure,
+            event_time_ms: update.event_time_ms,
+        });
+    }
+
     fn keep(&mut self, text: contract::Text) -> Text {
         match text {
             contract::Text::Span(span) => Text::Batch(span),

@@ -25,8 +25,8 @@ use weir_sdk::Rule;
 use super::registry::ActiveRule;
 use super::runner::{CallError, RuleRunner};
 use crate::contract::{self, raw::BatchView};
+use crate::model::RuleOutput;
 use crate::model::RuleSpec;
-use crate::model::{Measure, RuleOutput, Text, Update};
 
 /// Why a native rule could not be made; the same refusals as loading a
 /// component.
@@ -189,30 +189,36 @@ fn rule_output(output: weir_sdk::Output) -> RuleOutput {
             .collect(),
         texts: String::new(),
     };
-    let text = |converted: &mut RuleOutput, text: weir_sdk::Text| match text {
-        weir_sdk::Text::Span(span) => Text::Batch(contract::Span {
-            start: span.start,
-            len: span.len,
-        }),
-        weir_sdk::Text::Owned(text) => converted.own(&text),
-    };
     for update in output.updates {
-        let key = text(&mut converted, update.key);
-        let measure = match update.measure {
-            weir_sdk::Measure::One => Measure::One,
-            weir_sdk::Measure::Number(x) => Measure::Number(x),
-            weir_sdk::Measure::Member(member) => Measure::Member(text(&mut converted, member)),
-            weir_sdk::Measure::Decimal(value) => Measure::Decimal(text(&mut converted, value)),
-        };
-        converted.updates.push(Update {
+        converted.push(contract::MetricUpdate {
             record: update.record,
             metric: update.metric,
-            key,
-            measure,
+            key: contract_text(update.key),
+            measure: match update.measure {
+                weir_sdk::Measure::One => contract::Measure::One,
+                weir_sdk::Measure::Number(x) => contract::Measure::Number(x),
+                weir_sdk::Measure::Member(member) => {
+                    contract::Measure::Member(contract_text(member))
+                }
+                weir_sdk::Measure::Decimal(value) => {
+                    contract::Measure::Decimal(contract_text(value))
+                }
+            },
             event_time_ms: update.event_time_ms,
         });
     }
     converted
+}
+
+/// An SDK text in the contract's type (an owned one is moved, not copied).
+fn contract_text(text: weir_sdk::Text) -> contract::Text {
+    match text {
+        weir_sdk::Text::Span(span) => contract::Text::Span(contract::Span {
+            start: span.start,
+            len: span.len,
+        }),
+        weir_sdk::Text::Owned(text) => contract::Text::Owned(text),
+    }
 }
 
 /// The SDK's manifest in the contract's types, as `load` returns it.
