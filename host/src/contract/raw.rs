@@ -299,18 +299,18 @@ fn text(
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> wasmtime::Result<u32> {
-    bytes
-        .get(at..at + 4)
-        .and_then(|b| b.try_into().ok())
-        .map(u32::from_le_bytes)
-        .ok_or_else(|| wasmtime::format_err!("record cut short"))
+    bytes_at(bytes, at).map(u32::from_le_bytes)
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> wasmtime::Result<u64> {
+    bytes_at(bytes, at).map(u64::from_le_bytes)
+}
+
+/// The `N` bytes at `at` of a record.
+fn bytes_at<const N: usize>(bytes: &[u8], at: usize) -> wasmtime::Result<[u8; N]> {
     bytes
-        .get(at..at + 8)
+        .get(at..at + N)
         .and_then(|b| b.try_into().ok())
-        .map(u64::from_le_bytes)
         .ok_or_else(|| wasmtime::format_err!("record cut short"))
 }
 
