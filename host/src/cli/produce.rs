@@ -32,9 +32,15 @@ pub fn produce(
     properties: &[(String, String)],
 ) -> anyhow::Result<u64> {
     let mut config = ClientConfig::new();
+    // Lines have no key. librdkafka's default for keyless records is a
+    // "sticky" partition that changes only when a batch is sent, so a
+    // small file sent quickly can land in one partition and leave the
+    // others empty; 0 picks a random partition per line, which spreads
+    // every file over all partitions as Flume's default sink does.
     config
         .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5");
+        .set("linger.ms", "5")
+        .set("sticky.partitioning.linger.ms", "0");
     for (key, value) in properties {
         config.set(key, value);
     }
