@@ -20,6 +20,8 @@ use super::keys::CheckpointKeys;
 use super::output::{MetricOutput, OutputSettings, rule_extras};
 use crate::checkpoint::layout::{rule_meta, slot_id};
 use crate::checkpoint::{CommitSize, LaneCommit, RuleCommit};
+use crate::model::Aggregation;
+use crate::state::slot::SlotKind;
 use crate::state::windows::SlotChange;
 
 /// Builds the commands of one checkpoint (every lane) into an atomic
@@ -70,7 +72,8 @@ fn build_rule(
         let window_name = spec.to_string();
         for slot in slots {
             let id = slot_id(&metric.name, &window_name, slot.kind.tag(), slot.start_ms);
-            slot_state(pipe, size, keys, rule, &id, slot);
+            let keep = needs_state(merged, metric.aggregation, slot.kind);
+            slot_state(pipe, size, keys, rule, &id, slot, keep);
         }
     }
     pipe.hset_multiple(keys.rule(rule), &rule_meta(commit))
@@ -78,8 +81,38 @@ fn build_rule(
     rule_extras(pipe, commit);
 }
 
-/// One slot's checkpoint state: deleted once closed, else its changed
-/// groups and new member hashes.
+/// Whether a slot's groups must be in the checkpoint for a restart to
+/// give the right output.
+///
+/// A lane of a partitioned source folds a count, sum, min, max, decimal
+/// sum or mean into the merged output as a change since its last
+/// checkpoint (or, for min and max, a value folded in idempotently), in
+/// the same MULTI/EXEC as its offset. So the output already holds every
+/// checkpointed record's part, and a lane restarted without the slot (or
+/// with an older copy of it, written before this rule) adds only what
+/// comes after, which is what it must add. Writing the state anyway cost
+/// Redis one hash field per group per checkpoint: for a metric per client
+/// IP and minute, one per input line, about a third of Redis' time on the
+/// Kafka path (BENCHMARKS.md, issue 14 item 5).
+///
+/// Step panes are never output (their records reach the output when the
+/// pane closes), and distinct counts need their members to know which
+/// ones are new, so both keep their state.
+fn needs_state(merged: bool, aggregation: Aggregation, kind: SlotKind) -> bool {
+    let folded = matches!(
+        aggregation,
+        Aggregation::Count
+            | Aggregation::Sum
+            | Aggregation::Min
+            | Aggregation::Max
+            | Aggregation::DecimalSum { .. }
+            | Aggregation::Avg { .. }
+    );
+    !(merged && folded && kind.is_output())
+}
+
+/// One slot's checkpoint state: deleted once closed, else (when `keep`)
+/// its changed groups and new member hashes.
 fn slot_state(
     pipe: &mut Pipeline,
     size: &mut CommitSize,
@@ -87,6 +120,7 @@ fn slot_state(
     rule: &str,
     id: &str,
     slot: &SlotChange,
+    keep: bool,
 ) {
     if slot.closed {
         size.closed_slots += 1;
@@ -97,6 +131,9 @@ fn slot_state(
             }
             pipe.srem(keys.slots(rule), id).ignore();
         }
+        return;
+    }
+    if !keep {
         return;
     }
     let fields: Vec<(&str, &[u8])> = slot
@@ -119,5 +156,27 @@ fn slot_state(
     }
     if !slot.persisted {
         pipe.sadd(keys.slots(rule), id).ignore();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_merged_lanes_folded_outputs_go_without_state() {
+        let count = Aggregation::Count;
+        assert!(!needs_state(true, count, SlotKind::Window));
+        assert!(!needs_state(true, count, SlotKind::Total));
+        assert!(needs_state(true, count, SlotKind::Pane));
+        assert!(needs_state(false, count, SlotKind::Window));
+        for kept in [Aggregation::Distinct, Aggregation::ApproxDistinct] {
+            assert!(needs_state(true, kept, SlotKind::Window), "{kept}");
+        }
+        assert!(!needs_state(
+            true,
+            Aggregation::Avg { scale: 2 },
+            SlotKind::Window
+        ));
     }
 }
