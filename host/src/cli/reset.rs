@@ -42,7 +42,8 @@ pub struct ResetReport {
 /// What a checkpoint key holds (see [`crate::sink::CheckpointKeys`] for the layout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CheckpointPart {
-    /// A rule's watermark, counters and version (`…:rule:{rule}`).
+    /// A rule's watermark, counters and version (`…:rule:{rule}`), and the
+    /// lane's list of rules (`…:rules`).
     RuleState,
     /// A rule's open windows: slots and distinct members (`…:rule:{rule}:…`).
     WindowState,
@@ -171,6 +172,9 @@ fn classify_checkpoint_key(key: &str) -> (CheckpointPart, Option<&str>) {
             None => key,
         },
     };
+    if own == "rules" {
+        return (CheckpointPart::RuleState, None);
+    }
     if let Some(rule_key) = own.strip_prefix("rule:") {
         return match rule_key.split_once(':') {
             None => (CheckpointPart::RuleState, Some(rule_key)),

@@ -202,17 +202,28 @@ async fn lane_keys(
     Ok(all_keys)
 }
 
-/// The rules that checkpointed in `namespace`, in any lane. This walks the
-/// keyspace (`SCAN`), the costly part of reading statuses: a server that
-/// reads them often keeps the names for a while
-/// ([`read_statuses_of`] reads the rest in one round trip).
+/// The rules that checkpointed in `namespace`, in any lane: each lane's
+/// list of them (one round trip for every lane). A namespace whose lanes
+/// have no list was written by a weir from before the lists; its rules
+/// are found by walking the keyspace (`SCAN`, a pass over every key per
+/// lane), as that weir did, until a checkpoint writes the lists.
 pub async fn rule_names(
     conn: &mut RedisConn,
     scope: &StatusScope,
 ) -> anyhow::Result<BTreeSet<String>> {
     let mut conn = conn.clone();
+    let all_keys = lane_keys(&mut conn, &scope.base()).await?;
+    let mut pipe = redis::pipe();
+    for (_, keys) in &all_keys {
+        pipe.smembers(keys.rule_names());
+    }
+    let listed: Vec<BTreeSet<String>> = pipe.query_async(&mut conn).await?;
+    let names: BTreeSet<String> = listed.into_iter().flatten().collect();
+    if !names.is_empty() {
+        return Ok(names);
+    }
     let mut names = BTreeSet::new();
-    for (_, keys) in lane_keys(&mut conn, &scope.base()).await? {
+    for (_, keys) in all_keys {
         let prefix = keys.rule("");
         names.extend(
             super::scan_keys(&mut conn, &format!("{prefix}*"))

@@ -78,6 +78,7 @@ fn build_rule(
     }
     pipe.hset_multiple(keys.rule(rule), &rule_meta(commit))
         .ignore();
+    pipe.sadd(keys.rule_names(), rule).ignore();
     rule_extras(pipe, commit);
 }
 

@@ -16,7 +16,12 @@ pub async fn lane_checkpoint(
     keys: &CheckpointKeys,
 ) -> Result<u64, StoreError> {
     let mut doomed = scan::keys(conn, &keys.rules_pattern()).await?;
-    doomed.extend([keys.source(), keys.commit_seq(), keys.outbox()]);
+    doomed.extend([
+        keys.source(),
+        keys.commit_seq(),
+        keys.outbox(),
+        keys.rule_names(),
+    ]);
     let doomed: Vec<String> = doomed.into_iter().collect();
     Ok(scan::unlink(conn, &doomed).await?)
 }

@@ -210,6 +210,13 @@ impl CheckpointKeys {
         format!("{}:rule:{rule}", self.prefix)
     }
 
+    /// Set: the rules that checkpointed in this lane, so `weir status`
+    /// finds them without walking the keyspace (a `SCAN` per lane costs
+    /// Redis a pass over every key, at each status read).
+    pub fn rule_names(&self) -> String {
+        format!("{}:rules", self.prefix)
+    }
+
     /// `SCAN` pattern of every rule's keys in this set (meta, slot ids,
     /// slots, members). Namespaces, lanes and rule names hold no glob
     /// characters.

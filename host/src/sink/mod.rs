@@ -278,10 +278,13 @@ impl CheckpointStore for RedisStore {
 
     async fn forget_rule(&mut self, lane: &str, rule: &str) -> Result<(), StoreError> {
         let keys = self.lane_keys(lane);
-        // One DEL: both keys share the lane's slot on a cluster.
-        let _: u64 = redis::cmd("DEL")
-            .arg(keys.rule(rule))
-            .arg(keys.slots(rule))
+        // One transaction: the keys share the lane's slot on a cluster.
+        let _: () = redis::pipe()
+            .atomic()
+            .del(&[keys.rule(rule), keys.slots(rule)])
+            .ignore()
+            .srem(keys.rule_names(), rule)
+            .ignore()
             .query_async(&mut self.conn)
             .await?;
         Ok(())

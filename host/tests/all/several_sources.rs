@@ -214,6 +214,19 @@ fn a_file_and_a_kafka_source_feed_their_own_rules() {
         .collect();
     lanes.sort();
     assert_eq!(lanes, ["bus/events/0", "bus/events/1", "web"]);
+    // Each lane lists its rules, which is where status finds them; a
+    // namespace written before the lists is found by scanning.
+    let mut conn = redis.conn();
+    for lane in ["bus/events/0", "bus/events/1", "web"] {
+        let key = format!("weir:ckpt:default:lane:{lane}:rules");
+        let mut listed: Vec<String> = redis::cmd("SMEMBERS").arg(&key).query(&mut conn).unwrap();
+        listed.sort();
+        assert_eq!(listed, ["ip-count", "pvuv"], "{key}");
+    }
+    let listed = redis.keys("weir:ckpt:default:*rules");
+    let _: () = redis::cmd("DEL").arg(&listed).query(&mut conn).unwrap();
+    assert_eq!(rule_status(&config, "ip-count"), ip_count);
+    assert_eq!(rule_status(&config, "pvuv"), pvuv);
 
     let table = weir()
         .args(["status", "--config"])
