@@ -6,7 +6,7 @@
 //! `kind` key and its kind-specific keys become one [`SourceKind`], say).
 //!
 //! Each section has its own file holding its types and its reader (`source`,
-//! `plugins`, `redis`, `windows`, `checkpoint`, `limits`, `rules`); this module
+//! `plugins`, `redis`, `windows`, `checkpoint`, `limits`, `engine`, `rules`); this module
 //! holds [`Config`], loading, the errors, and the checks several sections share.
 //!
 //! Unknown keys are rejected, and every problem in a file is reported at once,
@@ -86,6 +86,9 @@
 //! trap_window_secs = 60         # (60)
 //! quarantine_secs = 30          # (30) first quarantine; doubles, up to an hour
 //!
+//! [engine]
+//! threads = 2                   # (the cores) threads calling the rules, each on its own run of a batch; 1..=256
+//!
 //! [http]
 //! listen = "127.0.0.1:9464"     # ("127.0.0.1:9464") dashboard, API, /metrics; IP:port, "" = off
 //!
@@ -99,6 +102,7 @@
 
 mod alerts;
 mod checkpoint;
+mod engine;
 mod http;
 mod librdkafka;
 mod limits;
@@ -120,6 +124,7 @@ use std::path::{Path, PathBuf};
 
 pub use alerts::AlertsConfig;
 pub use checkpoint::CheckpointConfig;
+pub use engine::EngineConfig;
 pub use http::HttpConfig;
 pub use limits::LimitsConfig;
 pub use plugins::PluginsConfig;
@@ -147,6 +152,8 @@ pub struct Config {
     pub checkpoint: CheckpointConfig,
     /// What a rule may cost (`[limits]`).
     pub limits: LimitsConfig,
+    /// How many threads call the rules (`[engine]`).
+    pub engine: EngineConfig,
     /// The read-only HTTP server (`[http]`).
     pub http: HttpConfig,
     /// Where alerts go besides Redis (`[alerts]`).
@@ -322,6 +329,10 @@ fn read_config(table: &Table, problems: &Problems) -> Option<Config> {
         .table("limits")
         .map(limits::read_limits)
         .unwrap_or_default();
+    let engine = root
+        .table("engine")
+        .map(engine::read_engine)
+        .unwrap_or_default();
     let http = root.table("http").map(http::read_http).unwrap_or_default();
     let alerts = root
         .table("alerts")
@@ -339,6 +350,7 @@ fn read_config(table: &Table, problems: &Problems) -> Option<Config> {
         windows,
         checkpoint,
         limits,
+        engine,
         http,
         alerts,
         rules,

@@ -1,5 +1,5 @@
 //! Calling every rule on a batch: the half of the engine that runs rules
-//! (on a helper thread while the other half updates windows).
+//! (on helper threads while the other half updates windows).
 
 use std::time::Instant;
 
@@ -18,34 +18,45 @@ pub struct RuleCalls<'a> {
     rules: &'a mut [RuleSlot],
     /// The pipeline's sources, by the index batches are tagged with.
     origins: &'a [SourceLanes],
+    /// Threads a large batch is spread over ([`RuleCalls::run_parallel`]).
+    threads: usize,
 }
 
 impl<'a> RuleCalls<'a> {
-    pub(super) fn new(rules: &'a mut [RuleSlot], origins: &'a [SourceLanes]) -> Self {
-        Self { rules, origins }
+    pub(super) fn new(
+        rules: &'a mut [RuleSlot],
+        origins: &'a [SourceLanes],
+        threads: usize,
+    ) -> Self {
+        Self {
+            rules,
+            origins,
+            threads,
+        }
     }
 
     /// Runs one batch through every rule on this thread, isolating records
     /// that make a rule fail; returns one outcome per rule, in rule order.
     pub fn run(&mut self, batch: &Batch) -> Vec<RuleOutcome> {
-        self.run_with(0, batch, false)
+        self.run_with(0, batch, 1)
     }
 
-    /// Like [`RuleCalls::run`], but a large batch is split in two halves
-    /// that run side by side on two instances of each rule. Outputs are
+    /// Like [`RuleCalls::run`], but a large batch is cut into runs of
+    /// consecutive records, one per thread (`[engine] threads`), that run
+    /// side by side, each on its own instance of each rule. Outputs are
     /// joined in record order, so the outcome is the same.
     pub fn run_parallel(&mut self, batch: &Batch) -> Vec<RuleOutcome> {
-        self.run_with(0, batch, true)
+        self.run_with(0, batch, self.threads)
     }
 
     /// Like [`RuleCalls::run_parallel`], for a batch read from source
     /// `origin` (an index into the engine's sources), which decides what
     /// each rule's route lets through.
     pub fn run_parallel_from(&mut self, origin: usize, batch: &Batch) -> Vec<RuleOutcome> {
-        self.run_with(origin, batch, true)
+        self.run_with(origin, batch, self.threads)
     }
 
-    fn run_with(&mut self, origin: usize, batch: &Batch, parallel: bool) -> Vec<RuleOutcome> {
+    fn run_with(&mut self, origin: usize, batch: &Batch, threads: usize) -> Vec<RuleOutcome> {
         let Some(origin) = self.origins.get(origin).or(self.origins.first()) else {
             return Vec::new();
         };
@@ -85,7 +96,7 @@ impl<'a> RuleCalls<'a> {
                 outcomes.push(outcome);
                 continue;
             }
-            let isolated = match call(&mut rule.runner, &mut rule.spare, given.into(), parallel) {
+            let isolated = match call(&mut rule.runner, &mut rule.spares, given.into(), threads) {
                 Ok(isolated) => match index {
                     Some(index) => in_batch(isolated, index, &given.data),
                     None => isolated,
@@ -225,50 +236,77 @@ fn own(output: &mut RuleOutput, text: Text, data: &[u8]) -> Text {
     }
 }
 
-/// Smallest batch worth splitting across two instances.
-const MIN_SPLIT_RECORDS: usize = 256;
+/// Fewest records worth a thread of their own: below this, handing a run
+/// to another thread costs about what calling the rule on it does.
+const MIN_RUN_RECORDS: usize = 128;
 
-/// Runs `batch` through `rule`, in two halves on two instances when asked
-/// and worthwhile.
+/// Runs `batch` through `rule`: on up to `threads` threads when the batch
+/// is large enough, each on its own run of consecutive records and its own
+/// instance (`spares` grows to the number needed, on first use). Outputs,
+/// traps and record numbers are joined in record order, so the result is
+/// the one a single instance gives.
 fn call(
     runner: &mut Box<dyn RuleRunner>,
-    spare: &mut Option<Box<dyn RuleRunner>>,
+    spares: &mut Vec<Box<dyn RuleRunner>>,
     batch: BatchView<'_>,
-    parallel: bool,
+    threads: usize,
 ) -> Result<Isolated, CallError> {
-    if !parallel || batch.records.len() < MIN_SPLIT_RECORDS {
+    let wanted = threads.min(batch.records.len() / MIN_RUN_RECORDS).max(1);
+    while spares.len() + 1 < wanted {
+        let Some(spare) = runner.fork() else { break };
+        spares.push(spare);
+    }
+    let runs = wanted.min(spares.len() + 1);
+    if runs == 1 {
         return run_isolated(runner.as_mut(), batch);
     }
-    if spare.is_none() {
-        *spare = runner.fork();
-    }
-    let Some(spare) = spare.as_mut() else {
-        return run_isolated(runner.as_mut(), batch);
-    };
-    let half = batch.records.len() / 2;
-    let (first, second) = (
-        batch.with_records(&batch.records[..half]),
-        batch.with_records(&batch.records[half..]),
-    );
+    let len = batch.records.len();
+    let starts: Vec<usize> = (0..runs).map(|run| run * len / runs).collect();
+    let ends = starts.iter().skip(1).copied().chain([len]);
+    let mut views = starts
+        .iter()
+        .zip(ends)
+        .map(|(&start, end)| batch.with_records(&batch.records[start..end]));
     let runner = runner.as_mut();
-    let (first, second) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| run_isolated(spare.as_mut(), second));
-        (run_isolated(runner, first), other.join())
-    });
-    let mut joined = first?;
-    let second = second.map_err(|_| CallError {
-        detail: "a rule call panicked in the host".to_owned(),
-    })??;
-    let shift = half as u32;
-    joined.traps += second.traps;
-    joined.output.append(&second.output, shift);
-    joined.trapped.extend(
-        second
-            .trapped
+    let results: Vec<Result<Isolated, CallError>> = std::thread::scope(|scope| {
+        let first = views.next();
+        let others: Vec<_> = spares
+            .iter_mut()
+            .zip(views)
+            .map(|(spare, view)| scope.spawn(move || run_isolated(spare.as_mut(), view)))
+            .collect();
+        let mut results: Vec<_> = first
+            .map(|view| run_isolated(runner, view))
             .into_iter()
-            .map(|(index, reason)| (index + shift, reason)),
-    );
-    Ok(joined)
+            .collect();
+        results.extend(others.into_iter().map(|other| {
+            other.join().unwrap_or_else(|_| {
+                Err(CallError {
+                    detail: "a rule call panicked in the host".to_owned(),
+                })
+            })
+        }));
+        results
+    });
+    let mut joined: Option<Isolated> = None;
+    for (result, &start) in results.into_iter().zip(&starts) {
+        let run = result?;
+        let Some(joined) = joined.as_mut() else {
+            joined = Some(run);
+            continue;
+        };
+        let shift = start as u32;
+        joined.traps += run.traps;
+        joined.output.append(&run.output, shift);
+        joined.trapped.extend(
+            run.trapped
+                .into_iter()
+                .map(|(index, reason)| (index + shift, reason)),
+        );
+    }
+    joined.ok_or_else(|| CallError {
+        detail: "a batch was cut into no runs".to_owned(),
+    })
 }
 
 fn first_line(text: &str) -> &str {

@@ -19,7 +19,7 @@ pub use calls::RuleCalls;
 pub use lanes::{LaneRules, Lanes};
 pub use rejects::{FirstReject, RejectLog};
 
-use crate::config::LimitsConfig;
+use crate::config::{EngineConfig, LimitsConfig};
 use crate::contract::Batch;
 use crate::model::{
     Alignment, DeadLetter, Route, RuleAlignments, RuleId, RuleOutcome, RuleStats, SourceLanes,
@@ -82,6 +82,8 @@ pub struct Engine {
     /// The pipeline's sources, by the index batches are tagged with (see
     /// [`Engine::with_sources`]).
     origins: Vec<SourceLanes>,
+    /// Threads calling the rules on one batch (`[engine] threads`).
+    threads: usize,
 }
 
 impl Engine {
@@ -104,12 +106,26 @@ impl Engine {
             routes: BTreeMap::new(),
             alignments: alignments.into(),
             origins: Vec::new(),
+            threads: EngineConfig::default_threads(),
         };
         engine.origins = vec![engine.lanes.origin(0).clone()];
         for rule in registry.into_rules() {
             engine.add_rule(rule);
         }
         engine
+    }
+
+    /// Calls the rules of one batch on `threads` threads, each on its own
+    /// run of the batch's records with its own instances (see
+    /// [`RuleCalls::run_parallel`]); at least 1.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Threads calling the rules on one batch.
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// Gives the rules named in `routes` only the records their route
@@ -172,7 +188,7 @@ impl Engine {
     /// previous batch's outcomes).
     pub fn parts(&mut self) -> (RuleCalls<'_>, &mut Lanes) {
         (
-            RuleCalls::new(&mut self.rules, &self.origins),
+            RuleCalls::new(&mut self.rules, &self.origins, self.threads),
             &mut self.lanes,
         )
     }

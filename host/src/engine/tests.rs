@@ -262,3 +262,118 @@ fn each_rule_counts_days_in_its_own_time_zone() {
         expect(&[(day - 8 * hour, "2"), (day + 16 * hour, "2")])
     );
 }
+
+/// Counts records by text; rejects `bad` ones and fails (a trap, which
+/// dead-letters the record) on `boom` ones.
+struct Fussy;
+
+impl Rule for Fussy {
+    type Config = NoConfig;
+
+    fn manifest() -> Manifest {
+        Manifest::new("fussy", "1").metric(Metric::count("lines").tumbling(60))
+    }
+
+    fn new(_config: NoConfig) -> Result<Self> {
+        Ok(Fussy)
+    }
+
+    fn process(&mut self, record: &Record<'_>, out: &mut Emitter<'_>) -> Result<()> {
+        let text = record.text()?;
+        if text.contains("bad") {
+            return Err(Error::msg("bad line"));
+        }
+        assert!(!text.contains("boom"), "the rule fails on {text}");
+        out.count("lines", text, None);
+        Ok(())
+    }
+}
+
+/// Cutting batches over any number of threads gives what one thread
+/// gives: the same windows, counters, rejects and dead letters (with the
+/// records' own offsets), whether the batch splits evenly or not.
+#[test]
+fn any_number_of_threads_gives_the_results_of_one() {
+    let texts: Vec<String> = (0..2_500)
+        .map(|i| match i {
+            _ if i % 97 == 13 => format!("bad {i}"),
+            _ if i % 900 == 7 => format!("boom {i}"),
+            _ => format!("k{}", i % 37),
+        })
+        .collect();
+    let records: Vec<(u32, u32, &str, i64)> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            (
+                (i % 2) as u32,
+                (i % 3) as u32,
+                text.as_str(),
+                i as i64 * 700,
+            )
+        })
+        .collect();
+    let batches: Vec<Batch> = records.chunks(1_001).map(batch).collect();
+    let run = |threads: usize| {
+        let rules = vec![
+            ActiveRule::native::<Fussy>("{}").unwrap(),
+            ActiveRule::native::<AccessOnly>("{}").unwrap(),
+        ];
+        let routes = BTreeMap::from([(
+            "access-only".to_owned(),
+            Route::topics(vec!["access".to_owned()]),
+        )]);
+        let mut engine = Engine::new(
+            RuleRegistry::from_rules(rules),
+            Alignment::new(0),
+            0,
+            &LimitsConfig::default(),
+            true,
+        )
+        .with_routes(routes)
+        .with_threads(threads);
+        for batch in &batches {
+            let (mut calls, lanes) = engine.parts();
+            let outcomes = calls.run_parallel(batch);
+            lanes.apply(batch, outcomes);
+        }
+        let fussy = engine.find_by_name("fussy").unwrap();
+        let access = engine.find_by_name("access-only").unwrap();
+        // How many calls trapped depends on how the batch was cut (each
+        // run is bisected on its own); the records that failed do not.
+        let without_traps = |id| RuleStats {
+            traps: 0,
+            ..engine.totals(id)
+        };
+        let totals = (without_traps(fussy), without_traps(access));
+        let dead: Vec<(u64, String)> = engine.rules()[0]
+            .dead_letters
+            .iter()
+            .map(|dead| {
+                (
+                    dead.offset,
+                    String::from_utf8_lossy(&dead.payload).into_owned(),
+                )
+            })
+            .collect();
+        let counts = (
+            counts(&mut engine, "fussy"),
+            counts(&mut engine, "access-only"),
+        );
+        (totals, dead, counts)
+    };
+    let one = run(1);
+    let (fussy, _) = one.0;
+    assert_eq!((fussy.records_in, fussy.rejected), (2_500, 26));
+    assert_eq!(
+        one.1.len(),
+        3,
+        "every boom record is dead-lettered: {:?}",
+        one.1
+    );
+    for threads in [2, 3, 7] {
+        let many = run(threads);
+        assert_eq!((&many.0, &many.1), (&one.0, &one.1), "{threads} threads");
+        assert!(many.2 == one.2, "{threads} threads: other windows");
+    }
+}

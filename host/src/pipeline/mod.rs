@@ -219,7 +219,8 @@ pub async fn run(config: &Config, stop: Arc<AtomicBool>) -> anyhow::Result<RunSu
         partitioned,
     )
     .with_routes(routes(config))
-    .with_sources(origins(&config.sources));
+    .with_sources(origins(&config.sources))
+    .with_threads(config.engine.threads);
     let store = connect(config, partitioned, &stop).await?;
     let settings = Settings::from_config(config);
     let mut pipeline = match &config.sources {
@@ -472,11 +473,12 @@ impl<S: CheckpointStore> Pipeline<S> {
         self.on_end(ended).await
     }
 
-    /// Processes a batch in two overlapping halves: on a helper thread the
+    /// Processes a batch in two overlapping halves: on helper threads the
     /// rules run over this batch, while this thread applies the previous
     /// batch's outcomes to the windows. Outcomes are applied in batch order,
     /// so results are those of processing batches one at a time; the
-    /// pipeline just uses both cores.
+    /// pipeline just uses more cores. With `[engine] threads = 1` both
+    /// halves run in turn on this thread.
     fn on_batch(
         &mut self,
         origin: usize,
@@ -488,15 +490,22 @@ impl<S: CheckpointStore> Pipeline<S> {
             self.keep_owned(origin, &mut batch);
         }
         let previous = self.pending.take();
+        let one_thread = self.engine.threads() == 1;
         let (mut calls, lanes) = self.engine.parts();
+        let apply_previous = || {
+            previous.map(|previous| {
+                lanes.apply_from(previous.origin, &previous.batch, previous.outcomes);
+                previous.positions
+            })
+        };
         let (outcomes, applied) = tokio::task::block_in_place(|| {
+            if one_thread {
+                let applied = apply_previous();
+                return (Ok(calls.run_parallel_from(origin, &batch)), applied);
+            }
             std::thread::scope(|scope| {
                 let rules = scope.spawn(|| calls.run_parallel_from(origin, &batch));
-                let applied = previous.map(|previous| {
-                    lanes.apply_from(previous.origin, &previous.batch, previous.outcomes);
-                    previous.positions
-                });
-                (rules.join(), applied)
+                (rules.join(), apply_previous())
             })
         });
         if let Some(applied) = applied {

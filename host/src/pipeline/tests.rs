@@ -82,7 +82,7 @@ fn counter_rule(name: &str, metric: &str, version: &str) -> ActiveRule {
         version_hash: format!("hash-{version}"),
         loaded_at_ms: 0,
         runner: Box::new(Counter { metric: 0 }),
-        spare: None,
+        spares: Vec::new(),
     }
 }
 

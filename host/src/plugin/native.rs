@@ -71,7 +71,7 @@ impl ActiveRule {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |since| since.as_millis() as u64),
             runner: Box::new(runner),
-            spare: None,
+            spares: Vec::new(),
         })
     }
 }

@@ -20,8 +20,9 @@ pub struct ActiveRule {
     pub loaded_at_ms: u64,
     /// The instance batches go through.
     pub runner: Box<dyn RuleRunner>,
-    /// A second instance for the other half of large batches, made on first use.
-    pub spare: Option<Box<dyn RuleRunner>>,
+    /// More instances, for the other threads' runs of large batches
+    /// (`[engine] threads`), made on first use.
+    pub spares: Vec<Box<dyn RuleRunner>>,
 }
 
 impl From<LoadedRule> for ActiveRule {
@@ -34,7 +35,7 @@ impl From<LoadedRule> for ActiveRule {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |since| since.as_millis() as u64),
             runner: Box::new(loaded.runner),
-            spare: None,
+            spares: Vec::new(),
         }
     }
 }

@@ -123,6 +123,7 @@ fn example_parses() {
             namespace: "default".to_owned(),
         },
         limits: LimitsConfig::default(),
+        engine: EngineConfig::default(),
         http: HttpConfig::default(),
         alerts: crate::config::AlertsConfig::default(),
         rules: BTreeMap::from([(
@@ -395,6 +396,22 @@ colour = 1
     assert_problems(
         problems_of(&minimal_with("[windows]\nday_offset_secs = -86400")),
         &["windows.day_offset_secs: must be in -86399..=86399 (found -86400)"],
+    );
+}
+
+#[test]
+fn engine_threads_default_to_the_cores_and_are_checked() {
+    let config = Config::parse(MINIMAL).expect("minimal is valid");
+    assert_eq!(config.engine.threads, EngineConfig::default_threads());
+    assert!(config.engine.threads >= 1);
+    let config = Config::parse(&minimal_with("[engine]\nthreads = 3")).expect("valid");
+    assert_eq!(config.engine.threads, 3);
+    assert_problems(
+        problems_of(&minimal_with("[engine]\nthreads = 0\nthreadz = 1")),
+        &[
+            "engine.threads: must be in 1..=256 (found 0)",
+            "engine.threadz: unknown key (expected one of: threads)",
+        ],
     );
 }
 
