@@ -3,7 +3,8 @@
 # against DuckDB computing the same per-minute pv/uv, and against the
 # speed-of-light line (bench/sol, `weir-sol`: the same exact numbers in plain
 # single-threaded Rust), on the same 2M-line file.
-#   scripts/bench.sh          weir vs DuckDB (2 threads, 1 thread) vs weir-sol
+#   scripts/bench.sh          weir (on the cores and on 1 thread) vs DuckDB (2 threads,
+#                             1 thread) vs weir-sol
 #   scripts/bench.sh --all    the same, then every other comparison of issue 14
 #                             in one go, and one table of them all (see below)
 # Environment: BENCH_RUNS (rounds; each system runs once per round, in turn;
@@ -118,6 +119,10 @@ day_offset_secs = -28800
 interval_ms = 1000
 namespace = "bench"
 EOF
+# The same with every rule call and window update on one thread, for the
+# scaling from 1 thread to the machine's cores ([engine] threads).
+CONFIG_1T="$DIR/weir-bench-1thread.toml"
+{ cat "$CONFIG"; printf '[engine]\nthreads = 1\n'; } >"$CONFIG_1T"
 
 # The systems take turns, run after run, so that a busy moment on this shared
 # machine slows them alike; the best run of each is kept.
@@ -134,16 +139,17 @@ BASE="${BENCH_WEIR_BASELINE:-}"
 ALL_DUCK=()
 ALL_DUCK1=()
 ALL_WEIR=()
+ALL_WEIR1=()
 ALL_BASE=()
 ALL_SOL=()
 ALL_LOAD=()
-# time_weir BINARY: one run from an empty Redis; prints "wall-seconds cpu-seconds".
+# time_weir BINARY [CONFIG]: one run from an empty Redis; prints "wall-seconds cpu-seconds".
 time_weir() {
     "${CLI[@]}" FLUSHALL >/dev/null
     local start end
     start="$EPOCHREALTIME"
     TIMEFORMAT='%U %S'
-    { time "$1" run --config "$CONFIG" 2>"$DIR/weir-run.log"; } 2>"$DIR/weir-time.txt"
+    { time "$1" run --config "${2:-$CONFIG}" 2>"$DIR/weir-run.log"; } 2>"$DIR/weir-time.txt"
     end="$EPOCHREALTIME"
     python3 -c "print(f'{$end - $start:.4f}')" | tr '\n' ' '
     awk '{ printf "%.2f\n", $1 + $2 }' "$DIR/weir-time.txt"
@@ -172,6 +178,10 @@ for run in $(seq 1 "$RUNS"); do
         ALL_BASE+=("$secs")
         echo "baseline weir run: $secs s  $(python3 -c "print(f'{$LINE_COUNT / $secs:,.0f}')") lines/s  (cpu $CPU s)"
     fi
+    # One thread first: the cores' run is the last, whose results are checked below.
+    read -r secs cpu <<<"$(time_weir target/release/weir "$CONFIG_1T")"
+    ALL_WEIR1+=("$secs")
+    echo "weir run, [engine] threads = 1: $secs s  $(python3 -c "print(f'{$LINE_COUNT / $secs:,.0f}')") lines/s  (cpu $cpu s)"
     read -r secs cpu <<<"$(time_weir target/release/weir)"
     ALL_WEIR+=("$secs")
     echo "weir run: $secs s  $(python3 -c "print(f'{$LINE_COUNT / $secs:,.0f}')") lines/s  (cpu $cpu s)"
@@ -241,22 +251,25 @@ mkdir -p "$DIR/all"
     echo "duckdb ${ALL_DUCK[*]}"
     echo "duckdb1 ${ALL_DUCK1[*]}"
     echo "weir ${ALL_WEIR[*]}"
+    echo "weir1 ${ALL_WEIR1[*]}"
+    echo "cores $(nproc)"
     echo "sol ${ALL_SOL[*]}"
     echo "load ${ALL_LOAD[*]}"
 } >"$DIR/all/e2e.txt"
-python3 - "$LINE_COUNT" "$DUCK_THREADS" "$WEIR_CPU" "${ALL_DUCK[*]}" "${ALL_DUCK1[*]}" "${ALL_WEIR[*]}" "${ALL_SOL[*]}" "${ALL_BASE[*]:-}" <<'EOF'
+python3 - "$LINE_COUNT" "$DUCK_THREADS" "$WEIR_CPU" "${ALL_DUCK[*]}" "${ALL_DUCK1[*]}" "${ALL_WEIR[*]}" "${ALL_SOL[*]}" "${ALL_WEIR1[*]}" "${ALL_BASE[*]:-}" <<'EOF'
 import statistics
 import sys
 lines = int(sys.argv[1])
 threads, weir_cpu = float(sys.argv[2]), float(sys.argv[3])
-runs = [[float(x) for x in arg.split()] for arg in sys.argv[4:9]]
-duck, duck1, weir, sol, base = runs
+runs = [[float(x) for x in arg.split()] for arg in sys.argv[4:10]]
+duck, duck1, weir, sol, weir1, base = runs
 med = statistics.median
 rows = [
     (f"duckdb, {threads:.0f} threads (baseline)", duck),
     ("duckdb, 1 thread", duck1),
     ("weir run (pvuv wasm + Redis)", weir),
     ("weir-sol (speed of light, 1 thread)", sol),
+    ("weir run, [engine] threads = 1", weir1),
 ]
 if base:
     rows.append(("weir run, BENCH_WEIR_BASELINE build", base))
@@ -268,6 +281,7 @@ for name, secs in rows:
 if base:
     ratios = [b / w for b, w in zip(base, weir)]
     print(f"this build vs the baseline build, per round (baseline s / this s): {', '.join(f'{r:.3f}' for r in ratios)}; median {med(ratios):.3f}x")
+print(f"scaling, [engine] threads = the cores over threads = 1 (median s / median s): {med(weir1) / med(weir):.2f}x")
 print(f"weir cpu time (user + sys) in its best run: {weir_cpu:.2f} s for {min(weir):.2f} s of wall time")
 print("'of sol': the speed-of-light line's median time over this system's (1.00x: as fast as weir-sol)")
 EOF

@@ -79,6 +79,12 @@ def main(argv: list[str]) -> int:
              f"{rate(lines / duck)} / {rate(lines / duck1)}", f"{sol_secs / duck:.2f}x / {sol_secs / duck1:.2f}x",
              "", "", ""),
         ]
+        if e.get("weir1"):
+            cores = e.get("cores", [0])[0]
+            weir1 = med(e["weir1"])
+            rows.append((f"scaling, weir run on {cores:.0f} threads vs [engine] threads = 1",
+                         rate(lines / weir1), rate(w), f"{weir1 / weir:.2f}x",
+                         f"{sol_secs / weir:.2f}x", "grows with cores", ""))
         load = e.get("load", [])
         notes = [f"end to end: {lines:,.0f} lines, medians of {n} interleaved rounds"
                  + (f"; load average {min(load):.2f}-{max(load):.2f} at the rounds' starts" if load else "")]
