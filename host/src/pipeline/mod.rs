@@ -505,7 +505,9 @@ impl<S: CheckpointStore> Pipeline<S> {
             }
             std::thread::scope(|scope| {
                 let rules = scope.spawn(|| calls.run_parallel_from(origin, &batch));
-                (rules.join(), apply_previous())
+                // Apply while the rules run, then wait for them.
+                let applied = apply_previous();
+                (rules.join(), applied)
             })
         });
         if let Some(applied) = applied {
