@@ -6,12 +6,13 @@ use super::within;
 /// The `[engine]` section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineConfig {
-    /// Threads that call the rules (`threads`): a batch is cut into this
-    /// many runs of consecutive records, each given to its own instance of
-    /// every rule, and the outputs are joined in record order, so the
-    /// results are those of one thread. With 2 or more, the window updates
-    /// of the previous batch are applied beside the calls; with 1 the
-    /// pipeline uses one thread for both. Default: the machine's cores.
+    /// Threads that call the rules (`threads`): a large batch is cut, per
+    /// rule, into runs of consecutive records that the threads share, each
+    /// run on one of this many instances of the rule, and the outputs are
+    /// joined in record order, so the results are those of one thread. The
+    /// pipeline's own thread first applies the previous batch's outcomes
+    /// to the windows, then takes runs too; with 1 it does everything in
+    /// turn. Default: the cores this process may use.
     pub threads: usize,
 }
 

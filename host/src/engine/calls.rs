@@ -4,14 +4,15 @@
 use std::time::Instant;
 
 use super::RuleSlot;
+use super::share;
 use crate::contract::raw::BatchView;
 use crate::contract::{Batch, Span};
 use crate::model::{
     DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, Measure, Route, RuleOutcome, RuleOutput, SourceLanes,
     Text, Texts,
 };
-use crate::plugin::isolation::{Isolated, run_isolated};
-use crate::plugin::{CallError, RuleRunner};
+use crate::plugin::CallError;
+use crate::plugin::isolation::Isolated;
 
 /// The rule-calling half of an [`Engine`](super::Engine).
 pub struct RuleCalls<'a> {
@@ -38,116 +39,234 @@ impl<'a> RuleCalls<'a> {
     /// Runs one batch through every rule on this thread, isolating records
     /// that make a rule fail; returns one outcome per rule, in rule order.
     pub fn run(&mut self, batch: &Batch) -> Vec<RuleOutcome> {
-        self.run_with(0, batch, 1)
+        self.run_with(0, batch, 1, || ()).0
     }
 
     /// Like [`RuleCalls::run`], but a large batch is cut into runs of
-    /// consecutive records, one per thread (`[engine] threads`), that run
-    /// side by side, each on its own instance of each rule. Outputs are
-    /// joined in record order, so the outcome is the same.
+    /// consecutive records that threads (`[engine] threads`) share, each
+    /// calling its own instance of each rule. Outputs are joined in record
+    /// order, so the outcome is the same.
     pub fn run_parallel(&mut self, batch: &Batch) -> Vec<RuleOutcome> {
-        self.run_with(0, batch, self.threads)
+        self.run_with(0, batch, self.threads, || ()).0
     }
 
     /// Like [`RuleCalls::run_parallel`], for a batch read from source
     /// `origin` (an index into the engine's sources), which decides what
-    /// each rule's route lets through.
-    pub fn run_parallel_from(&mut self, origin: usize, batch: &Batch) -> Vec<RuleOutcome> {
-        self.run_with(origin, batch, self.threads)
+    /// each rule's route lets through; this thread first runs `meanwhile`
+    /// (the pipeline applies the previous batch's outcomes) while the
+    /// other threads start on the calls, then shares the rest of them.
+    /// With one thread, `meanwhile` runs first and the calls after it.
+    pub fn run_beside<T>(
+        &mut self,
+        origin: usize,
+        batch: &Batch,
+        meanwhile: impl FnOnce() -> T,
+    ) -> (Vec<RuleOutcome>, T) {
+        self.run_with(origin, batch, self.threads, meanwhile)
     }
 
-    fn run_with(&mut self, origin: usize, batch: &Batch, threads: usize) -> Vec<RuleOutcome> {
+    fn run_with<T>(
+        &mut self,
+        origin: usize,
+        batch: &Batch,
+        threads: usize,
+        meanwhile: impl FnOnce() -> T,
+    ) -> (Vec<RuleOutcome>, T) {
         let Some(origin) = self.origins.get(origin).or(self.origins.first()) else {
-            return Vec::new();
+            return (Vec::new(), meanwhile());
         };
         if batch.records.is_empty() {
-            return self
-                .rules
-                .iter()
-                .map(|slot| RuleOutcome::new(slot.id))
-                .collect();
+            let outcomes = self.rules.iter().map(|slot| RuleOutcome::new(slot.id));
+            return (outcomes.collect(), meanwhile());
         }
         let now = Instant::now();
-        let mut outcomes = Vec::new();
-        for slot in self.rules.iter_mut() {
-            let RuleSlot {
-                id,
-                rule,
-                breaker,
-                dead_letters: dead,
-                route,
-                ..
-            } = slot;
-            let name = rule.spec.name.as_str();
-            let mut outcome = RuleOutcome::new(*id);
-            // The rule's own records: all of them, or those its route admits.
-            let routed = outcome_route(&mut outcome, route, origin, batch);
-            let (given, index) = match &routed {
-                Some((given, _)) if given.records.is_empty() => {
-                    // Nothing here is for this rule: no call, nothing counted.
-                    outcomes.push(outcome);
-                    continue;
-                }
-                Some((given, index)) => (given, Some(index.as_slice())),
-                None => (batch, None),
-            };
-            if breaker.is_open(now) {
-                outcome.quarantined = given.records.len() as u64;
-                outcomes.push(outcome);
-                continue;
+        let planned: Vec<Planned> = self
+            .rules
+            .iter_mut()
+            .map(|slot| plan(slot, origin, batch, now))
+            .collect();
+        let runs = |given: usize| {
+            if threads <= 1 {
+                1
+            } else {
+                (given / MIN_RUN_RECORDS).clamp(1, threads * RUNS_PER_THREAD)
             }
-            let isolated = match call(&mut rule.runner, &mut rule.spares, given.into(), threads) {
-                Ok(isolated) => match index {
-                    Some(index) => in_batch(isolated, index, &given.data),
-                    None => isolated,
-                },
-                Err(error) => {
-                    outcome.traps = 1;
-                    outcome.quarantined = given.records.len() as u64;
-                    let length = breaker.record_traps(u32::MAX, now);
-                    tracing::error!(rule = name, %error, quarantine = ?length, "cannot replace a failed instance; rule quarantined");
-                    outcomes.push(outcome);
-                    continue;
-                }
-            };
-            outcome.traps = u64::from(isolated.traps);
-            for (index, reason) in &isolated.trapped {
-                let Some(meta) = batch.records.get(*index as usize) else {
-                    continue;
+        };
+        let most = planned
+            .iter()
+            .filter(|p| p.call)
+            .map(|p| runs(p.given(batch).records.len()))
+            .max()
+            .unwrap_or(1);
+        let workers = threads.clamp(1, most);
+        for (slot, _) in self.rules.iter_mut().zip(&planned).filter(|(_, p)| p.call) {
+            let rule = &mut slot.rule;
+            while rule.spares.len() + 1 < workers {
+                let Some(spare) = rule.runner.fork() else {
+                    break;
                 };
-                let start = meta.payload.start as usize;
-                let len = (meta.payload.len as usize).min(DEAD_LETTER_PAYLOAD_BYTES);
-                tracing::warn!(rule = name, offset = meta.offset, reason = %first_line(reason), "record made the rule fail; dead-lettered");
-                dead.push(DeadLetter {
-                    reason: reason.clone(),
-                    source: batch
-                        .sources
-                        .get(meta.source as usize)
-                        .cloned()
-                        .unwrap_or_default(),
-                    partition: meta.partition,
-                    offset: meta.offset,
-                    version: rule.version_hash.clone(),
-                    payload: batch
-                        .data
-                        .get(start..start + len)
-                        .unwrap_or_default()
-                        .to_vec(),
+                rule.spares.push(spare);
+            }
+        }
+        let mut instances: share::Instances<'_> = Vec::with_capacity(planned.len());
+        for slot in self.rules.iter_mut() {
+            let rule = &mut slot.rule;
+            let own = std::iter::once(&mut rule.runner).chain(rule.spares.iter_mut());
+            instances.push(own.take(workers).collect());
+        }
+        let mut tasks = Vec::new();
+        for (index, p) in planned.iter().enumerate().filter(|(_, p)| p.call) {
+            let given = p.given(batch);
+            let len = given.records.len();
+            let n = runs(len);
+            for run in 0..n {
+                let (start, end) = (run * len / n, (run + 1) * len / n);
+                tasks.push(share::Task {
+                    rule: index,
+                    instance: run % instances[index].len().max(1),
+                    view: BatchView::from(given).with_records(&given.records[start..end]),
+                    start: start as u32,
                 });
             }
-            outcome.dead_lettered = isolated.trapped.len() as u64;
-            if !isolated.trapped.is_empty() {
-                if let Some(length) = breaker.record_traps(isolated.trapped.len() as u32, now) {
-                    tracing::error!(rule = name, quarantine = ?length, "rule keeps failing; quarantined, its records are skipped until then");
-                }
-            } else {
-                breaker.record_success();
-            }
-            outcome.output = Some(isolated.output);
-            outcomes.push(outcome);
         }
-        outcomes
+        let (results, value) = share::run_shared(&tasks, instances, workers, meanwhile);
+        let mut runs: Vec<Vec<_>> = planned.iter().map(|_| Vec::new()).collect();
+        for (task, result) in tasks.iter().zip(results) {
+            runs[task.rule].push((task.start, result));
+        }
+        let mut outcomes = Vec::with_capacity(planned.len());
+        for ((slot, p), runs) in self.rules.iter_mut().zip(planned).zip(runs) {
+            if !p.call {
+                outcomes.push(p.outcome);
+                continue;
+            }
+            let joined = share::join_runs(runs);
+            outcomes.push(finish(
+                slot,
+                p.outcome,
+                joined,
+                p.routed.as_ref(),
+                batch,
+                now,
+            ));
+        }
+        (outcomes, value)
     }
+}
+
+/// Fewest records worth a run of their own: below this, handing a run to
+/// another thread costs about what calling the rule on it does.
+const MIN_RUN_RECORDS: usize = 128;
+
+/// Runs per thread a large batch is cut into, per rule: enough that a
+/// thread that starts late (the pipeline's, after applying the previous
+/// batch) still finds work, few enough that each call is long.
+const RUNS_PER_THREAD: usize = 4;
+
+/// What one rule is to do with a batch, decided before any call.
+struct Planned {
+    outcome: RuleOutcome,
+    /// The records its route admits (their bytes only) and each one's
+    /// index in the batch; `None`: the whole batch.
+    routed: Option<(Batch, Vec<u32>)>,
+    /// Whether to call it (it has records and is not quarantined).
+    call: bool,
+}
+
+impl Planned {
+    fn given<'b>(&'b self, batch: &'b Batch) -> &'b Batch {
+        self.routed.as_ref().map_or(batch, |(given, _)| given)
+    }
+}
+
+/// Decides what `slot`'s rule gets of `batch`: nothing (no record is for
+/// it, or it is quarantined, which counts its records as such), or a call.
+fn plan(slot: &mut RuleSlot, origin: &SourceLanes, batch: &Batch, now: Instant) -> Planned {
+    let mut outcome = RuleOutcome::new(slot.id);
+    let routed = outcome_route(&mut outcome, &slot.route, origin, batch);
+    let given = routed
+        .as_ref()
+        .map_or(batch.records.len(), |(given, _)| given.records.len());
+    // Nothing here is for this rule: no call, nothing counted.
+    let mut call = given > 0;
+    if call && slot.breaker.is_open(now) {
+        outcome.quarantined = given as u64;
+        call = false;
+    }
+    Planned {
+        outcome,
+        routed,
+        call,
+    }
+}
+
+/// Turns what a rule's call gave into its outcome: dead letters for the
+/// records it failed on, the breaker told, record numbers of a routed
+/// batch translated back to the whole batch's.
+fn finish(
+    slot: &mut RuleSlot,
+    mut outcome: RuleOutcome,
+    result: Result<Isolated, CallError>,
+    routed: Option<&(Batch, Vec<u32>)>,
+    batch: &Batch,
+    now: Instant,
+) -> RuleOutcome {
+    let RuleSlot {
+        rule,
+        breaker,
+        dead_letters: dead,
+        ..
+    } = slot;
+    let name = rule.spec.name.as_str();
+    let isolated = match result {
+        Ok(isolated) => match routed {
+            Some((given, index)) => in_batch(isolated, index, &given.data),
+            None => isolated,
+        },
+        Err(error) => {
+            outcome.traps = 1;
+            outcome.quarantined =
+                routed.map_or(batch.records.len(), |(given, _)| given.records.len()) as u64;
+            let length = breaker.record_traps(u32::MAX, now);
+            tracing::error!(rule = name, %error, quarantine = ?length, "cannot replace a failed instance; rule quarantined");
+            return outcome;
+        }
+    };
+    outcome.traps = u64::from(isolated.traps);
+    for (index, reason) in &isolated.trapped {
+        let Some(meta) = batch.records.get(*index as usize) else {
+            continue;
+        };
+        let start = meta.payload.start as usize;
+        let len = (meta.payload.len as usize).min(DEAD_LETTER_PAYLOAD_BYTES);
+        tracing::warn!(rule = name, offset = meta.offset, reason = %first_line(reason), "record made the rule fail; dead-lettered");
+        dead.push(DeadLetter {
+            reason: reason.clone(),
+            source: batch
+                .sources
+                .get(meta.source as usize)
+                .cloned()
+                .unwrap_or_default(),
+            partition: meta.partition,
+            offset: meta.offset,
+            version: rule.version_hash.clone(),
+            payload: batch
+                .data
+                .get(start..start + len)
+                .unwrap_or_default()
+                .to_vec(),
+        });
+    }
+    outcome.dead_lettered = isolated.trapped.len() as u64;
+    if !isolated.trapped.is_empty() {
+        if let Some(length) = breaker.record_traps(isolated.trapped.len() as u32, now) {
+            tracing::error!(rule = name, quarantine = ?length, "rule keeps failing; quarantined, its records are skipped until then");
+        }
+    } else {
+        breaker.record_success();
+    }
+    outcome.output = Some(isolated.output);
+    outcome
 }
 
 /// For a rule whose route leaves out some of the batch's sources: notes
@@ -234,79 +353,6 @@ fn own(output: &mut RuleOutput, text: Text, data: &[u8]) -> Text {
             len: 1,
         }),
     }
-}
-
-/// Fewest records worth a thread of their own: below this, handing a run
-/// to another thread costs about what calling the rule on it does.
-const MIN_RUN_RECORDS: usize = 128;
-
-/// Runs `batch` through `rule`: on up to `threads` threads when the batch
-/// is large enough, each on its own run of consecutive records and its own
-/// instance (`spares` grows to the number needed, on first use). Outputs,
-/// traps and record numbers are joined in record order, so the result is
-/// the one a single instance gives.
-fn call(
-    runner: &mut Box<dyn RuleRunner>,
-    spares: &mut Vec<Box<dyn RuleRunner>>,
-    batch: BatchView<'_>,
-    threads: usize,
-) -> Result<Isolated, CallError> {
-    let wanted = threads.min(batch.records.len() / MIN_RUN_RECORDS).max(1);
-    while spares.len() + 1 < wanted {
-        let Some(spare) = runner.fork() else { break };
-        spares.push(spare);
-    }
-    let runs = wanted.min(spares.len() + 1);
-    if runs == 1 {
-        return run_isolated(runner.as_mut(), batch);
-    }
-    let len = batch.records.len();
-    let starts: Vec<usize> = (0..runs).map(|run| run * len / runs).collect();
-    let ends = starts.iter().skip(1).copied().chain([len]);
-    let mut views = starts
-        .iter()
-        .zip(ends)
-        .map(|(&start, end)| batch.with_records(&batch.records[start..end]));
-    let runner = runner.as_mut();
-    let results: Vec<Result<Isolated, CallError>> = std::thread::scope(|scope| {
-        let first = views.next();
-        let others: Vec<_> = spares
-            .iter_mut()
-            .zip(views)
-            .map(|(spare, view)| scope.spawn(move || run_isolated(spare.as_mut(), view)))
-            .collect();
-        let mut results: Vec<_> = first
-            .map(|view| run_isolated(runner, view))
-            .into_iter()
-            .collect();
-        results.extend(others.into_iter().map(|other| {
-            other.join().unwrap_or_else(|_| {
-                Err(CallError {
-                    detail: "a rule call panicked in the host".to_owned(),
-                })
-            })
-        }));
-        results
-    });
-    let mut joined: Option<Isolated> = None;
-    for (result, &start) in results.into_iter().zip(&starts) {
-        let run = result?;
-        let Some(joined) = joined.as_mut() else {
-            joined = Some(run);
-            continue;
-        };
-        let shift = start as u32;
-        joined.traps += run.traps;
-        joined.output.append(&run.output, shift);
-        joined.trapped.extend(
-            run.trapped
-                .into_iter()
-                .map(|(index, reason)| (index + shift, reason)),
-        );
-    }
-    joined.ok_or_else(|| CallError {
-        detail: "a batch was cut into no runs".to_owned(),
-    })
 }
 
 fn first_line(text: &str) -> &str {

@@ -10,6 +10,7 @@
 mod calls;
 mod lanes;
 mod rejects;
+mod share;
 
 use std::collections::BTreeMap;
 use std::path::Path;

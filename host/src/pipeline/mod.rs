@@ -473,12 +473,13 @@ impl<S: CheckpointStore> Pipeline<S> {
         self.on_end(ended).await
     }
 
-    /// Processes a batch in two overlapping halves: on helper threads the
-    /// rules run over this batch, while this thread applies the previous
-    /// batch's outcomes to the windows. Outcomes are applied in batch order,
-    /// so results are those of processing batches one at a time; the
-    /// pipeline just uses more cores. With `[engine] threads = 1` both
-    /// halves run in turn on this thread.
+    /// Processes a batch in two overlapping halves: helper threads start
+    /// calling the rules on this batch while this thread applies the
+    /// previous batch's outcomes to the windows, then joins them on the
+    /// calls left ([`RuleCalls::run_beside`](crate::engine::RuleCalls::run_beside)).
+    /// Outcomes are applied in batch order, so results are those of
+    /// processing batches one at a time; the pipeline just uses more cores.
+    /// With `[engine] threads = 1` both halves run in turn on this thread.
     fn on_batch(
         &mut self,
         origin: usize,
@@ -490,7 +491,6 @@ impl<S: CheckpointStore> Pipeline<S> {
             self.keep_owned(origin, &mut batch);
         }
         let previous = self.pending.take();
-        let one_thread = self.engine.threads() == 1;
         let (mut calls, lanes) = self.engine.parts();
         let apply_previous = || {
             previous.map(|previous| {
@@ -498,22 +498,11 @@ impl<S: CheckpointStore> Pipeline<S> {
                 previous.positions
             })
         };
-        let (outcomes, applied) = tokio::task::block_in_place(|| {
-            if one_thread {
-                let applied = apply_previous();
-                return (Ok(calls.run_parallel_from(origin, &batch)), applied);
-            }
-            std::thread::scope(|scope| {
-                let rules = scope.spawn(|| calls.run_parallel_from(origin, &batch));
-                // Apply while the rules run, then wait for them.
-                let applied = apply_previous();
-                (rules.join(), applied)
-            })
-        });
+        let (outcomes, applied) =
+            tokio::task::block_in_place(|| calls.run_beside(origin, &batch, apply_previous));
         if let Some(applied) = applied {
             self.lanes.note_positions(applied);
         }
-        let outcomes = outcomes.map_err(|_| anyhow::anyhow!("a rule call panicked in the host"))?;
         self.engine.note_rejects(&batch, &outcomes, lines);
         self.pending = Some(Pending {
             origin,

@@ -1,0 +1,182 @@
+//! Sharing one batch's rule calls between threads.
+//!
+//! A batch is cut, per rule, into runs of consecutive records (tasks), and
+//! each run is bound to one of the rule's instances, round robin. Threads
+//! take tasks from one list as they become free, the first whose instance
+//! is idle, so a thread that started late (the pipeline's own, which first
+//! applies the previous batch's outcomes to the windows) takes fewer, and
+//! none waits for a share fixed in advance.
+//!
+//! Which instance runs which records never depends on timing: an instance
+//! always gets the same runs, in record order. That keeps a rule that
+//! draws random numbers (from the sandbox's fixed seeds) giving the same
+//! output on every run over the same input. Rules carry no state from one
+//! record to the next, so the runs' outputs, joined in record order, are
+//! what one instance gives.
+
+use std::sync::{Condvar, Mutex};
+
+use crate::contract::raw::BatchView;
+use crate::plugin::isolation::{Isolated, run_isolated};
+use crate::plugin::{CallError, RuleRunner};
+
+/// One call to make: the rule numbered `rule` (in the caller's list), on
+/// its instance `instance`, on `view`, whose first record is record
+/// `start` of what the rule was given.
+pub(super) struct Task<'b> {
+    /// Which rule, as an index into the instances.
+    pub rule: usize,
+    /// Which of the rule's instances.
+    pub instance: usize,
+    /// The records of this run.
+    pub view: BatchView<'b>,
+    /// Where the run starts in the rule's records.
+    pub start: u32,
+}
+
+/// Every rule's instances, by rule then instance.
+pub(super) type Instances<'r> = Vec<Vec<&'r mut Box<dyn RuleRunner>>>;
+
+/// Which tasks are taken and which instances are busy.
+struct Board {
+    taken: Vec<bool>,
+    busy: Vec<Vec<bool>>,
+    left: usize,
+}
+
+/// Runs every task on `threads` threads, this one included: it first runs
+/// `meanwhile`, then takes tasks too. Returns each task's result, in task
+/// order, and what `meanwhile` returned.
+pub(super) fn run_shared<T>(
+    tasks: &[Task<'_>],
+    instances: Instances<'_>,
+    threads: usize,
+    meanwhile: impl FnOnce() -> T,
+) -> (Vec<Result<Isolated, CallError>>, T) {
+    let board = Mutex::new(Board {
+        taken: vec![false; tasks.len()],
+        busy: instances.iter().map(|own| vec![false; own.len()]).collect(),
+        left: tasks.len(),
+    });
+    let changed = Condvar::new();
+    let instances: Vec<Vec<Mutex<&mut Box<dyn RuleRunner>>>> = instances
+        .into_iter()
+        .map(|own| own.into_iter().map(Mutex::new).collect())
+        .collect();
+    let results: Mutex<Vec<Option<Result<Isolated, CallError>>>> =
+        Mutex::new((0..tasks.len()).map(|_| None).collect());
+    let shared = Shared {
+        tasks,
+        board: &board,
+        changed: &changed,
+        instances: &instances,
+        results: &results,
+    };
+    let value = std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(|| shared.work());
+        }
+        let value = meanwhile();
+        shared.work();
+        value
+        // The scope joins the other threads here. One that panicked
+        // leaves its task without a result, reported below.
+    });
+    let results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .into_iter()
+        .map(|result| {
+            result.unwrap_or_else(|| {
+                Err(CallError {
+                    detail: "a rule call panicked in the host".to_owned(),
+                })
+            })
+        })
+        .collect();
+    (results, value)
+}
+
+/// What the threads of one batch share.
+struct Shared<'s, 'b, 'r> {
+    tasks: &'s [Task<'b>],
+    board: &'s Mutex<Board>,
+    changed: &'s Condvar,
+    instances: &'s [Vec<Mutex<&'r mut Box<dyn RuleRunner>>>],
+    results: &'s Mutex<Vec<Option<Result<Isolated, CallError>>>>,
+}
+
+impl Shared<'_, '_, '_> {
+    /// Takes the first task not yet taken whose instance is idle, runs it,
+    /// and again, until every task is taken.
+    fn work(&self) {
+        while let Some(index) = self.take() {
+            let task = &self.tasks[index];
+            let result = match self.instances[task.rule][task.instance].lock() {
+                Ok(mut runner) => run_isolated(runner.as_mut(), task.view),
+                Err(_) => Err(CallError {
+                    detail: "a rule call panicked in the host".to_owned(),
+                }),
+            };
+            if let Ok(mut results) = self.results.lock() {
+                results[index] = Some(result);
+            }
+            if let Ok(mut board) = self.board.lock() {
+                board.busy[task.rule][task.instance] = false;
+            }
+            self.changed.notify_all();
+        }
+    }
+
+    /// The next task for this thread, marked taken with its instance busy;
+    /// waits while every task left needs a busy instance. `None` once every
+    /// task is taken.
+    fn take(&self) -> Option<usize> {
+        let mut board = self.board.lock().ok()?;
+        loop {
+            if board.left == 0 {
+                return None;
+            }
+            let Board { taken, busy, .. } = &*board;
+            let next = self
+                .tasks
+                .iter()
+                .enumerate()
+                .position(|(index, task)| !taken[index] && !busy[task.rule][task.instance]);
+            if let Some(index) = next {
+                let task = &self.tasks[index];
+                board.taken[index] = true;
+                board.busy[task.rule][task.instance] = true;
+                board.left -= 1;
+                return Some(index);
+            }
+            board = self.changed.wait(board).ok()?;
+        }
+    }
+}
+
+/// One rule's runs joined into what a single call on all of its records
+/// gives: outputs, trapped records and traps, with record numbers counted
+/// from the first run's start. `runs` are (start, result), in record order.
+pub(super) fn join_runs(
+    runs: impl IntoIterator<Item = (u32, Result<Isolated, CallError>)>,
+) -> Result<Isolated, CallError> {
+    let mut joined: Option<Isolated> = None;
+    for (start, result) in runs {
+        let run = result?;
+        let Some(joined) = joined.as_mut() else {
+            joined = Some(run);
+            continue;
+        };
+        joined.traps += run.traps;
+        joined.output.append(&run.output, start);
+        joined.trapped.extend(
+            run.trapped
+                .into_iter()
+                .map(|(index, reason)| (index + start, reason)),
+        );
+    }
+    joined.ok_or_else(|| CallError {
+        detail: "a rule was given no records to call it on".to_owned(),
+    })
+}
