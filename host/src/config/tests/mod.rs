@@ -274,7 +274,7 @@ fn invalid_display_lists_every_problem() {
         error.to_string(),
         "config has 2 problems:\n  \
          - source.kind: expected a string, found an integer\n  \
-         - extra: unknown key (expected one of: source, sources, plugins, redis, windows, checkpoint, limits, http, alerts, rules)"
+         - extra: unknown key (expected one of: source, sources, plugins, redis, windows, checkpoint, limits, engine, http, alerts, rules)"
     );
     let error = Config::parse("").expect_err("empty file");
     assert_eq!(
