@@ -85,50 +85,24 @@ impl<'a> RuleCalls<'a> {
             .iter_mut()
             .map(|slot| plan(slot, origin, batch, now))
             .collect();
-        let runs = |given: usize| {
-            if threads <= 1 {
-                1
-            } else {
-                (given / MIN_RUN_RECORDS).clamp(1, threads * RUNS_PER_THREAD)
-            }
-        };
         let most = planned
             .iter()
             .filter(|p| p.call)
-            .map(|p| runs(p.given(batch).records.len()))
+            .map(|p| runs_of(p.given(batch).records.len(), threads))
             .max()
             .unwrap_or(1);
         let workers = threads.clamp(1, most);
-        for (slot, _) in self.rules.iter_mut().zip(&planned).filter(|(_, p)| p.call) {
-            let rule = &mut slot.rule;
-            while rule.spares.len() + 1 < workers {
-                let Some(spare) = rule.runner.fork() else {
-                    break;
-                };
-                rule.spares.push(spare);
-            }
-        }
-        let mut instances: share::Instances<'_> = Vec::with_capacity(planned.len());
-        for slot in self.rules.iter_mut() {
-            let rule = &mut slot.rule;
-            let own = std::iter::once(&mut rule.runner).chain(rule.spares.iter_mut());
-            instances.push(own.take(workers).collect());
-        }
-        let mut tasks = Vec::new();
-        for (index, p) in planned.iter().enumerate().filter(|(_, p)| p.call) {
-            let given = p.given(batch);
-            let len = given.records.len();
-            let n = runs(len);
-            for run in 0..n {
-                let (start, end) = (run * len / n, (run + 1) * len / n);
-                tasks.push(share::Task {
-                    rule: index,
-                    instance: run % instances[index].len().max(1),
-                    view: BatchView::from(given).with_records(&given.records[start..end]),
-                    start: start as u32,
-                });
-            }
-        }
+        grow_spares(self.rules, &planned, workers);
+        let instances: share::Instances<'_> = self
+            .rules
+            .iter_mut()
+            .map(|slot| {
+                let rule = &mut slot.rule;
+                let own = std::iter::once(&mut rule.runner).chain(rule.spares.iter_mut());
+                own.take(workers).collect()
+            })
+            .collect();
+        let tasks = cut(&planned, batch, threads, &instances);
         let (results, value) = share::run_shared(&tasks, instances, workers, meanwhile);
         let mut runs: Vec<Vec<_>> = planned.iter().map(|_| Vec::new()).collect();
         for (task, result) in tasks.iter().zip(results) {
@@ -152,6 +126,56 @@ impl<'a> RuleCalls<'a> {
         }
         (outcomes, value)
     }
+}
+
+/// How many runs a rule's `given` records are cut into on `threads`
+/// threads.
+fn runs_of(given: usize, threads: usize) -> usize {
+    if threads <= 1 {
+        return 1;
+    }
+    (given / MIN_RUN_RECORDS).clamp(1, threads * RUNS_PER_THREAD)
+}
+
+/// Makes sure every rule to call has `workers` instances, forking spares
+/// on first use; a rule that cannot make one runs on those it has.
+fn grow_spares(rules: &mut [RuleSlot], planned: &[Planned], workers: usize) {
+    for (slot, _) in rules.iter_mut().zip(planned).filter(|(_, p)| p.call) {
+        let rule = &mut slot.rule;
+        while rule.spares.len() + 1 < workers {
+            let Some(spare) = rule.runner.fork() else {
+                break;
+            };
+            rule.spares.push(spare);
+        }
+    }
+}
+
+/// Cuts each planned rule's records into its runs, in rule then record
+/// order, binding run k to instance k modulo the rule's instances.
+fn cut<'b>(
+    planned: &'b [Planned],
+    batch: &'b Batch,
+    threads: usize,
+    instances: &share::Instances<'_>,
+) -> Vec<share::Task<'b>> {
+    let mut tasks = Vec::new();
+    for (index, p) in planned.iter().enumerate().filter(|(_, p)| p.call) {
+        let given = p.given(batch);
+        let len = given.records.len();
+        let n = runs_of(len, threads);
+        let own = instances.get(index).map_or(1, Vec::len).max(1);
+        for run in 0..n {
+            let (start, end) = (run * len / n, (run + 1) * len / n);
+            tasks.push(share::Task {
+                rule: index,
+                instance: run % own,
+                view: BatchView::from(given).with_records(&given.records[start..end]),
+                start: start as u32,
+            });
+        }
+    }
+    tasks
 }
 
 /// Fewest records worth a run of their own: below this, handing a run to
