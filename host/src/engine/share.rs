@@ -14,6 +14,7 @@
 //! record to the next, so the runs' outputs, joined in record order, are
 //! what one instance gives.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Condvar, Mutex};
 
 use crate::contract::raw::BatchView;
@@ -73,28 +74,33 @@ pub(super) fn run_shared<T>(
         results: &results,
     };
     let value = std::thread::scope(|scope| {
-        for _ in 1..threads {
-            scope.spawn(|| shared.work());
-        }
+        let others: Vec<_> = (1..threads)
+            .map(|_| scope.spawn(|| shared.work()))
+            .collect();
         let value = meanwhile();
         shared.work();
+        for other in others {
+            // A thread that died leaves its task without a result, which
+            // is reported below; joining it here keeps the scope from
+            // panicking in turn.
+            let _ = other.join();
+        }
         value
-        // The scope joins the other threads here. One that panicked
-        // leaves its task without a result, reported below.
     });
     let results = results
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .into_iter()
-        .map(|result| {
-            result.unwrap_or_else(|| {
-                Err(CallError {
-                    detail: "a rule call panicked in the host".to_owned(),
-                })
-            })
-        })
+        .map(|result| result.unwrap_or_else(|| Err(panicked())))
         .collect();
     (results, value)
+}
+
+/// A call that panicked in the host.
+fn panicked() -> CallError {
+    CallError {
+        detail: "a rule call panicked in the host".to_owned(),
+    }
 }
 
 /// What the threads of one batch share.
@@ -112,11 +118,15 @@ impl Shared<'_, '_, '_> {
     fn work(&self) {
         while let Some(index) = self.take() {
             let task = &self.tasks[index];
+            // A panic in the host while calling (a bug, not a rule's trap)
+            // fails this call, which quarantines the rule as an instance
+            // that cannot be replaced does; the other threads go on.
             let result = match self.instances[task.rule][task.instance].lock() {
-                Ok(mut runner) => run_isolated(runner.as_mut(), task.view),
-                Err(_) => Err(CallError {
-                    detail: "a rule call panicked in the host".to_owned(),
-                }),
+                Ok(mut runner) => std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    run_isolated(runner.as_mut(), task.view)
+                }))
+                .unwrap_or_else(|_| Err(panicked())),
+                Err(_) => Err(panicked()),
             };
             if let Ok(mut results) = self.results.lock() {
                 results[index] = Some(result);
