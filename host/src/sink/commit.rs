@@ -93,8 +93,8 @@ fn build_rule(
 /// with an older copy of it, written before this rule) adds only what
 /// comes after, which is what it must add. Writing the state anyway cost
 /// Redis one hash field per group per checkpoint: for a metric per client
-/// IP and minute, one per input line, about a third of Redis' time on the
-/// Kafka path (BENCHMARKS.md, issue 14 item 5).
+/// IP and minute, one per input line, about a sixth of Redis' time on the
+/// Kafka bench (BENCHMARKS.md, issue 14 items 4 and 5).
 ///
 /// Step panes are never output (their records reach the output when the
 /// pane closes), and distinct counts need their members to know which
