@@ -116,9 +116,9 @@ impl Engine {
         engine
     }
 
-    /// Calls the rules of one batch on `threads` threads, each on its own
-    /// run of the batch's records with its own instances (see
-    /// [`RuleCalls::run_parallel`]); at least 1.
+    /// Calls the rules of one batch on `threads` threads, which share the
+    /// batch's runs of records, each run on one of `threads` instances of
+    /// the rule (see [`RuleCalls::run_parallel`]); at least 1.
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
         self
