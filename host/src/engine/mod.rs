@@ -124,11 +124,6 @@ impl Engine {
         self
     }
 
-    /// Threads calling the rules on one batch.
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
-
     /// Gives the rules named in `routes` only the records their route
     /// admits (`[rules.<name>] sources` and `topics`), now and whenever a rule of that
     /// name is loaded; the others see every record. Records a rule does not
