@@ -42,7 +42,6 @@ pub(super) type Instances<'r> = Vec<Vec<&'r mut Box<dyn RuleRunner>>>;
 struct Board {
     taken: Vec<bool>,
     busy: Vec<Vec<bool>>,
-    left: usize,
 }
 
 /// Runs every task on `threads` threads, this one included: it first runs
@@ -57,7 +56,6 @@ pub(super) fn run_shared<T>(
     let board = Mutex::new(Board {
         taken: vec![false; tasks.len()],
         busy: instances.iter().map(|own| vec![false; own.len()]).collect(),
-        left: tasks.len(),
     });
     let changed = Condvar::new();
     let instances: Vec<Vec<Mutex<&mut Box<dyn RuleRunner>>>> = instances
@@ -144,21 +142,18 @@ impl Shared<'_, '_, '_> {
     fn take(&self) -> Option<usize> {
         let mut board = self.board.lock().ok()?;
         loop {
-            if board.left == 0 {
-                return None;
-            }
-            let Board { taken, busy, .. } = &*board;
-            let next = self
-                .tasks
-                .iter()
-                .enumerate()
-                .position(|(index, task)| !taken[index] && !busy[task.rule][task.instance]);
+            let Board { taken, busy } = &*board;
+            let next = self.tasks.iter().enumerate().position(|(index, task)| {
+                !taken[index] && !busy[task.rule][task.instance]
+            });
             if let Some(index) = next {
                 let task = &self.tasks[index];
                 board.taken[index] = true;
                 board.busy[task.rule][task.instance] = true;
-                board.left -= 1;
                 return Some(index);
+            }
+            if taken.iter().all(|&taken| taken) {
+                return None;
             }
             board = self.changed.wait(board).ok()?;
         }
