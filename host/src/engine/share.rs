@@ -143,9 +143,11 @@ impl Shared<'_, '_, '_> {
         let mut board = self.board.lock().ok()?;
         loop {
             let Board { taken, busy } = &*board;
-            let next = self.tasks.iter().enumerate().position(|(index, task)| {
-                !taken[index] && !busy[task.rule][task.instance]
-            });
+            let next = self
+                .tasks
+                .iter()
+                .enumerate()
+                .position(|(index, task)| !taken[index] && !busy[task.rule][task.instance]);
             if let Some(index) = next {
                 let task = &self.tasks[index];
                 board.taken[index] = true;

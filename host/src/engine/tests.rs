@@ -95,10 +95,12 @@ fn batch(records: &[(u32, u32, &str, i64)]) -> Batch {
 
 /// `everything` sees every topic, `access-only` is routed to `access`.
 fn engine() -> Engine {
-    let rules = vec![
-        ActiveRule::native::<Everything>("{}").unwrap(),
-        ActiveRule::native::<AccessOnly>("{}").unwrap(),
-    ];
+    routed_pair(ActiveRule::native::<Everything>("{}").unwrap())
+}
+
+/// `first`, which sees every topic, and `access-only`, routed to `access`.
+fn routed_pair(first: ActiveRule) -> Engine {
+    let rules = vec![first, ActiveRule::native::<AccessOnly>("{}").unwrap()];
     let routes = BTreeMap::from([(
         "access-only".to_owned(),
         Route::topics(vec!["access".to_owned()]),
@@ -315,23 +317,8 @@ fn any_number_of_threads_gives_the_results_of_one() {
         .collect();
     let batches: Vec<Batch> = records.chunks(1_001).map(batch).collect();
     let run = |threads: usize| {
-        let rules = vec![
-            ActiveRule::native::<Fussy>("{}").unwrap(),
-            ActiveRule::native::<AccessOnly>("{}").unwrap(),
-        ];
-        let routes = BTreeMap::from([(
-            "access-only".to_owned(),
-            Route::topics(vec!["access".to_owned()]),
-        )]);
-        let mut engine = Engine::new(
-            RuleRegistry::from_rules(rules),
-            Alignment::new(0),
-            0,
-            &LimitsConfig::default(),
-            true,
-        )
-        .with_routes(routes)
-        .with_threads(threads);
+        let mut engine =
+            routed_pair(ActiveRule::native::<Fussy>("{}").unwrap()).with_threads(threads);
         for batch in &batches {
             let (mut calls, lanes) = engine.parts();
             let outcomes = calls.run_parallel(batch);
