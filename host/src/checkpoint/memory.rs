@@ -50,6 +50,8 @@ struct Memory {
     parked: HashMap<String, u64>,
     dead_letters: BTreeMap<String, Vec<DeadLetter>>,
     fail_sends: u32,
+    /// How long each checkpoint write takes.
+    send_delay: Option<std::time::Duration>,
     sends: u64,
     /// Send attempts so far.
     attempts: u64,
@@ -103,6 +105,12 @@ impl MemoryStore {
     /// unreachable (tests of retries).
     pub fn fail_next_sends(&self, count: u32) {
         self.memory().fail_sends = count;
+    }
+
+    /// Makes every checkpoint write take `delay`, as a busy store's does
+    /// (tests of processing going on meanwhile).
+    pub fn slow_sends(&self, delay: std::time::Duration) {
+        self.memory().send_delay = Some(delay);
     }
 
     /// Takes `lane`'s token the way another instance would (tests of
@@ -175,6 +183,10 @@ impl CheckpointStore for MemoryStore {
     }
 
     async fn send(&mut self, prepared: &Prepared<MemoryCommit>) -> Result<CommitSize, StoreError> {
+        let delay = self.memory().send_delay;
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         let mut memory = self.memory();
         memory.attempts += 1;
         if let Some((lane, at)) = memory.steal_at.take() {

@@ -44,7 +44,8 @@
 //! [source.librdkafka]           # (empty) raw librdkafka properties; numbers and booleans become strings;
 //!                               # a secret may be { env = "VAR" } or { file = "path" }
 //! "fetch.min.bytes" = 1         # bootstrap.servers, metadata.broker.list, group.id refused; weir's own four
-//!                               # (KafkaSourceConfig::weir_properties) replaced with a WARN
+//!                               # (KafkaSourceConfig::weir_properties) replaced with a WARN;
+//!                               # fetch.queue.backoff.ms defaults to 10 (weir_defaults)
 //!
 //! # Instead of [source]: several named sources, read side by side. Each table
 //! # takes the keys of [source]; names are [a-z][a-z0-9_-]{0,63}; one stdin at most.

@@ -30,6 +30,7 @@ pub enum Written {
 
 /// A checkpoint being written in the background.
 struct InFlight<S: CheckpointStore> {
+    started: Instant,
     task: tokio::task::JoinHandle<(S, Result<(), StoreError>)>,
     prepared: Arc<Prepared<S::Body>>,
     offsets: Vec<(String, u64)>,
@@ -93,11 +94,22 @@ impl<S: CheckpointStore> Checkpointer<S> {
             (writer, result.map(|_| ()))
         });
         self.in_flight = Some(InFlight {
+            started: Instant::now(),
             task,
             prepared,
             offsets,
         });
         Ok(None)
+    }
+
+    /// How long the checkpoint in flight has been written for, if it is
+    /// still being written (a finished or failed one is not: the next
+    /// [`Checkpointer::settle`] takes its outcome at once).
+    pub fn writing_for(&self) -> Option<Duration> {
+        self.in_flight
+            .as_ref()
+            .filter(|in_flight| !in_flight.task.is_finished())
+            .map(|in_flight| in_flight.started.elapsed())
     }
 
     /// Writes a checkpoint and waits for it, retrying while the store is

@@ -245,6 +245,39 @@ async fn a_checkpoint_is_retried_until_the_store_is_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_go_on_while_a_slow_store_writes_and_the_next_checkpoint_takes_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hits.log");
+    write_log(&log, &lines(2, 50));
+    let store = MemoryStore::new();
+    store.slow_sends(Duration::from_millis(600));
+    // 25 batches of 4, a checkpoint due after each (interval 0): waiting
+    // for every write would take 25 of them and 15 s.
+    let summary = run(
+        &store,
+        vec![counter_rule("hits", "n", "1")],
+        &file_source(&log, 4),
+        0,
+        None,
+    )
+    .await;
+    assert_eq!(summary.rules[0].stats.records_in, 100);
+    assert!(
+        store.checkpoints() <= 6,
+        "{} checkpoints: due ones waited for the store",
+        store.checkpoints()
+    );
+    assert_eq!(
+        value(&store, "weir:hits:n:60:0", "a").as_deref(),
+        Some("25")
+    );
+    assert_eq!(
+        value(&store, "weir:hits:n:60:60", "b").as_deref(),
+        Some("25")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_version_is_swapped_in_at_a_batch_boundary() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("hits.log");
@@ -313,9 +346,13 @@ fn record(partition: u32, secs: i64, key: &str) -> (u32, Vec<u8>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fenced_checkpoint_drops_the_lost_partition_and_rewinds_the_rest() {
     let store = MemoryStore::new();
+    // A pause lets each checkpoint's write end before the next batch, so
+    // one is written per step (a due checkpoint skips while one is written).
+    let pause = || ScriptStep::Wait(Duration::from_millis(100));
     let steps = vec![
         // Checkpoint 1: both lanes taken.
         ScriptStep::Assign(vec![0, 1]),
+        pause(),
         // Checkpoint 2: a is 10, b is 10.
         ScriptStep::Records(
             (0..10)
@@ -323,6 +360,7 @@ async fn a_fenced_checkpoint_drops_the_lost_partition_and_rewinds_the_rest() {
                 .chain((0..10).map(|i| record(1, i, "b")))
                 .collect(),
         ),
+        pause(),
         // Checkpoint 3, refused: 11 more of each.
         ScriptStep::Records(
             (10..21)
@@ -330,6 +368,7 @@ async fn a_fenced_checkpoint_drops_the_lost_partition_and_rewinds_the_rest() {
                 .chain((10..21).map(|i| record(1, i, "b")))
                 .collect(),
         ),
+        pause(),
         ScriptStep::Records(Vec::new()),
     ];
     store.steal_at_send("t/1", 3);

@@ -21,6 +21,9 @@ pub enum ScriptStep {
     /// Something else happens between two steps (another instance takes a
     /// partition, say).
     Run(Box<dyn FnOnce() + Send>),
+    /// Time passes before the next step, which is played in the same call
+    /// (a checkpoint being written has time to end first).
+    Wait(std::time::Duration),
 }
 
 /// Records and partition moves from a script.
@@ -98,6 +101,10 @@ impl ScriptedSource {
             ScriptStep::Run(action) => {
                 action();
                 Some(step(batch, Vec::new()))
+            }
+            ScriptStep::Wait(time) => {
+                std::thread::sleep(time);
+                self.next_step()
             }
         }
     }

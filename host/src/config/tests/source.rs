@@ -222,6 +222,43 @@ fn weir_overrides_four_librdkafka_properties() {
     );
 }
 
+/// weir changes a librdkafka default (`fetch.queue.backoff.ms`, see
+/// `KafkaSourceConfig::weir_defaults`); a value in `[source.librdkafka]`
+/// wins, and weir's own four win over both.
+#[test]
+fn weir_defaults_give_way_to_the_users_values() {
+    let value_of = |kafka: &KafkaSourceConfig, key: &str| {
+        kafka
+            .client_properties()
+            .into_iter()
+            .rfind(|(k, _)| *k == key)
+            .map(|(_, value)| value.to_owned())
+    };
+    let SourceKind::Kafka(kafka) = the_source(&Config::parse(KAFKA).unwrap()).kind else {
+        panic!("expected a kafka source");
+    };
+    assert_eq!(
+        value_of(&kafka, "fetch.queue.backoff.ms").as_deref(),
+        Some("10")
+    );
+    assert_eq!(value_of(&kafka, "fetch.min.bytes").as_deref(), Some("1"));
+    let text = KAFKA.replace(
+        "\"fetch.min.bytes\" = 1",
+        "\"fetch.queue.backoff.ms\" = 500\n\"enable.auto.commit\" = true",
+    );
+    let SourceKind::Kafka(kafka) = the_source(&Config::parse(&text).unwrap()).kind else {
+        panic!("expected a kafka source");
+    };
+    assert_eq!(
+        value_of(&kafka, "fetch.queue.backoff.ms").as_deref(),
+        Some("500")
+    );
+    assert_eq!(
+        value_of(&kafka, "enable.auto.commit").as_deref(),
+        Some("false")
+    );
+}
+
 /// Secrets in `[source.librdkafka]`: from the environment, a file or the
 /// file itself; kept apart from the other properties and never printed.
 #[test]

@@ -77,7 +77,9 @@ impl KafkaSource {
         batch_records: usize,
     ) -> Result<Self, SourceError> {
         let mut client = ClientConfig::new();
-        for (key, value) in &config.librdkafka {
+        // weir's own values come last, over the user's: the config warned
+        // about any it replaces. Secrets are never weir's keys.
+        for (key, value) in config.client_properties() {
             client.set(key, value);
         }
         for (key, secret) in &config.librdkafka_secrets {
@@ -86,10 +88,6 @@ impl KafkaSource {
         client
             .set("bootstrap.servers", &config.brokers)
             .set("group.id", &config.group);
-        // Over the user's values: the config warned about any it replaces.
-        for (key, value, _) in config.weir_properties() {
-            client.set(key, value);
-        }
         let context = AssignContext {
             claims,
             events: Mutex::new(Vec::new()),
