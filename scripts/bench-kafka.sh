@@ -9,6 +9,8 @@
 # run is kept; default 3), BENCH_CHECKPOINT_MS (weir's checkpoint interval,
 # default 1000), BENCH_LIBRDKAFKA (librdkafka properties for both consumers,
 # space-separated KEY=VALUE, default none: e.g. "fetch.wait.max.ms=10"),
+# BENCH_REDIS_ARGS (extra redis-server arguments, default none: e.g.
+# "--hash-max-listpack-entries 128", see README "Redis tuning"),
 # BENCH_TIMEOUT_SECS (longest wait for one weir run, default 300),
 # BENCH_WEIR (a weir binary to measure instead of building
 # target/release/weir, e.g. a copy built at another commit),
@@ -43,6 +45,7 @@ RUNS="${BENCH_RUNS:-3}"
 CHECKPOINT_MS="${BENCH_CHECKPOINT_MS:-1000}"
 TIMEOUT_SECS="${BENCH_TIMEOUT_SECS:-300}"
 read -r -a PROPERTIES <<<"${BENCH_LIBRDKAFKA:-}"
+read -r -a REDIS_ARGS <<<"${BENCH_REDIS_ARGS:-}"
 COUNT_SET=()
 LIBRDKAFKA_TOML=""
 for property in ${PROPERTIES[@]+"${PROPERTIES[@]}"}; do
@@ -70,6 +73,7 @@ echo "cpus: $(nproc); cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuin
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "repository: $(git describe --always --dirty 2>/dev/null || echo '?')"
 echo "librdkafka properties of both consumers: ${BENCH_LIBRDKAFKA:-(defaults)}"
+echo "redis-server arguments: ${BENCH_REDIS_ARGS:-(defaults)}"
 
 # ---- builds ------------------------------------------------------------------------
 say "building weir, kafka_count and the pvuv + ip-count components"
@@ -114,7 +118,7 @@ say "redis"
 RPORT="$(free_port)"
 mkdir -p "$DIR/redis"
 redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$DIR/redis" --logfile "$DIR/redis/redis.log" &
+    --dir "$DIR/redis" --logfile "$DIR/redis/redis.log" ${REDIS_ARGS[@]+"${REDIS_ARGS[@]}"} &
 REDIS_PID=$!
 CLI=(redis-cli -h 127.0.0.1 -p "$RPORT")
 for _ in $(seq 1 100); do
@@ -123,6 +127,7 @@ for _ in $(seq 1 100); do
 done
 "${CLI[@]}" ping >/dev/null
 echo "redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') on 127.0.0.1:$RPORT (pid $REDIS_PID)"
+echo "hash-max-listpack-entries: $("${CLI[@]}" config get hash-max-listpack-entries | tail -n1)"
 
 # ---- input ---------------------------------------------------------------------------
 TOPIC=access
