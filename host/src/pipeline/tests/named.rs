@@ -114,11 +114,18 @@ async fn each_rule_reads_its_sources_and_each_source_its_own_lanes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fenced_lane_of_one_source_rewinds_the_other_sources_lanes() {
     let store = MemoryStore::new();
+    // Each pause lets the last checkpoint's write end before the next
+    // batch, so one is written per step (a due checkpoint skips while one
+    // is written) and the 5th is the one refused.
+    let pause = || ScriptStep::Wait(Duration::from_millis(100));
     let script = |key: &'static str| {
         vec![
             ScriptStep::Assign(vec![0]),
+            pause(),
             ScriptStep::Records((0..10).map(|i| record(0, i, key)).collect()),
+            pause(),
             ScriptStep::Records((10..21).map(|i| record(0, i, key)).collect()),
+            pause(),
             ScriptStep::Records(Vec::new()),
         ]
     };
