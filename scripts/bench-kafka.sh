@@ -18,7 +18,8 @@
 #
 # Starts a private tansu broker (tansu 0.6.0, in-memory storage; installed by
 # scripts/install-tansu.sh if missing) and a private redis-server, each on a
-# free loopback port, and stops both on exit. Creates a 3-partition topic and
+# free loopback port, and stops both on exit. Creates a topic of
+# BENCH_PARTITIONS partitions (default 3) and
 # fills it once with `weir produce --generate access --lines N`. Every run
 # reads the whole topic from its beginning in a new consumer group; weir
 # also gets an empty Redis (FLUSHALL) and its own checkpoint namespace.
@@ -41,6 +42,7 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
 fi
 
 LINES="${BENCH_LINES:-1000000}"
+PARTITIONS="${BENCH_PARTITIONS:-3}"
 RUNS="${BENCH_RUNS:-3}"
 CHECKPOINT_MS="${BENCH_CHECKPOINT_MS:-1000}"
 TIMEOUT_SECS="${BENCH_TIMEOUT_SECS:-300}"
@@ -131,8 +133,8 @@ echo "hash-max-listpack-entries: $("${CLI[@]}" config get hash-max-listpack-entr
 
 # ---- input ---------------------------------------------------------------------------
 TOPIC=access
-say "topic $TOPIC (3 partitions): $LINES generated access lines"
-"$TANSU" topic create "$TOPIC" --partitions 3 --broker "tcp://$BROKER" >/dev/null
+say "topic $TOPIC ($PARTITIONS partitions): $LINES generated access lines"
+"$TANSU" topic create "$TOPIC" --partitions "$PARTITIONS" --broker "tcp://$BROKER" >/dev/null
 start="$EPOCHREALTIME"
 "$WEIR" produce --brokers "$BROKER" --topic "$TOPIC" --generate access --lines "$LINES" \
     2>"$DIR/produce.log"
@@ -141,7 +143,7 @@ echo "produced in $secs s ($(fmt_rate "$LINES" "$secs") lines/s); broker rss $((
 
 # ---- runs ----------------------------------------------------------------------------
 # Generated lines are in event-time order within each partition, but the
-# consumer reads the three partitions in turns, so event time jumps across
+# consumer reads the partitions in turns, so event time jumps across
 # the whole topic (N/10 seconds of it). With one watermark per rule, the
 # lateness must cover that or lines are dropped as late; 10 days covers up to
 # 8.6M lines. Nothing ever closes, so every window stays in memory.
@@ -272,7 +274,7 @@ MINUTES="$("${CLI[@]}" --scan --pattern 'weir:pvuv:pv:60:*' | grep -c -E ':[0-9]
 echo "$MINUTES minutes, pv added up: $PV_SUM (lines produced: $LINES)"
 
 # ---- summary ---------------------------------------------------------------------------
-say "summary ($LINES lines, 3 partitions, $("$TANSU" --version) memory storage, librdkafka ${BENCH_LIBRDKAFKA:-defaults}, best of $RUNS)"
+say "summary ($LINES lines, $PARTITIONS partitions, $("$TANSU" --version) memory storage, librdkafka ${BENCH_LIBRDKAFKA:-defaults}, best of $RUNS)"
 python3 - "$LINES" "$COUNT_SECS" "$COUNT_STEADY" "$WEIR_SECS" "$WEIR_STEADY" "${ROWS[@]}" <<'EOF'
 import sys
 lines = int(sys.argv[1])
