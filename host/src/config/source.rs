@@ -105,7 +105,8 @@ impl KafkaSourceConfig {
     pub const DEFAULT_IDLE_PARTITION_MS: u64 = 60_000;
 
     /// librdkafka properties whose default weir changes; a value in
-    /// `[source.librdkafka]` still wins: (key, weir's default, why).
+    /// `[source.librdkafka]` still wins: (key, weir's default). Why, for
+    /// each:
     ///
     /// `fetch.queue.backoff.ms` (librdkafka: 1000): when a fetch leaves more
     /// than `queued.min.messages` queued, librdkafka waits this long before

@@ -244,6 +244,9 @@ async fn a_checkpoint_is_retried_until_the_store_is_back() {
     );
 }
 
+/// A store that takes 600 ms per write: due checkpoints do not wait for
+/// the one in flight, so batches go on and the next checkpoint holds them
+/// all, and every count is still exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_go_on_while_a_slow_store_writes_and_the_next_checkpoint_takes_them_all() {
     let dir = tempfile::tempdir().unwrap();
