@@ -166,13 +166,18 @@ pub fn decode_hashes(bytes: &[u8]) -> Result<Vec<u64>, DecodeError> {
 ///
 /// # New-hash tracking
 ///
-/// Tracking is on by default: every hash that is new to the set is also
-/// appended to a pending list that [`take_new_hashes`](Self::take_new_hashes)
-/// drains, so a checkpoint writes only what changed. The list costs 8 bytes
-/// per member (plus `Vec` growth slack) only until the next checkpoint
-/// drains it. It is on by default because forgetting it would silently lose
-/// members on restore; sets that are never checkpointed should call
-/// [`track_new(false)`](Self::track_new) to avoid the cost.
+/// Tracking is on by default: the slot of every hash that is new to the set
+/// is flagged in a bitmap (one bit per slot) that
+/// [`take_new_hashes`](Self::take_new_hashes) drains, so a checkpoint writes
+/// only what changed. One bit per slot, not a list of the new hashes: a list
+/// cost 8 bytes per member (16 with `Vec` growth) until the next checkpoint,
+/// which for a day that fills within one checkpoint interval (a replay, a
+/// burst) was more than the table itself. The price is that a drain reads
+/// the whole bitmap (capacity / 64 words) and hands the new hashes out in
+/// table order rather than insertion order, which nothing depends on. It is
+/// on by default because forgetting it would silently lose members on
+/// restore; sets that are never checkpointed should call
+/// [`track_new(false)`](Self::track_new) to drop the bitmap.
 #[derive(Clone)]
 pub struct DistinctSet {
     /// Open-addressing table; 0 = empty slot. Empty before the first insert.
@@ -180,8 +185,12 @@ pub struct DistinctSet {
     /// Number of occupied slots.
     len: usize,
     /// Hashes added since the last `take_new_hashes`, in insertion order.
-    pending: Vec<u64>,
-    /// Whether new hashes are appended to `pending`.
+    /// One bit per slot: set where the slot's hash is new since the last
+    /// drain. Empty while nothing is new or tracking is off.
+    fresh: Vec<u64>,
+    /// How many bits of `fresh` are set.
+    fresh_len: usize,
+    /// Whether new hashes are flagged in `fresh`.
     track_new: bool,
 }
 
@@ -197,7 +206,7 @@ impl fmt::Debug for DistinctSet {
         f.debug_struct("DistinctSet")
             .field("len", &self.len)
             .field("capacity", &self.slots.len())
-            .field("pending", &self.pending.len())
+            .field("fresh", &self.fresh_len)
             .field("track_new", &self.track_new)
             .finish()
     }
@@ -210,7 +219,8 @@ impl DistinctSet {
         Self {
             slots: Box::default(),
             len: 0,
-            pending: Vec::new(),
+            fresh: Vec::new(),
+            fresh_len: 0,
             track_new: true,
         }
     }
@@ -236,7 +246,7 @@ impl DistinctSet {
     /// Builds a set from hashes, e.g. ones restored with [`decode_hashes`].
     ///
     /// Duplicates are fine, and a 0 is remapped as in
-    /// [`insert_hash`](Self::insert_hash). The pending list starts empty
+    /// [`insert_hash`](Self::insert_hash). Nothing is flagged new
     /// because restored hashes are already checkpointed; tracking is on for
     /// hashes inserted afterwards.
     #[must_use]
@@ -280,7 +290,7 @@ impl DistinctSet {
             *s = h;
             self.len += 1;
             if self.track_new {
-                self.pending.push(h);
+                self.flag_fresh(slot);
             }
         }
         true
@@ -310,13 +320,13 @@ impl DistinctSet {
         self.slots.len()
     }
 
-    /// Heap bytes owned by the set: the table plus the pending list.
+    /// Heap bytes owned by the set: the table plus the bitmap of new slots.
     ///
     /// Lets the engine account state memory per window and shed or spill
     /// before the process runs out. Excludes the fixed-size struct itself.
     #[must_use]
     pub fn heap_bytes(&self) -> usize {
-        (self.slots.len() + self.pending.capacity()) * size_of::<u64>()
+        (self.slots.len() + self.fresh.capacity()) * size_of::<u64>()
     }
 
     /// Iterates over the stored hashes, in table order (not insertion order).
@@ -329,7 +339,7 @@ impl DistinctSet {
 
     /// Adds every member of `other` to `self` (set union).
     ///
-    /// Hashes new to `self` are tracked as pending like any other insert,
+    /// Hashes new to `self` are flagged new like any other insert,
     /// since `self`'s checkpoint does not have them yet.
     ///
     /// An empty set takes a copy of `other`'s table instead: a cumulative
@@ -339,8 +349,14 @@ impl DistinctSet {
         if self.is_empty() {
             self.slots = other.slots.clone();
             self.len = other.len;
+            self.fresh = Vec::new();
+            self.fresh_len = 0;
             if self.track_new {
-                self.pending.extend(other.iter_hashes());
+                for slot in 0..self.slots.len() {
+                    if self.slots[slot] != 0 {
+                        self.flag_fresh(slot);
+                    }
+                }
             }
             return;
         }
@@ -368,7 +384,7 @@ impl DistinctSet {
 
     /// Turns new-hash tracking on or off.
     ///
-    /// Turning it off also frees the pending list, for sets that are never
+    /// Turning it off also frees the bitmap of new slots, for sets that are never
     /// checkpointed. Turning it on does not back-fill: only hashes inserted
     /// from then on are returned by [`take_new_hashes`](Self::take_new_hashes),
     /// so a set that was not tracked needs a full checkpoint from
@@ -376,17 +392,61 @@ impl DistinctSet {
     pub fn track_new(&mut self, on: bool) {
         self.track_new = on;
         if !on {
-            self.pending = Vec::new();
+            self.fresh = Vec::new();
+            self.fresh_len = 0;
         }
     }
 
-    /// Returns the hashes inserted since the previous call, in insertion order.
+    /// Returns the hashes inserted since the previous call, in table order.
     ///
-    /// This is the delta for an incremental checkpoint. The pending list's
-    /// memory is released to the caller, so between checkpoints the set costs
-    /// only its table. Returns an empty list when tracking is off.
+    /// This is the delta for an incremental checkpoint. Returns an empty
+    /// list when tracking is off.
     pub fn take_new_hashes(&mut self) -> Vec<u64> {
-        std::mem::take(&mut self.pending)
+        let mut hashes = Vec::with_capacity(self.fresh_len);
+        self.drain_fresh(|h| hashes.push(h));
+        hashes
+    }
+
+    /// The hashes inserted since the previous call, encoded as
+    /// [`encode_hashes`] does, straight from the table: a checkpoint of a
+    /// large delta holds one copy of it, not a list and its encoding.
+    pub fn take_new_encoded(&mut self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.fresh_len.saturating_mul(8));
+        self.drain_fresh(|h| bytes.extend_from_slice(&h.to_le_bytes()));
+        bytes
+    }
+
+    /// Hands every hash flagged new to `each`, in table order, and clears
+    /// the flags. The bitmap stays allocated (one bit per slot) for the
+    /// next inserts.
+    fn drain_fresh(&mut self, mut each: impl FnMut(u64)) {
+        if self.fresh_len == 0 {
+            return;
+        }
+        for (index, word) in self.fresh.iter_mut().enumerate() {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                let slot = index * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(&h) = self.slots.get(slot) {
+                    each(h);
+                }
+            }
+        }
+        self.fresh_len = 0;
+    }
+
+    /// Flags `slot` as holding a new hash (it must not be flagged yet).
+    /// Allocates the bitmap on the first flag after a drain-free start.
+    fn flag_fresh(&mut self, slot: usize) {
+        let words = self.slots.len().div_ceil(64);
+        if self.fresh.len() < words {
+            self.fresh.resize(words, 0);
+        }
+        if let Some(word) = self.fresh.get_mut(slot / 64) {
+            *word |= 1 << (slot % 64);
+            self.fresh_len += 1;
+        }
     }
 
     /// Looks up a normalised hash along its linear-probing run.
@@ -428,7 +488,14 @@ impl DistinctSet {
     /// and reinserts all hashes.
     fn rehash(&mut self, new_cap: usize) {
         let old = std::mem::replace(&mut self.slots, empty_table(new_cap));
-        for h in old.iter().copied().filter(|&h| h != 0) {
+        let old_fresh = std::mem::take(&mut self.fresh);
+        let was_fresh = |slot: usize| {
+            old_fresh
+                .get(slot / 64)
+                .is_some_and(|word| word & (1 << (slot % 64)) != 0)
+        };
+        self.fresh_len = 0;
+        for (slot, h) in old.iter().copied().enumerate().filter(|&(_, h)| h != 0) {
             let mut i = home_slot(h, new_cap);
             while self.slots[i] != 0 {
                 i += 1;
@@ -437,6 +504,9 @@ impl DistinctSet {
                 }
             }
             self.slots[i] = h;
+            if was_fresh(slot) {
+                self.flag_fresh(i);
+            }
         }
     }
 }

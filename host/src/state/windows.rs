@@ -337,9 +337,7 @@ fn slot_groups(slot: &mut Slot, kind: SlotKind, closed: bool) -> Vec<GroupChange
         let new_members = match agg {
             // A closed output slot still hands out its last new members: a
             // partitioned source merges them into the cross-lane union.
-            Aggregate::Distinct(set) if !closed || kind.is_output() => {
-                codec::encode_hashes(&set.take_new_hashes())
-            }
+            Aggregate::Distinct(set) if !closed || kind.is_output() => set.take_new_encoded(),
             Aggregate::Distinct(set) => {
                 set.track_new(false);
                 Vec::new()

@@ -218,10 +218,11 @@ fn take_new_hashes_returns_each_new_hash_once() {
     set.insert(b"a");
     set.insert(b"b");
     set.insert(b"a");
-    assert_eq!(
-        set.take_new_hashes(),
-        vec![hash_member(b"a"), hash_member(b"b")]
-    );
+    let mut first = set.take_new_hashes();
+    first.sort_unstable();
+    let mut expected = vec![hash_member(b"a"), hash_member(b"b")];
+    expected.sort_unstable();
+    assert_eq!(first, expected, "table order, each once");
     assert!(set.take_new_hashes().is_empty());
 
     set.insert(b"b");
@@ -236,16 +237,51 @@ fn take_new_hashes_returns_each_new_hash_once() {
     assert_eq!(set.len(), 4);
 }
 
+/// New hashes cost one bit per slot, tracked across growth, not a list.
 #[test]
-fn take_new_hashes_frees_memory() {
+fn new_hashes_cost_one_bit_per_slot() {
     let mut set = DistinctSet::new();
     for h in 1..=1000u64 {
         set.insert_hash(h);
     }
-    let with_pending = set.heap_bytes();
-    assert_eq!(set.take_new_hashes().len(), 1000);
-    assert_eq!(set.heap_bytes(), set.capacity() * 8);
-    assert!(set.heap_bytes() < with_pending);
+    let bitmap = set.capacity().div_ceil(64) * 8;
+    assert_eq!(set.heap_bytes(), set.capacity() * 8 + bitmap);
+    let mut new = set.take_new_hashes();
+    new.sort_unstable();
+    assert_eq!(
+        new,
+        (1..=1000u64).collect::<Vec<_>>(),
+        "every hash survives the rehashes"
+    );
+    assert_eq!(
+        set.heap_bytes(),
+        set.capacity() * 8 + bitmap,
+        "kept for the next inserts"
+    );
+    assert!(set.take_new_hashes().is_empty());
+}
+
+/// The encoded drain is the encoding of the list drain.
+#[test]
+fn take_new_encoded_matches_encode_hashes() {
+    let mut rng = SplitMix(9);
+    let mut set = DistinctSet::new();
+    let mut twin = DistinctSet::new();
+    for _ in 0..3_000 {
+        let member = rng.member(2_000);
+        set.insert(&member);
+        twin.insert(&member);
+    }
+    assert_eq!(
+        set.take_new_encoded(),
+        encode_hashes(&twin.take_new_hashes())
+    );
+    assert!(set.take_new_encoded().is_empty());
+    set.insert(b"late");
+    assert_eq!(
+        set.take_new_encoded(),
+        encode_hashes(&[hash_member(b"late")])
+    );
 }
 
 #[test]
@@ -349,16 +385,17 @@ fn heap_is_at_most_16_bytes_per_member_at_one_million() {
         }
     }
     assert_eq!(set.len(), N);
-    // Pending hashes cost extra only until the checkpoint drains them.
-    assert!(set.heap_bytes() > set.capacity() * 8);
-    assert_eq!(set.take_new_hashes().len() as u64, N);
+    // New hashes cost one bit per slot, drained or not.
+    let bitmap = set.capacity().div_ceil(64) * 8;
+    assert_eq!(set.heap_bytes(), set.capacity() * 8 + bitmap);
     let per_member = set.heap_bytes() as f64 / N as f64;
     assert!(per_member <= 16.0, "{per_member} bytes/member");
+    assert_eq!(set.take_new_hashes().len() as u64, N);
 
     let mut untracked = DistinctSet::new();
     untracked.track_new(false);
     for i in 0..N {
         untracked.insert(&i.to_le_bytes());
     }
-    assert_eq!(untracked.heap_bytes(), set.heap_bytes());
+    assert_eq!(untracked.heap_bytes() + bitmap, set.heap_bytes());
 }
