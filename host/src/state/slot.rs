@@ -274,4 +274,9 @@ impl Slot {
     pub fn is_dirty(&self) -> bool {
         !self.dirty.is_empty()
     }
+
+    /// How many groups changed since the last checkpoint.
+    pub fn dirty_len(&self) -> usize {
+        self.dirty.len()
+    }
 }

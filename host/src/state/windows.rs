@@ -323,7 +323,10 @@ fn cumulative_pane(
 }
 
 fn slot_groups(slot: &mut Slot, kind: SlotKind, closed: bool) -> Vec<GroupChange> {
-    let mut groups = Vec::new();
+    // Sized exactly: most slots change one group between checkpoints, and
+    // `Vec`'s first growth step (four changes of ~200 bytes) made a replay's
+    // checkpoint, which holds thousands of closed slots, most of the heap.
+    let mut groups = Vec::with_capacity(slot.dirty_len());
     slot.drain_dirty(|key, group| {
         let (merge_value, delta) = if kind.is_output() {
             (group.merge_value(), group.merge_delta())
