@@ -3,6 +3,7 @@
 use indexmap::IndexMap;
 
 use super::aggregate::{Aggregate, Contribution, Delta, Mismatch};
+use super::distinct::DistinctSet;
 use crate::model::Aggregation;
 
 /// What a slot is to its metric.
@@ -273,6 +274,18 @@ impl Slot {
     /// Whether any group changed since the last checkpoint.
     pub fn is_dirty(&self) -> bool {
         !self.dirty.is_empty()
+    }
+
+    /// Frees the member tables of its exact distinct groups (a closed step
+    /// pane, merged into its whole window): they count nothing from now on
+    /// and hand out no new members.
+    pub fn release_members(&mut self) {
+        for group in self.groups.values_mut() {
+            if let Aggregate::Distinct(set) = &mut group.agg {
+                *set = DistinctSet::new();
+                set.track_new(false);
+            }
+        }
     }
 
     /// How many groups changed since the last checkpoint.

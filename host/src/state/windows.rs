@@ -177,7 +177,7 @@ impl MetricWindows {
             if !watermark.is_closed(entry.key() + slot_ms) {
                 break;
             }
-            let (start, slot) = entry.remove_entry();
+            let (start, mut slot) = entry.remove_entry();
             if matches!(self.kind, Aggregation::Distinct) {
                 self.distinct_hint = slot.distinct_members_per_group();
             }
@@ -187,6 +187,10 @@ impl MetricWindows {
                     .entry(total_start)
                     .or_default()
                     .merge(self.kind, &slot);
+                // A closed step pane waits for the next checkpoint only to
+                // name its keys; its members are in the whole window now. A
+                // replay closes thousands of panes between two checkpoints.
+                slot.release_members();
             }
             self.closed.push((kind, start, slot));
         }

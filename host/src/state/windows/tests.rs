@@ -109,3 +109,45 @@ fn restored_full_panes_merge_to_the_same_day() {
     let values: Vec<String> = total.groups().map(|(_, agg)| agg.render()).collect();
     assert_eq!(values, ["150"]);
 }
+
+/// A closed step pane keeps its keys, for the checkpoint that deletes its
+/// stored members, but not its members: those are in the day now.
+#[test]
+fn a_closed_pane_frees_its_members_and_still_names_its_keys() {
+    let mut windows = day_windows();
+    let align = Alignment::new(0);
+    let mut watermark = Watermark::new(0);
+    for i in 0..500 {
+        windows
+            .add(align, &watermark, "total", member(i), 1_000)
+            .unwrap();
+    }
+    let mut changes = Vec::new();
+    windows.drain_changes(&mut changes);
+    watermark.observe(1_000 + STEP_MS);
+    windows.advance(align, &watermark);
+    let [(SlotKind::Pane, 0, pane)] = &windows.closed[..] else {
+        panic!("one closed pane expected");
+    };
+    let held: usize = pane
+        .groups()
+        .map(|(_, agg)| match agg {
+            Aggregate::Distinct(set) => set.heap_bytes(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(held, 0);
+    changes.clear();
+    windows.drain_changes(&mut changes);
+    let closed = changes
+        .iter()
+        .find(|c| c.kind == SlotKind::Pane && c.closed)
+        .unwrap();
+    assert_eq!(closed.distinct_groups, ["total"]);
+    let day = changes
+        .iter()
+        .filter(|c| c.kind == SlotKind::Total)
+        .flat_map(|c| &c.groups)
+        .find_map(|g| g.output.clone());
+    assert_eq!(day.as_deref(), Some("500"));
+}
