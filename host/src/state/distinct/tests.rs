@@ -399,3 +399,45 @@ fn heap_is_at_most_16_bytes_per_member_at_one_million() {
     }
     assert_eq!(untracked.heap_bytes() + bitmap, set.heap_bytes());
 }
+
+/// Growing in place keeps every hash findable and every new-hash flag with
+/// its hash, across many growths, with drains in between, including hashes
+/// whose runs wrap past the end of the table.
+#[test]
+fn growth_in_place_keeps_hashes_and_their_new_flags() {
+    // The inverse of SLOT_MIX modulo 2^64 (Newton's iteration), to make
+    // hashes whose home is the table's last slot.
+    let mut inverse: u64 = 1;
+    for _ in 0..6 {
+        inverse = inverse.wrapping_mul(2u64.wrapping_sub(SLOT_MIX.wrapping_mul(inverse)));
+    }
+    assert_eq!(SLOT_MIX.wrapping_mul(inverse), 1);
+    let mut rng = SplitMix(11);
+    let mut set = DistinctSet::new();
+    let mut all = HashSet::new();
+    let mut undrained = HashSet::new();
+    for round in 0..40u64 {
+        for _ in 0..round * 37 + 5 {
+            let h = if rng.next().is_multiple_of(4) {
+                (u64::MAX - rng.next() % 4096).wrapping_mul(inverse)
+            } else {
+                rng.next() | 1
+            };
+            let new = set.insert_hash(h);
+            assert_eq!(new, all.insert(h), "round {round}");
+            if new {
+                undrained.insert(h);
+            }
+        }
+        assert_eq!(set.len(), all.len() as u64);
+        assert!(all.iter().all(|&h| set.contains_hash(h)), "round {round}");
+        if round.is_multiple_of(3) {
+            let mut new: Vec<u64> = set.take_new_hashes();
+            let mut expected: Vec<u64> = undrained.drain().collect();
+            new.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(new, expected, "round {round}");
+        }
+    }
+    assert!(set.capacity() > 1000, "it grew many times");
+}
