@@ -125,8 +125,9 @@ fn cluster_kill_9_and_restart_gives_the_uninterrupted_result() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
     // Big enough that a restart, which no longer compiles (the compile
-    // cache), is still killed mid-run.
-    access_log(&log, "9", "250000");
+    // cache), is still killed mid-run (250,000 lines stopped being enough
+    // when checkpoints got cheaper).
+    access_log(&log, "9", "500000");
     let cluster = RedisCluster::start();
     let plugins = plugins_dir(dir.path(), &["pvuv", "ip_count"]);
     let config = cluster_config(
@@ -346,7 +347,7 @@ fn cluster_dead_letters_are_written_once_across_kills() {
             "--seed",
             "12",
             "--lines",
-            "150000",
+            "300000",
             "--malformed-frac",
             "0",
             "--invalid-utf8-frac",
