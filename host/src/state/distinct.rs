@@ -184,7 +184,6 @@ pub struct DistinctSet {
     slots: Box<[u64]>,
     /// Number of occupied slots.
     len: usize,
-    /// Hashes added since the last `take_new_hashes`, in insertion order.
     /// One bit per slot: set where the slot's hash is new since the last
     /// drain. Empty while nothing is new or tracking is off.
     fresh: Vec<u64>,
@@ -436,8 +435,9 @@ impl DistinctSet {
         self.fresh_len = 0;
     }
 
-    /// Flags `slot` as holding a new hash (it must not be flagged yet).
-    /// Allocates the bitmap on the first flag after a drain-free start.
+    /// Flags `slot` as holding a new hash (it must not be flagged yet),
+    /// first sizing the bitmap to the table if it is shorter (a set's
+    /// first new hash, or the first since tracking was turned back on).
     fn flag_fresh(&mut self, slot: usize) {
         let words = self.slots.len().div_ceil(64);
         if self.fresh.len() < words {
@@ -488,8 +488,8 @@ impl DistinctSet {
     /// Grows the table to `new_cap` slots (more than it has) and moves
     /// every hash to where a lookup in the larger table looks for it.
     ///
-    /// In place: the table is extended (`realloc`, which for a large table
-    /// remaps its pages rather than copying them) and the hashes are moved
+    /// In place: the table is extended (`realloc`; glibc remaps a large
+    /// table's pages rather than copying them) and the hashes are moved
     /// within it, so growing a table of `c` slots costs `1.5 c` slots at
     /// the peak, not the old and the new table side by side (`2.5 c`): a
     /// day set of a million members peaked at 23 MB while it grew.
