@@ -439,13 +439,8 @@ impl DistinctSet {
     /// first sizing the bitmap to the table if it is shorter (a set's
     /// first new hash, or the first since tracking was turned back on).
     fn flag_fresh(&mut self, slot: usize) {
-        let words = self.slots.len().div_ceil(64);
-        if self.fresh.len() < words {
-            self.fresh.reserve_exact(words - self.fresh.len());
-            self.fresh.resize(words, 0);
-        }
-        if let Some(word) = self.fresh.get_mut(slot / 64) {
-            *word |= 1 << (slot % 64);
+        lengthen_bitmap(&mut self.fresh, self.slots.len());
+        if set_bit(&mut self.fresh, slot) {
             self.fresh_len += 1;
         }
     }
@@ -505,13 +500,10 @@ impl DistinctSet {
         let mut slots = std::mem::take(&mut self.slots).into_vec();
         slots.reserve_exact(new_cap.saturating_sub(old_cap));
         slots.resize(new_cap, 0);
-        let words = new_cap.div_ceil(64);
         if !self.fresh.is_empty() {
-            self.fresh
-                .reserve_exact(words.saturating_sub(self.fresh.len()));
-            self.fresh.resize(words, 0);
+            lengthen_bitmap(&mut self.fresh, new_cap);
         }
-        let mut placed = vec![0u64; words];
+        let mut placed = vec![0u64; new_cap.div_ceil(64)];
         for start in 0..old_cap {
             if slots[start] == 0 || bit(&placed, start) {
                 continue;
@@ -550,10 +542,23 @@ fn bit(words: &[u64], i: usize) -> bool {
         .is_some_and(|word| word & (1 << (i % 64)) != 0)
 }
 
-/// Sets bit `i` of a bitmap long enough to hold it.
-fn set_bit(words: &mut [u64], i: usize) {
-    if let Some(word) = words.get_mut(i / 64) {
-        *word |= 1 << (i % 64);
+/// Sets bit `i` of a bitmap; returns whether the bitmap holds bit `i`.
+fn set_bit(words: &mut [u64], i: usize) -> bool {
+    let Some(word) = words.get_mut(i / 64) else {
+        return false;
+    };
+    *word |= 1 << (i % 64);
+    true
+}
+
+/// Makes a bitmap long enough for `bits` bits (new words are clear), with
+/// no room to spare: it is one bit per slot of a table that is sized
+/// with care.
+fn lengthen_bitmap(words: &mut Vec<u64>, bits: usize) {
+    let needed = bits.div_ceil(64);
+    if words.len() < needed {
+        words.reserve_exact(needed - words.len());
+        words.resize(needed, 0);
     }
 }
 
