@@ -195,6 +195,16 @@ impl Lanes {
             .filter_map(move |states| states.get(id))
     }
 
+    /// Members new to an exact distinct group, over every lane and rule,
+    /// that the next checkpoint will write.
+    pub fn pending_members(&self) -> usize {
+        self.by_name
+            .values()
+            .flat_map(LaneRules::iter)
+            .map(|(_, state)| state.pending_members())
+            .sum()
+    }
+
     /// Rule `id`'s counters, added up over every lane.
     pub fn rule_totals(&self, id: RuleId) -> RuleStats {
         let mut total = RuleStats::default();

@@ -45,6 +45,11 @@ use crate::source::{Source, SourceEvent, SourceSet, source_claims};
 /// (see `Pipeline::store_is_behind`).
 const STORE_BEHIND_LIMIT: Duration = Duration::from_secs(30);
 
+/// New exact distinct members that make a checkpoint due before its
+/// interval: 512 KiB of them encoded (8 bytes each). See
+/// `Pipeline::checkpoint_is_due`.
+const CHECKPOINT_MEMBERS: usize = 1 << 16;
+
 /// What a run did.
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
@@ -469,9 +474,7 @@ impl<S: CheckpointStore> Pipeline<S> {
             if !step.rebalances.is_empty() {
                 self.on_rebalance(step.rebalances).await?;
             }
-            if last_checkpoint.elapsed() >= self.settings.checkpoint_interval
-                && !self.store_is_behind()
-            {
+            if self.checkpoint_is_due(last_checkpoint) && !self.store_is_behind() {
                 self.on_tick().await?;
                 last_checkpoint = Instant::now();
             }
@@ -545,6 +548,20 @@ impl<S: CheckpointStore> Pipeline<S> {
     fn on_source_end(&mut self, origin: usize) {
         self.finish_pending();
         self.engine.lanes.close_origin(origin);
+    }
+
+    /// Whether it is time for a checkpoint: its interval has passed since
+    /// the last one, or [`CHECKPOINT_MEMBERS`] new exact distinct members
+    /// wait for one. Each waits as its 8 bytes, and every window it joined
+    /// (a day and a minute) holds its own, until the checkpoint writes
+    /// them: a replay, or a burst that fills a day with a million members
+    /// within one interval, held 16 MB more than the day's table. So, as
+    /// Kafka Streams flushes its record cache when it is full as well as
+    /// on its commit interval, a checkpoint comes sooner when that much is
+    /// waiting. In a live stream the interval comes first.
+    fn checkpoint_is_due(&self, last_checkpoint: Instant) -> bool {
+        last_checkpoint.elapsed() >= self.settings.checkpoint_interval
+            || self.engine.lanes.pending_members() >= CHECKPOINT_MEMBERS
     }
 
     /// Whether a due checkpoint should wait: the store is still writing

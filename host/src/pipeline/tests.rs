@@ -25,9 +25,11 @@ use crate::source::{ScriptStep, ScriptedSource, Source};
 mod named;
 
 /// Counts lines `SECONDS KEY` per key in `metric` (tumbling 60 s); any
-/// other line is rejected.
+/// other line is rejected. With `members`, counts the distinct KEYs
+/// instead, in group `all`.
 struct Counter {
     metric: u32,
+    members: bool,
 }
 
 impl RuleRunner for Counter {
@@ -50,8 +52,12 @@ impl RuleRunner for Counter {
                 Some((secs, key)) => output.updates.push(MetricUpdate {
                     record: index as u32,
                     metric: self.metric,
-                    key: key.into(),
-                    measure: Measure::One,
+                    key: if self.members { "all" } else { key }.into(),
+                    measure: if self.members {
+                        Measure::Member(key.into())
+                    } else {
+                        Measure::One
+                    },
                     event_time_ms: Some(secs * 1000),
                 }),
                 None => output.rejects.push(Reject {
@@ -65,6 +71,11 @@ impl RuleRunner for Counter {
 }
 
 fn counter_rule(name: &str, metric: &str, version: &str) -> ActiveRule {
+    counting_rule(name, metric, version, false)
+}
+
+/// [`counter_rule`], or with `members` a rule counting distinct keys.
+fn counting_rule(name: &str, metric: &str, version: &str, members: bool) -> ActiveRule {
     ActiveRule {
         spec: RuleSpec {
             day_offset_secs: None,
@@ -74,14 +85,18 @@ fn counter_rule(name: &str, metric: &str, version: &str) -> ActiveRule {
                 name: metric.into(),
                 top: None,
                 alert: None,
-                aggregation: Aggregation::Count,
+                aggregation: if members {
+                    Aggregation::Distinct
+                } else {
+                    Aggregation::Count
+                },
                 windows: vec![WindowSpec::Tumbling { size_ms: 60_000 }],
             }],
         },
         path: PathBuf::from(format!("/plugins/{name}.wasm")),
         version_hash: format!("hash-{version}"),
         loaded_at_ms: 0,
-        runner: Box::new(Counter { metric: 0 }),
+        runner: Box::new(Counter { metric: 0, members }),
         spares: Vec::new(),
     }
 }
@@ -216,6 +231,32 @@ async fn a_finite_input_is_counted_once_and_a_rerun_adds_nothing() {
         "counters restored, nothing added"
     );
     assert_eq!(value(&store, "weir:hits:n:60:0", "a").as_deref(), Some("5"));
+}
+
+/// Enough new distinct members make a checkpoint due long before its
+/// interval (an hour here), so a replay does not hold them all; fewer wait
+/// for the interval, or the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_new_members_make_a_checkpoint_due_before_its_interval() {
+    for (members, checkpoints) in [(super::CHECKPOINT_MEMBERS + 1_000, 2..=3), (5_000, 1..=1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("members.log");
+        let input: Vec<String> = (0..members).map(|i| format!("{} m{i}", i % 60)).collect();
+        write_log(&log, &input);
+        let store = MemoryStore::new();
+        let rules = vec![counting_rule("uv", "uv", "1", true)];
+        let summary = run(&store, rules, &file_source(&log, 1_000), 3_600_000, None).await;
+        assert!(
+            checkpoints.contains(&summary.checkpoints),
+            "{members} members: {} checkpoints, expected {checkpoints:?}",
+            summary.checkpoints
+        );
+        assert_eq!(
+            value(&store, "weir:uv:uv:60:0", "all"),
+            Some(members.to_string()),
+            "every member counted once across the checkpoints"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -243,6 +243,16 @@ impl RuleState {
         self.advance();
     }
 
+    /// Members new to an exact distinct group that the next checkpoint
+    /// will write (see [`MetricWindows::pending_members`]).
+    pub fn pending_members(&self) -> usize {
+        self.metrics
+            .iter()
+            .flat_map(|metric| &metric.windows)
+            .map(MetricWindows::pending_members)
+            .sum()
+    }
+
     /// Takes every change since the last checkpoint.
     pub fn drain_changes(&mut self) -> Vec<MetricChanges> {
         let mut changes = Vec::new();

@@ -189,21 +189,24 @@ impl Slot {
         }
     }
 
-    /// Adds a contribution to group `key`.
+    /// Adds a contribution to group `key`; returns whether it was a member
+    /// new to an exact distinct group (one more for the next checkpoint to
+    /// write).
     pub fn add(
         &mut self,
         kind: Aggregation,
         key: &str,
         contribution: Contribution,
-    ) -> Result<(), Mismatch> {
+    ) -> Result<bool, Mismatch> {
         let index = self.group_index(kind, key);
         let Some((_, group)) = self.groups.get_index_mut(index) else {
-            return Ok(());
+            return Ok(false);
         };
-        if group.agg.add(contribution)? {
+        let changed = group.agg.add(contribution)?;
+        if changed {
             self.mark_dirty(index);
         }
-        Ok(())
+        Ok(changed && matches!(kind, Aggregation::Distinct))
     }
 
     /// Whether group `key` is an exact distinct set that holds the member

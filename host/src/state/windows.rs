@@ -70,6 +70,10 @@ pub struct MetricWindows {
     recent_slot: RecentStart,
     /// The cumulative window the last step pane was in.
     recent_total: RecentStart,
+    /// Members new to an exact distinct group since the last
+    /// [`drain_changes`](Self::drain_changes): what the next checkpoint
+    /// writes of them (see [`pending_members`](Self::pending_members)).
+    pending_members: usize,
 }
 
 impl MetricWindows {
@@ -84,6 +88,7 @@ impl MetricWindows {
             distinct_hint: 0,
             recent_slot: RecentStart::default(),
             recent_total: RecentStart::default(),
+            pending_members: 0,
         }
     }
 
@@ -118,12 +123,13 @@ impl MetricWindows {
             if watermark.is_closed(start + size_ms) {
                 return Ok(1);
             }
-            return self
+            let new = self
                 .slots
                 .entry(start)
                 .or_insert_with(|| Slot::with_distinct_hint(hint))
-                .add(self.kind, key, contribution)
-                .map(|()| 0);
+                .add(self.kind, key, contribution)?;
+            self.pending_members += usize::from(new);
+            return Ok(0);
         }
         if let WindowSpec::Cumulative { size_ms, step_ms } = self.spec {
             let own = self.recent_slot.start(align, time_ms, step_ms);
@@ -142,27 +148,32 @@ impl MetricWindows {
             {
                 return Ok(0);
             }
-            return self
+            let new = self
                 .slots
                 .entry(pane)
                 .or_insert_with(|| Slot::with_distinct_hint(hint))
-                .add(self.kind, key, contribution)
-                .map(|()| 0);
+                .add(self.kind, key, contribution)?;
+            self.pending_members += usize::from(new);
+            return Ok(0);
         }
         let slot_ms = self.spec.slot_ms();
         let kind = self.kind;
         let mut late = 0;
         let mut result = Ok(());
         let slots = &mut self.slots;
+        let pending = &mut self.pending_members;
         self.spec.for_each_slot(align, time_ms, |start| {
             if watermark.is_closed(start + slot_ms) {
                 late += 1;
-            } else if let Err(mismatch) = slots
+                return;
+            }
+            match slots
                 .entry(start)
                 .or_insert_with(|| Slot::with_distinct_hint(hint))
                 .add(kind, key, contribution)
             {
-                result = Err(mismatch);
+                Ok(new) => *pending += usize::from(new),
+                Err(mismatch) => result = Err(mismatch),
             }
         });
         result.map(|()| late)
@@ -207,6 +218,7 @@ impl MetricWindows {
     /// Takes every change since the last call, for a checkpoint, and marks
     /// the open slots as persisted.
     pub fn drain_changes(&mut self, out: &mut Vec<SlotChange>) {
+        self.pending_members = 0;
         let pane_kind = self.slot_kind();
         for (kind, start, mut slot) in std::mem::take(&mut self.closed) {
             let groups = slot_groups(&mut slot, kind, true);
@@ -279,6 +291,13 @@ impl MetricWindows {
         let slot = slots.entry(start_ms).or_default();
         slot.persisted = true;
         slot.restore(key, agg);
+    }
+
+    /// How many members new to an exact distinct group (counted once per
+    /// window or pane they joined) the next checkpoint will write: 8 bytes
+    /// each, held until it does.
+    pub fn pending_members(&self) -> usize {
+        self.pending_members
     }
 
     /// The open slots, for inspection and tests: (kind, start, slot).
