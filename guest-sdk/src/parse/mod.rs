@@ -5,7 +5,7 @@
 
 pub mod access;
 pub mod kv;
-mod scan;
+pub(crate) mod scan;
 pub mod time;
 
 /// Why a line did not parse.

@@ -26,9 +26,86 @@ pub(crate) fn find_byte(needle: u8, haystack: &[u8]) -> Option<usize> {
     Some(words.len() * 8 + found)
 }
 
+/// The index of the first byte that is not printable ASCII (0x21 to 0x7f):
+/// a space, a control byte or a non-ASCII one, where a word of a log line
+/// ends (or needs a closer look).
+pub(crate) fn find_unplain(haystack: &[u8]) -> Option<usize> {
+    let (words, tail) = haystack.as_chunks::<8>();
+    for (index, word) in words.iter().enumerate() {
+        let x = u64::from_le_bytes(*word);
+        // A byte below 0x21 borrows and keeps its high bit clear in `x`; a
+        // byte from 0x80 has its high bit set. Bytes from 0x21 to 0x7f
+        // flag nothing and borrow nothing, so the lowest flag is exact.
+        let flags = (x.wrapping_sub(LOW_BITS * 0x21) & !x | x) & HIGH_BITS;
+        if flags != 0 {
+            return Some(index * 8 + (flags.trailing_zeros() / 8) as usize);
+        }
+    }
+    let found = tail.iter().position(|byte| !(0x21..0x80).contains(byte))?;
+    Some(words.len() * 8 + found)
+}
+
+/// Whether every byte is ASCII (below 0x80), 32 bytes a step: four words
+/// OR-ed together and one test of their high bits. `str::from_utf8` steps
+/// by two `usize`s, 8 bytes on wasm32, so a log line took it four times as
+/// many steps (each with a loop back-edge, where a call's deadline is
+/// checked) as this.
+pub(crate) fn is_ascii(bytes: &[u8]) -> bool {
+    let (blocks, tail) = bytes.as_chunks::<32>();
+    for block in blocks {
+        let (words, _) = block.as_chunks::<8>();
+        let any = words
+            .iter()
+            .fold(0, |any, word| any | u64::from_le_bytes(*word));
+        if any & HIGH_BITS != 0 {
+            return false;
+        }
+    }
+    tail.is_ascii()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every byte value at every position of lines up to three words, from
+    /// every offset, among printable fillers.
+    #[test]
+    fn find_unplain_agrees_with_a_byte_loop() {
+        for byte in 0..=255u8 {
+            for len in 0..=24 {
+                for at in (0..len).map(Some).chain([None]) {
+                    let mut buffer = vec![b'a'; len + 8];
+                    for offset in 0..8 {
+                        buffer.fill(b'~');
+                        let haystack = &mut buffer[offset..offset + len];
+                        if let Some(at) = at {
+                            haystack[at] = byte;
+                        }
+                        let expected = haystack.iter().position(|b| !(0x21..0x80).contains(b));
+                        assert_eq!(find_unplain(haystack), expected, "{haystack:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A non-ASCII byte is found at every position of lines up to three
+    /// blocks long, and only then.
+    #[test]
+    fn is_ascii_agrees_with_std() {
+        for len in 0..=100 {
+            let mut line = vec![b'a'; len];
+            assert!(is_ascii(&line));
+            for at in 0..len {
+                for byte in [0x80, 0xc3, 0xff] {
+                    line[at] = byte;
+                    assert!(!is_ascii(&line), "{len} bytes, {byte:#x} at {at}");
+                    line[at] = b'~';
+                }
+            }
+        }
+    }
 
     /// Every position of the needle in haystacks of every length up to
     /// three words, among bytes chosen to fool a word-at-a-time search
