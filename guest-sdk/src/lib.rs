@@ -47,6 +47,7 @@ pub mod testing;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod __guest;
+pub mod small_blocks;
 
 pub use batch::{BatchView, Record, RecordMeta, Span};
 pub use check::InvalidManifest;
@@ -74,9 +75,19 @@ pub mod prelude {
 ///
 /// Expands to nothing on native targets, so the same crate can be unit-tested
 /// with plain `cargo test` and linked into other native programs.
+///
+/// In the component it also sets the global allocator: the default one
+/// with a cache of freed small blocks in front ([`small_blocks`]), as the
+/// strings a rule makes are freed after every call. So a rule crate that
+/// exports a rule cannot set a `#[global_allocator]` of its own.
 #[macro_export]
 macro_rules! export_rule {
     ($rule:ty) => {
+        #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+        #[global_allocator]
+        static WEIR_GUEST_ALLOCATOR: $crate::small_blocks::SmallBlocks<::std::alloc::System> =
+            $crate::small_blocks::SmallBlocks::new(::std::alloc::System);
+
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct WeirRuleExport;
