@@ -16,6 +16,7 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
+pub mod lower;
 pub mod raw;
 pub mod v1;
 

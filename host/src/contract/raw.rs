@@ -19,6 +19,7 @@ use wasmtime::component::__internal::{
 };
 use wasmtime::component::{ComponentType, Lift, Lower};
 
+use super::lower::Records;
 use super::{Batch, RecordMeta, Reject, Span};
 
 /// A batch whose parts are borrowed: the records of a half or a part of a
@@ -30,8 +31,8 @@ pub struct BatchView<'a> {
     pub sources: &'a [String],
     /// The records' bytes.
     pub data: &'a [u8],
-    /// The records.
-    pub records: &'a [RecordMeta],
+    /// The records (lowered by [`Records`] in one pass).
+    pub records: Records<'a>,
 }
 
 impl<'a> From<&'a Batch> for BatchView<'a> {
@@ -39,7 +40,7 @@ impl<'a> From<&'a Batch> for BatchView<'a> {
         Self {
             sources: &batch.sources,
             data: &batch.data,
-            records: &batch.records,
+            records: Records(&batch.records),
         }
     }
 }
@@ -47,7 +48,10 @@ impl<'a> From<&'a Batch> for BatchView<'a> {
 impl<'a> BatchView<'a> {
     /// The same batch with only `records` (of this batch's bytes).
     pub fn with_records(self, records: &'a [RecordMeta]) -> Self {
-        Self { records, ..self }
+        Self {
+            records: Records(records),
+            ..self
+        }
     }
 }
 
