@@ -3,9 +3,9 @@
 //! A [`DistinctSet`] never stores member bytes. Each member is reduced to a
 //! 64-bit hash with [`hash_member`], and only the hash goes into an
 //! open-addressing table (linear probing). That keeps the cost per member at
-//! 8 bytes of slot plus load-factor slack — about 10 to 15 bytes of heap per
-//! member, no matter how long the members are — which is what lets one set
-//! per window × group stay affordable.
+//! 8 bytes of slot plus load-factor slack — 9.4 to 12 bytes of heap per
+//! member in a large set, no matter how long the members are — which is
+//! what lets one set per window × group stay affordable.
 //!
 //! # Collision bound
 //!
@@ -154,8 +154,10 @@ pub fn decode_hashes(bytes: &[u8]) -> Result<Vec<u64>, DecodeError> {
 /// An exact (up to 64-bit hash collisions) set of members for distinct counts.
 ///
 /// Stores member hashes in an open-addressing table with linear probing:
-/// slot value 0 means empty, the table grows by ×1.5 (not ×2, to keep the
-/// slack low) once it is 80% full, and a hash picks its home slot with the
+/// slot value 0 means empty, the table grows once it is 85% full, by ×1.25
+/// from [`SMALL_TABLE`] slots on (×1.5 below), so a large set holds its
+/// members at a load of 68-85%: at most 12 bytes per member with the
+/// new-member bitmap. A hash picks its home slot with the
 /// multiply-high range reduction `(h' * cap) >> 64` of the hash `h'`
 /// scrambled by an odd multiplier, which works for any capacity, not just
 /// powers of two. See the module docs for the collision
@@ -371,13 +373,13 @@ impl DistinctSet {
 
     /// Makes room for `additional` more members without growing on the
     /// way (a merge may overlap, so this can leave room unused). It grows
-    /// by at least the usual step (×1.5): a day set taking a few new
+    /// by at least the usual step (see [`grow`](Self::grow)): a day set taking a few new
     /// members from each minute's pane must not be rebuilt every minute.
     pub fn reserve(&mut self, additional: usize) {
         let needed = self.len.saturating_add(additional);
         let cap = self.slots.len();
         if needed > max_len(cap) {
-            self.rehash(capacity_for(needed).max(cap.saturating_add(cap / 2)));
+            self.rehash(capacity_for(needed).max(grown_capacity(cap)));
         }
     }
 
@@ -469,15 +471,10 @@ impl DistinctSet {
         }
     }
 
-    /// Replaces the table with one about 1.5× larger and reinserts all hashes.
+    /// Replaces the table with one a step larger ([`grown_capacity`]) and
+    /// reinserts all hashes.
     fn grow(&mut self) {
-        let cap = self.slots.len();
-        let new_cap = if cap < MIN_CAPACITY {
-            MIN_CAPACITY
-        } else {
-            cap.saturating_add(cap / 2)
-        };
-        self.rehash(new_cap);
+        self.rehash(grown_capacity(self.slots.len()));
     }
 
     /// Grows the table to `new_cap` slots (more than it has) and moves
@@ -485,8 +482,8 @@ impl DistinctSet {
     ///
     /// In place: the table is extended (`realloc`; glibc remaps a large
     /// table's pages rather than copying them) and the hashes are moved
-    /// within it, so growing a table of `c` slots costs `1.5 c` slots at
-    /// the peak, not the old and the new table side by side (`2.5 c`): a
+    /// within it, so growing a table of `c` slots costs `1.25 c` slots at
+    /// the peak, not the old and the new table side by side (`2.25 c`): a
     /// day set of a million members peaked at 23 MB while it grew.
     ///
     /// Each hash is placed once, in slot order: it goes to the first slot
@@ -592,14 +589,34 @@ fn home_slot(h: u64, cap: usize) -> usize {
     ((u128::from(mixed) * cap as u128) >> 64) as usize
 }
 
-/// Most members a table of `cap` slots may hold: ⌊0.8 · cap⌋.
+/// Most members a table of `cap` slots may hold: ⌊0.85 · cap⌋. Linear
+/// probing at 85% still finds a member in a few neighbouring slots, mostly
+/// of one cache line; the pvuv bench's window updates took as long as at
+/// 80% (BENCHMARKS.md, 2026-12-03 continued).
 fn max_len(cap: usize) -> usize {
-    cap / 5 * 4 + cap % 5 * 4 / 5
+    cap / 20 * 17 + cap % 20 * 17 / 20
+}
+
+/// Tables from this many slots grow by ×1.25, smaller ones by ×1.5: the
+/// slack of a large set is memory that counts (a day of a million members),
+/// the rebuilds of a small one are time that counts (millions of small
+/// sets, one per window × group).
+const SMALL_TABLE: usize = 4096;
+
+/// The capacity a full table of `cap` slots grows to.
+fn grown_capacity(cap: usize) -> usize {
+    if cap < MIN_CAPACITY {
+        MIN_CAPACITY
+    } else if cap < SMALL_TABLE {
+        cap.saturating_add(cap / 2)
+    } else {
+        cap.saturating_add(cap / 4)
+    }
 }
 
 /// Smallest table capacity that holds `n > 0` members without growing.
 fn capacity_for(n: usize) -> usize {
-    let mut cap = n.saturating_add(n / 4).max(MIN_CAPACITY);
+    let mut cap = n.saturating_add(n / 6).max(MIN_CAPACITY);
     while max_len(cap) < n && cap < usize::MAX {
         cap += 1;
     }
