@@ -12,6 +12,9 @@
 # BENCH_REDIS_ARGS (extra redis-server arguments, default none: e.g.
 # "--hash-max-listpack-entries 128", see README "Redis tuning"),
 # BENCH_TIMEOUT_SECS (longest wait for one weir run, default 300),
+# BENCH_INSTANCES (weir processes in the consumer group, default 1: they
+# share the partitions, and their CPU is added up, their peak RSS the
+# largest),
 # BENCH_WEIR (a weir binary to measure instead of building
 # target/release/weir, e.g. a copy built at another commit),
 # BENCH_DIR (default <repo>/target/bench-kafka).
@@ -44,6 +47,7 @@ fi
 LINES="${BENCH_LINES:-1000000}"
 PARTITIONS="${BENCH_PARTITIONS:-3}"
 RUNS="${BENCH_RUNS:-3}"
+INSTANCES="${BENCH_INSTANCES:-1}"
 CHECKPOINT_MS="${BENCH_CHECKPOINT_MS:-1000}"
 TIMEOUT_SECS="${BENCH_TIMEOUT_SECS:-300}"
 read -r -a PROPERTIES <<<"${BENCH_LIBRDKAFKA:-}"
@@ -97,9 +101,9 @@ TANSU="$(scripts/install-tansu.sh | tail -n1)"
 # ---- broker and redis ----------------------------------------------------------------
 TANSU_PID=""
 REDIS_PID=""
-WEIR_PID=""
+WEIR_PIDS=()
 cleanup() {
-    for pid in "$WEIR_PID" "$TANSU_PID" "$REDIS_PID"; do
+    for pid in ${WEIR_PIDS[@]+"${WEIR_PIDS[@]}"} "$TANSU_PID" "$REDIS_PID"; do
         if [ -n "$pid" ]; then
             kill -TERM "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
@@ -210,17 +214,31 @@ for round in $(seq 1 "$RUNS"); do
     write_config "$round"
     tansu_cpu="$(cpu_secs "$TANSU_PID")"
     redis_cpu="$(cpu_secs "$REDIS_PID")"
+    rm -f "$DIR"/weir-run-*.log "$DIR"/weir-kafka-bench-*.toml
     start="$EPOCHREALTIME"
-    RUST_LOG="${RUST_LOG:-info,weir::pipeline=debug}" \
-        "$WEIR" run --config "$DIR/weir-kafka-bench.toml" 2>"$DIR/weir-run.log" &
-    WEIR_PID=$!
+    WEIR_PIDS=()
+    for instance in $(seq 1 "$INSTANCES"); do
+        log="$DIR/weir-run.log"
+        config="$DIR/weir-kafka-bench.toml"
+        if [ "$instance" != 1 ]; then
+            # The first instance serves the dashboard; the others none.
+            log="$DIR/weir-run-$instance.log"
+            config="$DIR/weir-kafka-bench-$instance.toml"
+            { cat "$DIR/weir-kafka-bench.toml"; printf '[http]\nlisten = ""\n'; } >"$config"
+        fi
+        RUST_LOG="${RUST_LOG:-info,weir::pipeline=debug}" \
+            "$WEIR" run --config "$config" 2>"$log" &
+        WEIR_PIDS+=($!)
+    done
     done_records=0
     while [ "$done_records" -lt "$LINES" ]; do
-        if ! kill -0 "$WEIR_PID" 2>/dev/null; then
-            echo "bench-kafka: weir run exited early; see $DIR/weir-run.log" >&2
-            tail -n 20 "$DIR/weir-run.log" >&2
-            exit 1
-        fi
+        for pid in "${WEIR_PIDS[@]}"; do
+            if ! kill -0 "$pid" 2>/dev/null; then
+                echo "bench-kafka: weir run exited early; see $DIR/weir-run*.log" >&2
+                tail -n 20 "$DIR/weir-run.log" >&2
+                exit 1
+            fi
+        done
         if [ "${EPOCHREALTIME%.*}" -gt "$((${start%.*} + TIMEOUT_SECS))" ]; then
             echo "bench-kafka: weir processed $done_records of $LINES lines in $TIMEOUT_SECS s; last lines of $DIR/weir-run.log:" >&2
             tail -n 10 "$DIR/weir-run.log" >&2
@@ -230,20 +248,27 @@ for round in $(seq 1 "$RUNS"); do
         done_records="$(records_done "$DIR/weir-kafka-bench.toml")"
     done
     end="$EPOCHREALTIME"
-    weir_cpu="$(cpu_secs "$WEIR_PID")"
-    weir_rss="$(($(awk '/VmHWM/ { print $2 }' "/proc/$WEIR_PID/status") / 1024))"
+    weir_cpu=0
+    weir_rss=0
+    for pid in "${WEIR_PIDS[@]}"; do
+        weir_cpu="$(python3 -c "print(f'{$weir_cpu + $(cpu_secs "$pid"):.2f}')")"
+        rss="$(($(awk '/VmHWM/ { print $2 }' "/proc/$pid/status") / 1024))"
+        [ "$rss" -le "$weir_rss" ] || weir_rss="$rss"
+    done
     tansu_used="$(python3 -c "print(f'{$(cpu_secs "$TANSU_PID") - $tansu_cpu:.2f}')")"
     redis_used="$(python3 -c "print(f'{$(cpu_secs "$REDIS_PID") - $redis_cpu:.2f}')")"
-    kill -TERM "$WEIR_PID"
-    wait "$WEIR_PID"
-    WEIR_PID=""
+    for pid in "${WEIR_PIDS[@]}"; do
+        kill -TERM "$pid"
+        wait "$pid"
+    done
+    WEIR_PIDS=()
     secs="$(python3 -c "print(f'{$end - $start:.3f}')")"
     assigned="$(log_time 'partition assigned' || true)"
     [ -n "$assigned" ] || assigned="$start"
     steady="$(python3 -c "print(f'{$end - $assigned:.3f}')")"
-    echo "weir run: $secs s, $(fmt_rate "$LINES" "$secs") lines/s; after the partition assignment $steady s, $(fmt_rate "$LINES" "$steady") lines/s (weir cpu $weir_cpu s, peak rss $weir_rss MB; redis cpu $redis_used s; tansu cpu $tansu_used s)"
-    checkpoints="$(grep -c 'checkpoint written' "$DIR/weir-run.log" || true)"
-    retried="$(grep -c 'checkpoint failed' "$DIR/weir-run.log" || true)"
+    echo "weir run: $secs s, $(fmt_rate "$LINES" "$secs") lines/s; after the partition assignment $steady s, $(fmt_rate "$LINES" "$steady") lines/s (weir cpu $weir_cpu s, peak rss $weir_rss MB, $INSTANCES instance(s); redis cpu $redis_used s; tansu cpu $tansu_used s)"
+    checkpoints="$(cat "$DIR"/weir-run*.log | grep -c 'checkpoint written' || true)"
+    retried="$(cat "$DIR"/weir-run*.log | grep -c 'checkpoint failed' || true)"
     echo "weir checkpoints (incl. the one on stop): $checkpoints written, $retried failed attempts retried"
     WEIR_SECS="$(best_of "$WEIR_SECS" "$secs")"
     WEIR_STEADY="$(best_of "$WEIR_STEADY" "$steady")"
@@ -274,7 +299,7 @@ MINUTES="$("${CLI[@]}" --scan --pattern 'weir:pvuv:pv:60:*' | grep -c -E ':[0-9]
 echo "$MINUTES minutes, pv added up: $PV_SUM (lines produced: $LINES)"
 
 # ---- summary ---------------------------------------------------------------------------
-say "summary ($LINES lines, $PARTITIONS partitions, $("$TANSU" --version) memory storage, librdkafka ${BENCH_LIBRDKAFKA:-defaults}, best of $RUNS)"
+say "summary ($LINES lines, $PARTITIONS partitions, $INSTANCES weir instance(s), $("$TANSU" --version) memory storage, librdkafka ${BENCH_LIBRDKAFKA:-defaults}, best of $RUNS)"
 python3 - "$LINES" "$COUNT_SECS" "$COUNT_STEADY" "$WEIR_SECS" "$WEIR_STEADY" "${ROWS[@]}" <<'EOF'
 import sys
 lines = int(sys.argv[1])
