@@ -370,7 +370,11 @@ fn own(output: &mut RuleOutput, text: Text, data: &[u8]) -> Text {
     let Text::Batch(_) = text else {
         return text;
     };
-    match text.resolve(Texts { data, own: "" }) {
+    match text.resolve(Texts {
+        data,
+        batch_text: None,
+        own: "",
+    }) {
         Some(resolved) => output.own(resolved),
         None => Text::Batch(Span {
             start: u32::MAX,

@@ -295,6 +295,8 @@ impl Lanes {
         let Some(first) = batch.records.first() else {
             return;
         };
+        // Checked once for every rule and lane: see `Texts::with_batch_text`.
+        let batch_text = std::str::from_utf8(&batch.data).ok();
         let first_lane = self.lane_of(origin, &batch.sources, first);
         let single = !self.partitioned
             || batch
@@ -313,14 +315,14 @@ impl Lanes {
                     continue;
                 };
                 if outcome.sees.is_none() {
-                    state.apply(batch, output);
+                    state.apply(batch, batch_text, output);
                     continue;
                 }
                 // Only the records the rule's route gave it are its input.
                 let seen = batch.records.iter().filter(|r| outcome.sees(r.source));
                 state.stats.records_in += seen.count() as u64;
                 state.stats.rejected += output.rejects.len() as u64;
-                let texts = output.texts(&batch.data);
+                let texts = output.texts(&batch.data).with_batch_text(batch_text);
                 for update in &output.updates {
                     state.apply_update(batch, texts, update);
                 }
@@ -328,12 +330,18 @@ impl Lanes {
             }
             return;
         }
-        self.apply_mixed(origin, batch, outcomes);
+        self.apply_mixed(origin, batch, batch_text, outcomes);
     }
 
     /// [`Lanes::apply`] for a batch with records of several partitions:
     /// each update goes to its record's lane, in record order.
-    fn apply_mixed(&mut self, origin: usize, batch: &Batch, outcomes: Vec<RuleOutcome>) {
+    fn apply_mixed(
+        &mut self,
+        origin: usize,
+        batch: &Batch,
+        batch_text: Option<&str>,
+        outcomes: Vec<RuleOutcome>,
+    ) {
         // Which lane each record is in, as an index into `names`.
         let mut names: Vec<String> = Vec::new();
         let mut keys: Vec<(u32, u32)> = Vec::new();
@@ -402,7 +410,7 @@ impl Lanes {
                     state.stats.rejected += 1;
                 }
             }
-            let texts = output.texts(&batch.data);
+            let texts = output.texts(&batch.data).with_batch_text(batch_text);
             for update in &output.updates {
                 if let Some(state) = lanes[lane_of(update.record)].get_mut(rule) {
                     state.apply_update(batch, texts, update);

@@ -165,11 +165,12 @@ impl RuleState {
     }
 
     /// Applies what a batch produced, in record order, then closes the
-    /// windows the watermark passed.
-    pub fn apply(&mut self, batch: &Batch, output: &RuleOutput) {
+    /// windows the watermark passed. `batch_text`: the batch's data as
+    /// text, if all of it is UTF-8 (see [`Texts::with_batch_text`]).
+    pub fn apply(&mut self, batch: &Batch, batch_text: Option<&str>, output: &RuleOutput) {
         self.stats.records_in += batch.records.len() as u64;
         self.stats.rejected += output.rejects.len() as u64;
-        let texts = output.texts(&batch.data);
+        let texts = output.texts(&batch.data).with_batch_text(batch_text);
         for update in &output.updates {
             self.apply_update(batch, texts, update);
         }

@@ -63,6 +63,7 @@ fn apply(state: &mut RuleState, updates: Vec<MetricUpdate>) {
     };
     state.apply(
         &batch,
+        None,
         &BatchOutput {
             updates,
             rejects: Vec::new(),
