@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::RuleSlot;
+use super::run_data::RunData;
 use super::share;
 use crate::contract::raw::BatchView;
 use crate::contract::{Batch, Span};
@@ -102,11 +103,22 @@ impl<'a> RuleCalls<'a> {
                 own.take(workers).collect()
             })
             .collect();
-        let tasks = cut(&planned, batch, threads, &instances);
+        let cuts = cut(&planned, batch, threads, &instances);
+        let tasks: Vec<share::Task<'_>> = cuts
+            .iter()
+            .map(|run| share::Task {
+                rule: run.rule,
+                instance: run.instance,
+                view: run.view(planned[run.rule].given(batch)),
+            })
+            .collect();
         let (results, value) = share::run_shared(&tasks, instances, workers, meanwhile);
         let mut runs: Vec<Vec<_>> = planned.iter().map(|_| Vec::new()).collect();
-        for (task, result) in tasks.iter().zip(results) {
-            runs[task.rule].push((task.start, result));
+        for (run, mut result) in cuts.iter().zip(results) {
+            if let (Ok(isolated), Some(data)) = (&mut result, &run.data) {
+                data.restore_spans(&mut isolated.output);
+            }
+            runs[run.rule].push((run.start, result));
         }
         let mut outcomes = Vec::with_capacity(planned.len());
         for ((slot, p), runs) in self.rules.iter_mut().zip(planned).zip(runs) {
@@ -151,15 +163,39 @@ fn grow_spares(rules: &mut [RuleSlot], planned: &[Planned], workers: usize) {
     }
 }
 
+/// One run of a rule's records: which rule and instance, where it starts
+/// and ends in the rule's records, and, when the batch is cut in several,
+/// the run's own bytes ([`RunData`]).
+struct Run {
+    rule: usize,
+    instance: usize,
+    start: u32,
+    end: usize,
+    data: Option<RunData>,
+}
+
+impl Run {
+    /// What the rule is given: `given`'s records of the run, with only
+    /// their bytes when the run has its own.
+    fn view<'b>(&'b self, given: &'b Batch) -> BatchView<'b> {
+        match &self.data {
+            Some(data) => data.view(given),
+            None => {
+                BatchView::from(given).with_records(&given.records[self.start as usize..self.end])
+            }
+        }
+    }
+}
+
 /// Cuts each planned rule's records into its runs, in rule then record
 /// order, binding run k to instance k modulo the rule's instances.
-fn cut<'b>(
-    planned: &'b [Planned],
-    batch: &'b Batch,
+fn cut(
+    planned: &[Planned],
+    batch: &Batch,
     threads: usize,
     instances: &share::Instances<'_>,
-) -> Vec<share::Task<'b>> {
-    let mut tasks = Vec::new();
+) -> Vec<Run> {
+    let mut runs = Vec::new();
     for (index, p) in planned.iter().enumerate().filter(|(_, p)| p.call) {
         let given = p.given(batch);
         let len = given.records.len();
@@ -167,15 +203,18 @@ fn cut<'b>(
         let own = instances.get(index).map_or(1, Vec::len).max(1);
         for run in 0..n {
             let (start, end) = (run * len / n, (run + 1) * len / n);
-            tasks.push(share::Task {
+            runs.push(Run {
                 rule: index,
                 instance: run % own,
-                view: BatchView::from(given).with_records(&given.records[start..end]),
                 start: start as u32,
+                end,
+                data: (n > 1)
+                    .then(|| RunData::of(given, &given.records[start..end]))
+                    .flatten(),
             });
         }
     }
-    tasks
+    runs
 }
 
 /// Fewest records worth a run of their own: below this, handing a run to

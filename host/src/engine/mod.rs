@@ -10,6 +10,7 @@
 mod calls;
 mod lanes;
 mod rejects;
+mod run_data;
 mod share;
 
 use std::collections::BTreeMap;

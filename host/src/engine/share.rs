@@ -22,8 +22,7 @@ use crate::plugin::isolation::{Isolated, run_isolated};
 use crate::plugin::{CallError, RuleRunner};
 
 /// One call to make: the rule numbered `rule` (in the caller's list), on
-/// its instance `instance`, on `view`, whose first record is record
-/// `start` of what the rule was given.
+/// its instance `instance`, on `view`.
 pub(super) struct Task<'b> {
     /// Which rule, as an index into the instances.
     pub rule: usize,
@@ -31,8 +30,6 @@ pub(super) struct Task<'b> {
     pub instance: usize,
     /// The records of this run.
     pub view: BatchView<'b>,
-    /// Where the run starts in the rule's records.
-    pub start: u32,
 }
 
 /// Every rule's instances, by rule then instance.

@@ -121,6 +121,32 @@ impl RuleOutput {
         }
     }
 
+    /// Moves the spans of the batch by `base`: this is the output of a call
+    /// given the `len` bytes of the batch's data from `base` on. A span
+    /// past those bytes is made one that resolves to nothing, so a rule
+    /// names only bytes of the records it was given.
+    pub fn move_batch_spans(&mut self, base: u32, len: u32) {
+        let moved = |text: Text| match text {
+            Text::Batch(span) => Text::Batch(match span.start.checked_add(span.len) {
+                Some(end) if end <= len => Span {
+                    start: span.start + base,
+                    len: span.len,
+                },
+                _ => Span {
+                    start: u32::MAX,
+                    len: u32::MAX,
+                },
+            }),
+            own => own,
+        };
+        for update in &mut self.updates {
+            update.key = moved(update.key);
+            if let Measure::Member(text) | Measure::Decimal(text) = &mut update.measure {
+                *text = moved(*text);
+            }
+        }
+    }
+
     /// Appends `other`, the output of records numbered from `shift` on in
     /// this output's numbering.
     pub fn append(&mut self, other: &RuleOutput, shift: u32) {
