@@ -1,6 +1,7 @@
 //! Calling every rule on a batch: the half of the engine that runs rules
 //! (on helper threads while the other half updates windows).
 
+use std::ops::Range;
 use std::time::Instant;
 
 use super::RuleSlot;
@@ -118,7 +119,7 @@ impl<'a> RuleCalls<'a> {
             if let (Ok(isolated), Some(data)) = (&mut result, &run.data) {
                 data.restore_spans(&mut isolated.output);
             }
-            runs[run.rule].push((run.start, result));
+            runs[run.rule].push((run.start(), result));
         }
         let mut outcomes = Vec::with_capacity(planned.len());
         for ((slot, p), runs) in self.rules.iter_mut().zip(planned).zip(runs) {
@@ -169,8 +170,7 @@ fn grow_spares(rules: &mut [RuleSlot], planned: &[Planned], workers: usize) {
 struct Run {
     rule: usize,
     instance: usize,
-    start: u32,
-    end: usize,
+    records: Range<usize>,
     data: Option<RunData>,
 }
 
@@ -180,10 +180,13 @@ impl Run {
     fn view<'b>(&'b self, given: &'b Batch) -> BatchView<'b> {
         match &self.data {
             Some(data) => data.view(given),
-            None => {
-                BatchView::from(given).with_records(&given.records[self.start as usize..self.end])
-            }
+            None => BatchView::from(given).with_records(&given.records[self.records.clone()]),
         }
+    }
+
+    /// Where the run starts in the rule's records.
+    fn start(&self) -> u32 {
+        self.records.start as u32
     }
 }
 
@@ -206,8 +209,7 @@ fn cut(
             runs.push(Run {
                 rule: index,
                 instance: run % own,
-                start: start as u32,
-                end,
+                records: start..end,
                 data: (n > 1)
                     .then(|| RunData::of(given, &given.records[start..end]))
                     .flatten(),
