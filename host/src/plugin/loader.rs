@@ -2,6 +2,7 @@
 //! contract, pre-instantiate, read the manifest, init.
 
 mod cache;
+mod functions;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, OptLevel};
 
 use self::cache::{CompiledCache, Key};
+use self::functions::FunctionCache;
 use super::limits;
 use super::runner::{InstanceRecipe, InstantiateError, Pre, WasmRule};
 use super::sandbox::RuleHost;
@@ -122,6 +124,7 @@ impl RuleLoader {
         config.cranelift_opt_level(OptLevel::Speed);
         config.epoch_interruption(limits.call_timeout_ms > 0);
         config.consume_fuel(limits.fuel_per_call.is_some());
+        config.enable_incremental_compilation(Arc::new(FunctionCache::default()))?;
         let engine = Engine::new(&config)?;
         if limits.call_timeout_ms > 0 {
             limits::start_epoch_ticker(&engine);
