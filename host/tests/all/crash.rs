@@ -15,7 +15,7 @@ fn kill_9_and_restart_gives_the_uninterrupted_result() {
             "--seed",
             "9",
             "--lines",
-            "400000",
+            "800000",
             "--jitter-frac",
             "0.1",
             "--very-late-frac",
