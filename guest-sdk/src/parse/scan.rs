@@ -12,36 +12,51 @@ const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 /// The index of the first `needle` in `haystack`.
 pub(crate) fn find_byte(needle: u8, haystack: &[u8]) -> Option<usize> {
     let pattern = LOW_BITS * u64::from(needle);
-    let (words, tail) = haystack.as_chunks::<8>();
-    for (index, word) in words.iter().enumerate() {
-        // Bytes equal to `needle` become zero; the lowest zero byte is the
-        // lowest byte flagged (a borrow only flags bytes above a zero).
-        let x = u64::from_le_bytes(*word) ^ pattern;
-        let zeros = x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS;
-        if zeros != 0 {
-            return Some(index * 8 + (zeros.trailing_zeros() / 8) as usize);
-        }
-    }
-    let found = tail.iter().position(|&byte| byte == needle)?;
-    Some(words.len() * 8 + found)
+    find_first(
+        haystack,
+        |word| {
+            // Bytes equal to `needle` become zero; the lowest zero byte is
+            // the lowest byte flagged (a borrow only flags bytes above a zero).
+            let x = word ^ pattern;
+            x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
+        },
+        |byte| byte == needle,
+    )
 }
 
 /// The index of the first byte that is not printable ASCII (0x21 to 0x7f):
 /// a space, a control byte or a non-ASCII one, where a word of a log line
 /// ends (or needs a closer look).
 pub(crate) fn find_unplain(haystack: &[u8]) -> Option<usize> {
+    find_first(
+        haystack,
+        |x| {
+            // A byte below 0x21 borrows and keeps its high bit clear in `x`;
+            // a byte from 0x80 has its high bit set. Bytes from 0x21 to 0x7f
+            // flag nothing and borrow nothing, so the lowest flag is exact.
+            (x.wrapping_sub(LOW_BITS * 0x21) & !x | x) & HIGH_BITS
+        },
+        |byte| !(0x21..0x80).contains(&byte),
+    )
+}
+
+/// The index of the first byte `wanted` takes, 8 bytes a step: `flags`
+/// turns a little-endian word into one whose lowest set high bit marks the
+/// first such byte of the word (0 for none), and `wanted` decides the bytes
+/// of the tail.
+fn find_first(
+    haystack: &[u8],
+    flags: impl Fn(u64) -> u64,
+    wanted: impl Fn(u8) -> bool,
+) -> Option<usize> {
     let (words, tail) = haystack.as_chunks::<8>();
     for (index, word) in words.iter().enumerate() {
-        let x = u64::from_le_bytes(*word);
-        // A byte below 0x21 borrows and keeps its high bit clear in `x`; a
-        // byte from 0x80 has its high bit set. Bytes from 0x21 to 0x7f
-        // flag nothing and borrow nothing, so the lowest flag is exact.
-        let flags = (x.wrapping_sub(LOW_BITS * 0x21) & !x | x) & HIGH_BITS;
-        if flags != 0 {
-            return Some(index * 8 + (flags.trailing_zeros() / 8) as usize);
+        let flagged = flags(u64::from_le_bytes(*word));
+        if flagged != 0 {
+            return Some(index * 8 + (flagged.trailing_zeros() / 8) as usize);
         }
     }
-    let found = tail.iter().position(|byte| !(0x21..0x80).contains(byte))?;
+    let found = tail.iter().position(|&byte| wanted(byte))?;
     Some(words.len() * 8 + found)
 }
 
