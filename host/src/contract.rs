@@ -44,3 +44,25 @@ impl From<&str> for Text {
         Self::Owned(text.to_owned())
     }
 }
+
+/// Canonical ABI layouts as wasmtime computes them, for the tests that pin
+/// the offsets [`lower`] and [`raw`] read and write by hand.
+#[cfg(test)]
+pub(crate) mod layout {
+    use wasmtime::component::__internal::CanonicalAbiInfo;
+    use wasmtime::component::ComponentType;
+
+    /// `T`'s size and alignment in the canonical ABI.
+    pub fn abi<T: ComponentType>() -> CanonicalAbiInfo {
+        T::ABI
+    }
+
+    /// Where each field of a record of `fields` starts, in order.
+    pub fn field_offsets(fields: &[CanonicalAbiInfo]) -> Vec<usize> {
+        let mut offset = 0;
+        fields
+            .iter()
+            .map(|field| field.next_field32_size(&mut offset))
+            .collect()
+    }
+}

@@ -149,31 +149,25 @@ fn encode(record: &RecordMeta) -> [u8; at::SIZE] {
 mod tests {
     use super::*;
     use crate::contract::Span;
+    use crate::contract::layout::{abi, field_offsets};
 
     /// The offsets in [`at`] are where wasmtime's own layout code puts the
     /// fields of `record-meta`.
     #[test]
     fn layout_matches_the_canonical_abi() {
-        fn abi<T: ComponentType>() -> CanonicalAbiInfo {
-            T::ABI
-        }
         let record = abi::<RecordMeta>();
         assert_eq!(
             (record.size32 as usize, record.align32 as usize),
             (at::SIZE, at::ALIGN)
         );
-        let mut offset = 0;
-        let fields: Vec<usize> = [
+        let fields = field_offsets(&[
             abi::<Span>(),
             abi::<Option<Span>>(),
             abi::<u32>(),
             abi::<u32>(),
             abi::<u64>(),
             abi::<Option<i64>>(),
-        ]
-        .iter()
-        .map(|field| field.next_field32_size(&mut offset))
-        .collect();
+        ]);
         assert_eq!(
             fields,
             [

@@ -321,30 +321,24 @@ fn bytes_at<const N: usize>(bytes: &[u8], at: usize) -> wasmtime::Result<[u8; N]
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::layout::{abi, field_offsets};
 
     /// The offsets in [`at`] are where wasmtime's own layout code puts the
     /// fields of the derived shape types.
     #[test]
     fn layout_matches_the_canonical_abi() {
-        fn abi<T: ComponentType>() -> CanonicalAbiInfo {
-            T::ABI
-        }
         let update = abi::<shape::MetricUpdate>();
         assert_eq!(
             (update.size32 as usize, update.align32 as usize),
             (at::SIZE, at::ALIGN)
         );
-        let mut offset = 0;
-        let fields: Vec<usize> = [
+        let fields = field_offsets(&[
             abi::<u32>(),
             abi::<u32>(),
             abi::<shape::Text>(),
             abi::<shape::Measure>(),
             abi::<Option<i64>>(),
-        ]
-        .iter()
-        .map(|field| field.next_field32_size(&mut offset))
-        .collect();
+        ]);
         assert_eq!(
             fields,
             [at::RECORD, at::METRIC, at::KEY, at::MEASURE, at::EVENT_TIME]
