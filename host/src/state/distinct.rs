@@ -482,9 +482,10 @@ impl DistinctSet {
     ///
     /// In place: the table is extended (`realloc`; glibc remaps a large
     /// table's pages rather than copying them) and the hashes are moved
-    /// within it, so growing a table of `c` slots costs `1.25 c` slots at
-    /// the peak, not the old and the new table side by side (`2.25 c`): a
-    /// day set of a million members peaked at 23 MB while it grew.
+    /// within it, so growing a table of `c` slots costs its new size at
+    /// the peak (`1.25 c` for a large table), not the old and the new table
+    /// side by side (`2.25 c`): a day set of a million members peaked at
+    /// 23 MB while it grew.
     ///
     /// Each hash is placed once, in slot order: it goes to the first slot
     /// from its new home that is empty or holds a hash not placed yet, and
