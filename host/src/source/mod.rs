@@ -7,6 +7,7 @@
 mod file;
 pub mod kafka;
 mod lines;
+mod read_ahead;
 pub mod scripted;
 mod set;
 mod stdin;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 pub use file::FileSource;
 pub use kafka::{KafkaSource, Rebalance};
 pub use lines::{LineSplitter, Packed, empty_batch};
+pub use read_ahead::ReadAhead;
 pub use scripted::{ScriptStep, ScriptedSource};
 pub use set::{SourceEvent, SourceSet, source_claims};
 pub use stdin::StdinSource;
@@ -60,8 +62,8 @@ pub enum SourceError {
 
 /// Any source.
 pub enum Source {
-    /// A file.
-    File(FileSource),
+    /// A file, read one batch ahead on a thread of its own.
+    File(ReadAhead),
     /// Standard input.
     Stdin(StdinSource),
     /// Kafka topics.
@@ -84,14 +86,14 @@ impl Source {
                 path,
                 follow,
                 poll_interval_ms,
-            } => Ok(Self::File(FileSource::open(
+            } => Ok(Self::File(ReadAhead::start(FileSource::open(
                 path,
                 *follow,
                 Duration::from_millis(*poll_interval_ms),
                 config.max_record_bytes,
                 config.batch_records,
                 resume,
-            )?)),
+            )?)?)),
             SourceKind::Stdin => Ok(Self::Stdin(StdinSource::new(
                 config.max_record_bytes,
                 config.batch_records,
