@@ -23,6 +23,8 @@ pub struct RuleCalls<'a> {
     origins: &'a [SourceLanes],
     /// Threads a large batch is spread over ([`RuleCalls::run_parallel`]).
     threads: usize,
+    /// The threads besides this one.
+    helpers: &'a share::Helpers,
 }
 
 impl<'a> RuleCalls<'a> {
@@ -30,11 +32,13 @@ impl<'a> RuleCalls<'a> {
         rules: &'a mut [RuleSlot],
         origins: &'a [SourceLanes],
         threads: usize,
+        helpers: &'a share::Helpers,
     ) -> Self {
         Self {
             rules,
             origins,
             threads,
+            helpers,
         }
     }
 
@@ -113,7 +117,8 @@ impl<'a> RuleCalls<'a> {
                 view: run.view(planned[run.rule].given(batch)),
             })
             .collect();
-        let (results, value) = share::run_shared(&tasks, instances, workers, meanwhile);
+        let (results, value) =
+            share::run_shared(&tasks, instances, workers, self.helpers, meanwhile);
         let mut runs: Vec<Vec<_>> = planned.iter().map(|_| Vec::new()).collect();
         for (run, mut result) in cuts.iter().zip(results) {
             if let (Ok(isolated), Some(data)) = (&mut result, &run.data) {

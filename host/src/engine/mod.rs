@@ -86,6 +86,8 @@ pub struct Engine {
     origins: Vec<SourceLanes>,
     /// Threads calling the rules on one batch (`[engine] threads`).
     threads: usize,
+    /// The threads that share the calls with the pipeline's own.
+    helpers: share::Helpers,
 }
 
 impl Engine {
@@ -109,6 +111,7 @@ impl Engine {
             alignments: alignments.into(),
             origins: Vec::new(),
             threads: EngineConfig::default_threads(),
+            helpers: share::Helpers::new(EngineConfig::default_threads()),
         };
         engine.origins = vec![engine.lanes.origin(0).clone()];
         for rule in registry.into_rules() {
@@ -122,6 +125,7 @@ impl Engine {
     /// the rule (see [`RuleCalls::run_parallel`]); at least 1.
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
+        self.helpers = share::Helpers::new(self.threads);
         self
     }
 
@@ -185,7 +189,7 @@ impl Engine {
     /// previous batch's outcomes).
     pub fn parts(&mut self) -> (RuleCalls<'_>, &mut Lanes) {
         (
-            RuleCalls::new(&mut self.rules, &self.origins, self.threads),
+            RuleCalls::new(&mut self.rules, &self.origins, self.threads, &self.helpers),
             &mut self.lanes,
         )
     }

@@ -7,6 +7,13 @@
 //! applies the previous batch's outcomes to the windows) takes fewer, and
 //! none waits for a share fixed in advance.
 //!
+//! The helper threads are kept from batch to batch ([`Helpers`], a rayon
+//! pool of its own): a batch takes one to two milliseconds, and starting
+//! and ending an OS thread per batch (a stack to map, wasmtime's signal
+//! stack and thread state set up on the first call) put a delay before
+//! every batch's helpers started, while the pipeline's thread waited for
+//! them at the end.
+//!
 //! Which instance runs which records never depends on timing: an instance
 //! always gets the same runs, in record order. That keeps a rule that
 //! draws random numbers (from the sandbox's fixed seeds) giving the same
@@ -15,7 +22,9 @@
 //! what one instance gives.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, OnceLock};
+
+use rayon::ThreadPool;
 
 use crate::contract::raw::BatchView;
 use crate::plugin::isolation::{Isolated, run_isolated};
@@ -41,13 +50,55 @@ struct Board {
     busy: Vec<Vec<bool>>,
 }
 
+/// The threads that help the pipeline's own with rule calls, started on
+/// first use and kept for the engine's life.
+pub struct Helpers {
+    /// How many: the engine's threads but the pipeline's own.
+    count: usize,
+    pool: OnceLock<Option<ThreadPool>>,
+}
+
+impl Helpers {
+    /// Helpers for an engine of `threads` threads (none for one).
+    pub fn new(threads: usize) -> Self {
+        Self {
+            count: threads.saturating_sub(1),
+            pool: OnceLock::new(),
+        }
+    }
+
+    /// The pool (`None` without helpers, or if none could be started:
+    /// the calls then run on the pipeline's thread alone).
+    fn pool(&self) -> Option<&ThreadPool> {
+        if self.count == 0 {
+            return None;
+        }
+        self.pool
+            .get_or_init(|| {
+                let built = rayon::ThreadPoolBuilder::new()
+                    .num_threads(self.count)
+                    .thread_name(|index| format!("weir-calls-{index}"))
+                    .build();
+                built
+                    .map_err(|error| {
+                        tracing::warn!(%error, "cannot start the threads that share rule calls; calling on one thread");
+                    })
+                    .ok()
+            })
+            .as_ref()
+    }
+}
+
 /// Runs every task on `threads` threads, this one included: it first runs
-/// `meanwhile`, then takes tasks too. Returns each task's result, in task
-/// order, and what `meanwhile` returned.
+/// `meanwhile`, then takes tasks too; the others are `helpers` (with fewer
+/// helpers than `threads - 1`, a helper may take several turns, which
+/// only makes it slower). Returns each task's
+/// result, in task order, and what `meanwhile` returned.
 pub(super) fn run_shared<T>(
     tasks: &[Task<'_>],
     instances: Instances<'_>,
     threads: usize,
+    helpers: &Helpers,
     meanwhile: impl FnOnce() -> T,
 ) -> (Vec<Result<Isolated, CallError>>, T) {
     let board = Mutex::new(Board {
@@ -68,20 +119,27 @@ pub(super) fn run_shared<T>(
         instances: &instances,
         results: &results,
     };
-    let value = std::thread::scope(|scope| {
-        let others: Vec<_> = (1..threads)
-            .map(|_| scope.spawn(|| shared.work()))
-            .collect();
-        let value = meanwhile();
-        shared.work();
-        for other in others {
-            // A thread that died leaves its task without a result, which
-            // is reported below; joining it here keeps the scope from
-            // panicking in turn.
-            let _ = other.join();
+    let pool = (threads > 1).then(|| helpers.pool()).flatten();
+    let value = match pool {
+        Some(pool) => pool.in_place_scope(|scope| {
+            for _ in 1..threads {
+                scope.spawn(|_| {
+                    // A helper that panicked leaves its task without a
+                    // result, which is reported below; catching it here
+                    // keeps the scope from panicking in turn.
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| shared.work()));
+                });
+            }
+            let value = meanwhile();
+            shared.work();
+            value
+        }),
+        None => {
+            let value = meanwhile();
+            shared.work();
+            value
         }
-        value
-    });
+    };
     let results = results
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
