@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::SourceError;
-use super::lines::{LineSplitter, Packed, empty_batch};
+use super::lines::{LineSplitter, Packed};
 use crate::contract::Batch;
 use crate::model::Position;
 
@@ -119,7 +119,7 @@ impl FileSource {
             return Ok(None);
         }
         let name = self.path.display().to_string();
-        let mut batch = empty_batch(&name, self.batch_records);
+        let mut batch = self.splitter.empty_batch(&name, self.batch_records);
         loop {
             if self.splitter.pack(&mut batch, self.batch_records, 0) == Packed::Full {
                 return Ok(Some(batch));

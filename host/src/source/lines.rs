@@ -32,6 +32,9 @@ pub struct LineSplitter {
     /// The line number of each record packed since the last
     /// [`LineSplitter::take_lines`].
     record_lines: Vec<u64>,
+    /// Bytes of the largest batch packed so far (see
+    /// [`LineSplitter::empty_batch`]).
+    largest_batch: usize,
     /// Counters.
     pub stats: SourceStats,
 }
@@ -58,8 +61,21 @@ impl LineSplitter {
             max_record_bytes,
             lines,
             record_lines: Vec::new(),
+            largest_batch: 0,
             stats: SourceStats::default(),
         }
+    }
+
+    /// An empty batch of `source` for up to `records` records, with room
+    /// for as many bytes as the largest batch so far: a batch of long
+    /// lines outgrew the first guess (128 bytes a line) every time, and
+    /// growing it copied what it held.
+    pub fn empty_batch(&self, source: &str, records: usize) -> Batch {
+        let mut batch = empty_batch(source, records);
+        if self.largest_batch > batch.data.capacity() {
+            batch.data = Vec::with_capacity(self.largest_batch);
+        }
+        batch
     }
 
     /// Lines consumed so far (see [`LineSplitter::new`]).
@@ -143,6 +159,7 @@ impl LineSplitter {
                 partition,
             );
         }
+        self.largest_batch = self.largest_batch.max(batch.data.len());
         Packed::Full
     }
 
@@ -277,6 +294,24 @@ mod tests {
         resumed.filled(4);
         resumed.pack(&mut batch, 8, 0);
         assert_eq!(resumed.take_lines(), vec![42, 43]);
+    }
+
+    /// A batch of lines longer than the first guess makes the next empty
+    /// batch as roomy, so packing the same again never grows it.
+    #[test]
+    fn the_next_batch_has_room_for_the_largest_so_far() {
+        let line = [b'x'; 300];
+        let mut splitter = LineSplitter::new(0, 0, 1000);
+        for _ in 0..4 {
+            splitter.space()[..301].copy_from_slice(&[&line[..], b"\n"].concat());
+            splitter.filled(301);
+        }
+        assert!(splitter.empty_batch("t", 4).data.capacity() < 4 * 300);
+        let mut batch = splitter.empty_batch("t", 4);
+        assert_eq!(splitter.pack(&mut batch, 4, 0), Packed::Full);
+        assert_eq!(batch.data.len(), 4 * 300);
+        let next = splitter.empty_batch("t", 4);
+        assert!(next.data.capacity() >= 4 * 300, "{}", next.data.capacity());
     }
 
     #[test]

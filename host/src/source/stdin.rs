@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::SourceError;
-use super::lines::{LineSplitter, Packed, empty_batch};
+use super::lines::{LineSplitter, Packed};
 use crate::contract::Batch;
 
 /// Bytes the reader thread reads at a time.
@@ -70,7 +70,7 @@ impl StdinSource {
         if self.finished {
             return Ok(None);
         }
-        let mut batch = empty_batch("stdin", self.batch_records);
+        let mut batch = self.splitter.empty_batch("stdin", self.batch_records);
         loop {
             if self.splitter.pack(&mut batch, self.batch_records, 0) == Packed::Full {
                 return Ok(Some(batch));
