@@ -6,7 +6,7 @@ use super::restore::{DAY_OFFSET_FIELD, def_field};
 /// A rule's meta fields: watermark, counters, window alignment, version and
 /// status, and the signature of each metric (restore keeps a metric's state
 /// only while it is unchanged, and a window's while it is aligned alike).
-pub fn rule_meta(commit: &RuleCommit<'_>) -> Vec<(String, String)> {
+pub fn rule_meta(commit: &RuleCommit) -> Vec<(String, String)> {
     let watermark = &commit.state.watermark;
     let mut meta: Vec<(String, String)> = vec![
         (
@@ -25,10 +25,10 @@ pub fn rule_meta(commit: &RuleCommit<'_>) -> Vec<(String, String)> {
         ),
         (
             DAY_OFFSET_FIELD.to_owned(),
-            commit.state.alignment().offset_ms().to_string(),
+            commit.state.alignment.offset_ms().to_string(),
         ),
         ("version".to_owned(), commit.spec.version.clone()),
-        ("version_hash".to_owned(), commit.version_hash.to_owned()),
+        ("version_hash".to_owned(), commit.version_hash.clone()),
         ("loaded_at_ms".to_owned(), commit.loaded_at_ms.to_string()),
         (
             "quarantined_for_ms".to_owned(),
@@ -36,11 +36,11 @@ pub fn rule_meta(commit: &RuleCommit<'_>) -> Vec<(String, String)> {
         ),
         (
             "last_load_error".to_owned(),
-            commit.last_load_error.unwrap_or_default().to_owned(),
+            commit.last_load_error.clone().unwrap_or_default(),
         ),
         (
             "last_reload".to_owned(),
-            commit.last_reload.unwrap_or_default().to_owned(),
+            commit.last_reload.clone().unwrap_or_default(),
         ),
         ("reloads".to_owned(), commit.reloads.to_string()),
         ("load_errors".to_owned(), commit.load_errors.to_string()),

@@ -160,7 +160,7 @@ impl CheckpointStore for MemoryStore {
     const NAME: &'static str = "the memory store";
     type Body = MemoryCommit;
 
-    fn prepare(&self, lanes: &[LaneCommit<'_>], fences: Vec<Fence>) -> Prepared<MemoryCommit> {
+    fn prepare(&self, lanes: &[LaneCommit], fences: Vec<Fence>) -> Prepared<MemoryCommit> {
         let mut ops = Vec::new();
         let mut size = CommitSize::default();
         for lane in lanes {

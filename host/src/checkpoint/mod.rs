@@ -19,9 +19,12 @@ use async_trait::async_trait;
 pub use fence::Fence;
 pub use memory::MemoryStore;
 
-use crate::model::{DeadLetter, LaneClaims, MetricSpec, Position, RuleSpec, WindowSpec};
+use crate::model::{
+    Alignment, DeadLetter, LaneClaims, MetricSpec, Position, RuleSpec, RuleStats, WindowSpec,
+};
 use crate::state::windows::SlotChange;
 use crate::state::{MetricChanges, RuleState};
+use crate::window::Watermark;
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,21 +56,25 @@ pub struct CommitSize {
 }
 
 /// One rule's part of a checkpoint.
-pub struct RuleCommit<'a> {
+///
+/// It owns what it holds (the manifest and state it needs are copied), so
+/// a periodic checkpoint is turned into the store's commands on another
+/// thread while the pipeline goes on changing the state.
+pub struct RuleCommit {
     /// The rule's manifest.
-    pub spec: &'a RuleSpec,
+    pub spec: Arc<RuleSpec>,
     /// Names the loaded version.
-    pub version_hash: &'a str,
+    pub version_hash: String,
     /// When this version was loaded, Unix milliseconds.
     pub loaded_at_ms: u64,
     /// Remaining quarantine, in milliseconds (0 = not quarantined).
     pub quarantined_for_ms: u64,
     /// Its state after the changes were drained (watermark, counters).
-    pub state: &'a RuleState,
+    pub state: StateView,
     /// The last error loading a new version, while the old one runs.
-    pub last_load_error: Option<&'a str>,
+    pub last_load_error: Option<String>,
     /// The last reload and what it reset, for `weir status`.
-    pub last_reload: Option<&'a str>,
+    pub last_reload: Option<String>,
     /// New versions of the rule swapped in by this process (`/metrics`).
     pub reloads: u64,
     /// Files of the rule this process failed to load (`/metrics`).
@@ -80,7 +87,36 @@ pub struct RuleCommit<'a> {
     pub write_catalog: bool,
 }
 
-impl RuleCommit<'_> {
+/// What a checkpoint records of a rule's state besides its changes.
+#[derive(Debug, Clone)]
+pub struct StateView {
+    /// The rule's watermark.
+    pub watermark: Watermark,
+    /// Counters.
+    pub stats: RuleStats,
+    /// Where its windows start.
+    pub alignment: Alignment,
+    /// The shape of each metric's windows, in manifest order.
+    pub windows: Vec<Vec<WindowSpec>>,
+}
+
+impl StateView {
+    /// What a checkpoint records of `state`.
+    pub fn of(state: &RuleState) -> Self {
+        Self {
+            watermark: state.watermark,
+            stats: state.stats,
+            alignment: state.alignment(),
+            windows: state
+                .metrics
+                .iter()
+                .map(|metric| metric.windows.iter().map(|w| w.spec()).collect())
+                .collect(),
+        }
+    }
+}
+
+impl RuleCommit {
     /// What changed, per metric window: the metric, the window's shape and
     /// its changed slots (changes naming no metric or window are skipped).
     pub fn changed_windows(
@@ -88,19 +124,18 @@ impl RuleCommit<'_> {
     ) -> impl Iterator<Item = (&MetricSpec, WindowSpec, &[SlotChange])> {
         self.changes.iter().filter_map(|changes| {
             let metric = self.spec.metrics.get(changes.metric)?;
-            let windows = self
+            let spec = self
                 .state
-                .metrics
-                .get(changes.metric)?
                 .windows
+                .get(changes.metric)?
                 .get(changes.window)?;
-            Some((metric, windows.spec(), changes.slots.as_slice()))
+            Some((metric, *spec, changes.slots.as_slice()))
         })
     }
 }
 
 /// One lane's part of a checkpoint: its rules' state and its position.
-pub struct LaneCommit<'a> {
+pub struct LaneCommit {
     /// The lane.
     pub lane: String,
     /// Whether its output values are partials, merged with the other
@@ -109,7 +144,7 @@ pub struct LaneCommit<'a> {
     /// Source positions to record (field, position).
     pub positions: Vec<(String, Position)>,
     /// Each rule's state in this lane.
-    pub rules: Vec<RuleCommit<'a>>,
+    pub rules: Vec<RuleCommit>,
 }
 
 /// One checkpoint, built once and sent (again, if need be) with
@@ -140,7 +175,7 @@ pub trait CheckpointStore: Send + Sized + 'static {
     const NAME: &'static str;
 
     /// Builds one checkpoint of `lanes`.
-    fn prepare(&self, lanes: &[LaneCommit<'_>], fences: Vec<Fence>) -> Prepared<Self::Body>;
+    fn prepare(&self, lanes: &[LaneCommit], fences: Vec<Fence>) -> Prepared<Self::Body>;
 
     /// Writes a prepared checkpoint, all or nothing; [`StoreError::Fenced`]
     /// names the lanes another instance took.

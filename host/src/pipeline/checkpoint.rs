@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use super::{Pipeline, Written};
-use crate::checkpoint::{CheckpointStore, LaneCommit, RuleCommit, StoreError};
+use std::sync::Arc;
+
+use crate::checkpoint::{CheckpointStore, LaneCommit, RuleCommit, StateView, StoreError};
 use crate::model::DeadLetter;
 use crate::plugin::ActiveRule;
 use crate::state::RuleState;
@@ -87,7 +89,7 @@ impl<S: CheckpointStore> Pipeline<S> {
             for (lane, states) in engine_lanes.iter_mut() {
                 // Dead letters go with the first lane's checkpoint.
                 let mut dead = dead_letters.take().unwrap_or_default();
-                let mut rule_commits: Vec<RuleCommit<'_>> = Vec::new();
+                let mut rule_commits: Vec<RuleCommit> = Vec::new();
                 for (id, state) in states.iter_mut() {
                     let Some(slot) = rules.iter().find(|slot| slot.id == id) else {
                         tracing::error!(rule = %id, lane, "window state of a rule that is not running; not checkpointed");
@@ -136,18 +138,15 @@ impl<S: CheckpointStore> Pipeline<S> {
             if commits.is_empty() {
                 return Ok(true);
             }
-            let prepared = self
-                .checkpointer
-                .prepare(&commits, self.lanes.fences(&lane_names));
+            let fences = self.lanes.fences(&lane_names);
             let offsets: Vec<(String, u64)> = commits
                 .iter()
                 .flat_map(|c| c.positions.iter().map(|(l, p)| (l.clone(), p.offset)))
                 .collect();
-            drop(commits);
             if overlap {
                 let sent = self
                     .checkpointer
-                    .send_in_background(prepared, offsets)
+                    .send_in_background(commits, fences, offsets)
                     .await;
                 match sent {
                     Ok(None) => return Ok(true),
@@ -160,6 +159,8 @@ impl<S: CheckpointStore> Pipeline<S> {
                     }
                 }
             }
+            let prepared = self.checkpointer.prepare(&commits, fences);
+            drop(commits);
             let result = self.checkpointer.send(&prepared, offsets, deadline).await;
             if let Some(done) = self.after_write(result).await? {
                 return Ok(done);
@@ -189,25 +190,25 @@ pub(super) struct ReloadCounts {
 }
 
 /// One rule's part of a lane's checkpoint: drains its changes.
-pub(super) fn rule_commit<'a>(
-    rule: &'a ActiveRule,
-    state: &'a mut RuleState,
+pub(super) fn rule_commit(
+    rule: &ActiveRule,
+    state: &mut RuleState,
     dead_letters: Vec<DeadLetter>,
     write_catalog: bool,
-    notes: RuleNotes<'a>,
+    notes: RuleNotes<'_>,
     quarantined_for_ms: u64,
-) -> RuleCommit<'a> {
+) -> RuleCommit {
     let changes = state.drain_changes();
     RuleCommit {
-        spec: &rule.spec,
-        version_hash: &rule.version_hash,
+        spec: Arc::new(rule.spec.clone()),
+        version_hash: rule.version_hash.clone(),
         loaded_at_ms: rule.loaded_at_ms,
         quarantined_for_ms,
-        last_load_error: notes.last_load_error,
-        last_reload: notes.last_reload,
+        last_load_error: notes.last_load_error.map(str::to_owned),
+        last_reload: notes.last_reload.map(str::to_owned),
         reloads: notes.counts.reloads,
         load_errors: notes.counts.load_errors,
-        state,
+        state: StateView::of(state),
         changes,
         dead_letters,
         write_catalog,

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::time::{Duration, Instant};
 
 use crate::checkpoint::{CheckpointStore, Fence, LaneCommit, Prepared, StoreError};
@@ -31,10 +32,15 @@ pub enum Written {
 /// A checkpoint being written in the background.
 struct InFlight<S: CheckpointStore> {
     started: Instant,
-    task: tokio::task::JoinHandle<(S, Result<(), StoreError>)>,
-    prepared: Arc<Prepared<S::Body>>,
+    task: tokio::task::JoinHandle<(Option<S>, Result<(), Failed<S::Body>>)>,
+    /// The fences it is written under.
+    fences: Vec<Fence>,
     offsets: Vec<(String, u64)>,
 }
+
+/// A background write that failed, with the checkpoint to retry (or
+/// `None` if it could not even be built).
+type Failed<B> = (StoreError, Option<Prepared<B>>);
 
 /// The store and the write in flight.
 pub struct Checkpointer<S: CheckpointStore> {
@@ -62,26 +68,50 @@ impl<S: CheckpointStore> Checkpointer<S> {
     }
 
     /// Builds a checkpoint of `lanes`, fenced by `fences`.
-    pub fn prepare(&self, lanes: &[LaneCommit<'_>], fences: Vec<Fence>) -> Prepared<S::Body> {
+    pub fn prepare(&self, lanes: &[LaneCommit], fences: Vec<Fence>) -> Prepared<S::Body> {
         self.store.prepare(lanes, fences)
     }
 
-    /// Hands a checkpoint to the store and returns at once; the next
-    /// [`Checkpointer::settle`] waits for it. Writes it here if no second
-    /// handle is free.
+    /// Hands a checkpoint of `lanes` to the store and returns at once; the
+    /// next [`Checkpointer::settle`] waits for it. Builds and writes it
+    /// here if no second handle is free.
+    ///
+    /// The store's commands are built on a thread of tokio's blocking pool,
+    /// not the pipeline's: for a replay, building them and freeing the
+    /// last checkpoint's were a tenth of the pipeline thread's time, while
+    /// the threads that call rules waited for it.
     pub async fn send_in_background(
         &mut self,
-        prepared: Prepared<S::Body>,
+        lanes: Vec<LaneCommit>,
+        fences: Vec<Fence>,
         offsets: Vec<(String, u64)>,
     ) -> Result<Option<Written>, StoreError> {
-        let Some(mut writer) = self.writer.take() else {
+        let Some(writer) = self.writer.take() else {
+            let prepared = self.store.prepare(&lanes, fences);
+            drop(lanes);
             return self.write(&prepared, offsets, None).await.map(Some);
         };
-        let prepared = Arc::new(prepared);
-        let sent = prepared.clone();
+        let sent_fences = fences.clone();
         let task = tokio::spawn(async move {
+            let built = tokio::task::spawn_blocking(move || {
+                let prepared = writer.prepare(&lanes, fences);
+                drop(lanes);
+                (writer, prepared)
+            })
+            .await;
+            let (mut writer, prepared) = match built {
+                Ok(built) => built,
+                Err(error) => {
+                    // Building panicked (a bug): this checkpoint fails, as
+                    // when it was built on the pipeline's thread, and the
+                    // writer handle is gone (later ones use the store's).
+                    let error =
+                        StoreError::Corrupt(format!("building a checkpoint failed: {error}"));
+                    return (None, Err((error, None)));
+                }
+            };
             let started = Instant::now();
-            let result = writer.send(&sent).await;
+            let result = writer.send(&prepared).await;
             match &result {
                 Ok(size) => {
                     // The same line as a waited-for write (benchmarks read `took`).
@@ -91,12 +121,14 @@ impl<S: CheckpointStore> Checkpointer<S> {
                 Err(StoreError::Fenced(_)) => {}
                 Err(_) => telemetry::live().checkpoint_failed(),
             }
-            (writer, result.map(|_| ()))
+            // A written checkpoint is freed here, off the pipeline's thread.
+            let result = result.map(|_| ()).map_err(|error| (error, Some(prepared)));
+            (Some(writer), result)
         });
         self.in_flight = Some(InFlight {
             started: Instant::now(),
             task,
-            prepared,
+            fences: sent_fences,
             offsets,
         });
         Ok(None)
@@ -138,19 +170,20 @@ impl<S: CheckpointStore> Checkpointer<S> {
             .task
             .await
             .map_err(|error| StoreError::Corrupt(format!("checkpoint task failed: {error}")))?;
-        self.writer = Some(writer);
+        self.writer = writer;
         match first {
             Ok(()) => {
                 self.written += 1;
                 Ok(Some(Written::Yes {
-                    fences: in_flight.prepared.fences.clone(),
+                    fences: in_flight.fences,
                     offsets: in_flight.offsets,
                 }))
             }
-            Err(error @ StoreError::Fenced(_)) => Err(error),
-            Err(error) => {
+            Err((error @ StoreError::Fenced(_), _)) => Err(error),
+            Err((error, None)) => Err(error),
+            Err((error, Some(prepared))) => {
                 tracing::warn!(%error, "checkpoint failed; input paused, retrying");
-                self.write(&in_flight.prepared, in_flight.offsets, deadline)
+                self.write(&prepared, in_flight.offsets, deadline)
                     .await
                     .map(Some)
             }

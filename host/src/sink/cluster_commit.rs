@@ -34,7 +34,7 @@ pub struct ClusterCheckpoint {
 /// Builds the checkpoint of `lanes`; `lane_keys` names each lane's keys.
 pub fn prepare(
     settings: &OutputSettings,
-    lanes: &[LaneCommit<'_>],
+    lanes: &[LaneCommit],
     fences: &[Fence],
     lane_keys: impl Fn(&str) -> CheckpointKeys,
 ) -> (ClusterCheckpoint, CommitSize) {

@@ -28,7 +28,7 @@ use crate::state::windows::SlotChange;
 /// pipeline; `lane_keys` names where each lane's checkpoint lives.
 pub fn build(
     settings: &OutputSettings,
-    lanes: &[LaneCommit<'_>],
+    lanes: &[LaneCommit],
     lane_keys: impl Fn(&str) -> CheckpointKeys,
 ) -> (Pipeline, CommitSize) {
     let mut pipe = redis::pipe();
@@ -56,7 +56,7 @@ fn build_rule(
     keys: &CheckpointKeys,
     merged: bool,
     settings: &OutputSettings,
-    commit: &RuleCommit<'_>,
+    commit: &RuleCommit,
 ) {
     let rule = commit.spec.name.as_str();
     for (metric, spec, slots) in commit.changed_windows() {

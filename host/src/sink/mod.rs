@@ -187,7 +187,7 @@ impl CheckpointStore for RedisStore {
     const NAME: &'static str = "Redis";
     type Body = RedisBody;
 
-    fn prepare(&self, lanes: &[LaneCommit<'_>], fences: Vec<Fence>) -> Prepared<RedisBody> {
+    fn prepare(&self, lanes: &[LaneCommit], fences: Vec<Fence>) -> Prepared<RedisBody> {
         if self.keys.is_cluster() {
             let (body, size) = cluster_commit::prepare(&self.settings, lanes, &fences, |lane| {
                 self.lane_keys(lane)

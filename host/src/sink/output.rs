@@ -180,7 +180,7 @@ impl MetricOutput<'_> {
 
 /// Appends a rule's dead letters to its stream and (re)writes its metric
 /// catalog if asked.
-pub fn rule_extras(pipe: &mut Pipeline, commit: &RuleCommit<'_>) {
+pub fn rule_extras(pipe: &mut Pipeline, commit: &RuleCommit) {
     let rule = commit.spec.name.as_str();
     let dead_stream = keys::dead_letters(rule);
     for dead in &commit.dead_letters {

@@ -223,8 +223,8 @@ fn render(x: f64) -> String {
 pub(super) fn rule_ops(
     ops: &mut Vec<Op>,
     size: &mut CommitSize,
-    lane: &LaneCommit<'_>,
-    commit: &RuleCommit<'_>,
+    lane: &LaneCommit,
+    commit: &RuleCommit,
 ) {
     let rule = commit.spec.name.as_str();
     for (metric, spec, slots) in commit.changed_windows() {
