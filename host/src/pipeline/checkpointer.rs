@@ -32,7 +32,7 @@ pub enum Written {
 /// A checkpoint being written in the background.
 struct InFlight<S: CheckpointStore> {
     started: Instant,
-    task: tokio::task::JoinHandle<(Option<S>, Result<(), Failed<S::Body>>)>,
+    task: tokio::task::JoinHandle<Outcome<S>>,
     /// The fences it is written under.
     fences: Vec<Fence>,
     offsets: Vec<(String, u64)>,
@@ -41,6 +41,10 @@ struct InFlight<S: CheckpointStore> {
 /// A background write that failed, with the checkpoint to retry (or
 /// `None` if it could not even be built).
 type Failed<B> = (StoreError, Option<Prepared<B>>);
+
+/// What a background write gives back: the writer handle (unless building
+/// the checkpoint panicked) and how the write went.
+type Outcome<S> = (Option<S>, Result<(), Failed<<S as CheckpointStore>::Body>>);
 
 /// The store and the write in flight.
 pub struct Checkpointer<S: CheckpointStore> {
