@@ -5,6 +5,7 @@ pub mod codec;
 pub mod decimal;
 pub mod distinct;
 pub mod hll;
+pub mod open_slots;
 pub mod recent;
 pub mod rule;
 pub mod sketch;

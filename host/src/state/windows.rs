@@ -1,9 +1,8 @@
 //! The open windows of one metric for one window shape.
 
-use std::collections::BTreeMap;
-
 use super::aggregate::{Aggregate, Contribution, Delta, Mismatch};
 use super::codec;
+use super::open_slots::OpenSlots;
 use super::recent::RecentStart;
 use super::slot::{Slot, SlotKind};
 use crate::model::{Aggregation, Alignment, WindowSpec};
@@ -59,8 +58,8 @@ pub struct GroupChange {
 pub struct MetricWindows {
     spec: WindowSpec,
     kind: Aggregation,
-    slots: BTreeMap<i64, Slot>,
-    totals: BTreeMap<i64, Slot>,
+    slots: OpenSlots,
+    totals: OpenSlots,
     closed: Vec<(SlotKind, i64, Slot)>,
     /// Members per exact distinct group of the last window (or pane) to
     /// close: how big a new one's groups start (see
@@ -82,8 +81,8 @@ impl MetricWindows {
         Self {
             spec,
             kind,
-            slots: BTreeMap::new(),
-            totals: BTreeMap::new(),
+            slots: OpenSlots::default(),
+            totals: OpenSlots::default(),
             closed: Vec::new(),
             distinct_hint: 0,
             recent_slot: RecentStart::default(),
@@ -125,8 +124,7 @@ impl MetricWindows {
             }
             let new = self
                 .slots
-                .entry(start)
-                .or_insert_with(|| Slot::with_distinct_hint(hint))
+                .get_or_insert_with(start, || Slot::with_distinct_hint(hint))
                 .add(self.kind, key, contribution)?;
             self.pending_members += usize::from(new);
             return Ok(0);
@@ -143,15 +141,14 @@ impl MetricWindows {
             if let (Aggregation::Distinct, Contribution::Member(hash)) = (self.kind, contribution)
                 && self
                     .totals
-                    .get(&self.recent_total.start(align, pane, size_ms))
+                    .get(self.recent_total.start(align, pane, size_ms))
                     .is_some_and(|total| total.has_member(key, hash))
             {
                 return Ok(0);
             }
             let new = self
                 .slots
-                .entry(pane)
-                .or_insert_with(|| Slot::with_distinct_hint(hint))
+                .get_or_insert_with(pane, || Slot::with_distinct_hint(hint))
                 .add(self.kind, key, contribution)?;
             self.pending_members += usize::from(new);
             return Ok(0);
@@ -168,8 +165,7 @@ impl MetricWindows {
                 return;
             }
             match slots
-                .entry(start)
-                .or_insert_with(|| Slot::with_distinct_hint(hint))
+                .get_or_insert_with(start, || Slot::with_distinct_hint(hint))
                 .add(kind, key, contribution)
             {
                 Ok(new) => *pending += usize::from(new),
@@ -184,19 +180,17 @@ impl MetricWindows {
     pub fn advance(&mut self, align: Alignment, watermark: &Watermark) {
         let slot_ms = self.spec.slot_ms();
         let kind = self.slot_kind();
-        while let Some(entry) = self.slots.first_entry() {
-            if !watermark.is_closed(entry.key() + slot_ms) {
-                break;
-            }
-            let (start, mut slot) = entry.remove_entry();
+        while let Some((start, mut slot)) = self
+            .slots
+            .pop_first_if(|start| watermark.is_closed(start + slot_ms))
+        {
             if matches!(self.kind, Aggregation::Distinct) {
                 self.distinct_hint = slot.distinct_members_per_group();
             }
             if let WindowSpec::Cumulative { size_ms, .. } = self.spec {
                 let total_start = align.start(start, size_ms);
                 self.totals
-                    .entry(total_start)
-                    .or_default()
+                    .get_or_insert_with(total_start, Slot::default)
                     .merge(self.kind, &slot);
                 // A closed step pane waits for the next checkpoint only to
                 // name its keys; its members are in the whole window now. A
@@ -206,11 +200,10 @@ impl MetricWindows {
             self.closed.push((kind, start, slot));
         }
         let size_ms = self.spec.size_ms();
-        while let Some(entry) = self.totals.first_entry() {
-            if !watermark.is_closed(entry.key() + size_ms) {
-                break;
-            }
-            let (start, slot) = entry.remove_entry();
+        while let Some((start, slot)) = self
+            .totals
+            .pop_first_if(|start| watermark.is_closed(start + size_ms))
+        {
             self.closed.push((SlotKind::Total, start, slot));
         }
     }
@@ -240,7 +233,7 @@ impl MetricWindows {
             (pane_kind, &mut self.slots),
             (SlotKind::Total, &mut self.totals),
         ] {
-            for (&start, slot) in slots.iter_mut().filter(|(_, slot)| slot.is_dirty()) {
+            for (start, slot) in slots.iter_mut().filter(|(_, slot)| slot.is_dirty()) {
                 let groups = slot_groups(slot, kind, false);
                 out.push(SlotChange {
                     kind,
@@ -288,7 +281,7 @@ impl MetricWindows {
             SlotKind::Total => &mut self.totals,
             SlotKind::Window | SlotKind::Pane => &mut self.slots,
         };
-        let slot = slots.entry(start_ms).or_default();
+        let slot = slots.get_or_insert_with(start_ms, Slot::default);
         slot.persisted = true;
         slot.restore(key, agg);
     }
@@ -305,11 +298,11 @@ impl MetricWindows {
         let pane_kind = self.slot_kind();
         self.slots
             .iter()
-            .map(move |(start, slot)| (pane_kind, *start, slot))
+            .map(move |(start, slot)| (pane_kind, start, slot))
             .chain(
                 self.totals
                     .iter()
-                    .map(|(start, slot)| (SlotKind::Total, *start, slot)),
+                    .map(|(start, slot)| (SlotKind::Total, start, slot)),
             )
     }
 }
