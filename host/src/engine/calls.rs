@@ -1,13 +1,10 @@
 //! Calling every rule on a batch: the half of the engine that runs rules
 //! (on helper threads while the other half updates windows).
 
-use std::ops::Range;
 use std::time::Instant;
 
 use super::RuleSlot;
-use super::run_data::RunData;
 use super::share;
-use crate::contract::raw::BatchView;
 use crate::contract::{Batch, Span};
 use crate::model::{
     DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, Measure, Route, RuleOutcome, RuleOutput, SourceLanes,
@@ -108,24 +105,14 @@ impl<'a> RuleCalls<'a> {
                 own.take(workers).collect()
             })
             .collect();
-        let cuts = cut(&planned, batch, threads, &instances);
-        let tasks: Vec<share::Task<'_>> = cuts
-            .iter()
-            .map(|run| share::Task {
-                rule: run.rule,
-                instance: run.instance,
-                view: run.view(planned[run.rule].given(batch)),
-            })
-            .collect();
+        let tasks = cut(&planned, batch, threads, &instances);
         let (results, value) =
             share::run_shared(&tasks, instances, workers, self.helpers, meanwhile);
         let mut runs: Vec<Vec<_>> = planned.iter().map(|_| Vec::new()).collect();
-        for (run, mut result) in cuts.iter().zip(results) {
-            if let (Ok(isolated), Some(data)) = (&mut result, &run.data) {
-                data.restore_spans(&mut isolated.output);
-            }
-            runs[run.rule].push((run.start(), result));
+        for (task, result) in tasks.iter().zip(results) {
+            runs[task.rule].push((task.start(), result));
         }
+        drop(tasks);
         let mut outcomes = Vec::with_capacity(planned.len());
         for ((slot, p), runs) in self.rules.iter_mut().zip(planned).zip(runs) {
             if !p.call {
@@ -169,40 +156,14 @@ fn grow_spares(rules: &mut [RuleSlot], planned: &[Planned], workers: usize) {
     }
 }
 
-/// One run of a rule's records: which rule and instance, where it starts
-/// and ends in the rule's records, and, when the batch is cut in several,
-/// the run's own bytes ([`RunData`]).
-struct Run {
-    rule: usize,
-    instance: usize,
-    records: Range<usize>,
-    data: Option<RunData>,
-}
-
-impl Run {
-    /// What the rule is given: `given`'s records of the run, with only
-    /// their bytes when the run has its own.
-    fn view<'b>(&'b self, given: &'b Batch) -> BatchView<'b> {
-        match &self.data {
-            Some(data) => data.view(given),
-            None => BatchView::from(given).with_records(&given.records[self.records.clone()]),
-        }
-    }
-
-    /// Where the run starts in the rule's records.
-    fn start(&self) -> u32 {
-        self.records.start as u32
-    }
-}
-
 /// Cuts each planned rule's records into its runs, in rule then record
 /// order, binding run k to instance k modulo the rule's instances.
-fn cut(
-    planned: &[Planned],
-    batch: &Batch,
+fn cut<'b>(
+    planned: &'b [Planned],
+    batch: &'b Batch,
     threads: usize,
     instances: &share::Instances<'_>,
-) -> Vec<Run> {
+) -> Vec<share::Task<'b>> {
     let mut runs = Vec::new();
     for (index, p) in planned.iter().enumerate().filter(|(_, p)| p.call) {
         let given = p.given(batch);
@@ -211,13 +172,12 @@ fn cut(
         let own = instances.get(index).map_or(1, Vec::len).max(1);
         for run in 0..n {
             let (start, end) = (run * len / n, (run + 1) * len / n);
-            runs.push(Run {
+            runs.push(share::Task {
                 rule: index,
                 instance: run % own,
+                given,
                 records: start..end,
-                data: (n > 1)
-                    .then(|| RunData::of(given, &given.records[start..end]))
-                    .flatten(),
+                own_bytes: n > 1,
             });
         }
     }

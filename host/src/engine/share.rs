@@ -21,24 +21,61 @@
 //! record to the next, so the runs' outputs, joined in record order, are
 //! what one instance gives.
 
+use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Condvar, Mutex, OnceLock};
 
 use rayon::ThreadPool;
 
+use super::run_data::RunData;
+use crate::contract::Batch;
 use crate::contract::raw::BatchView;
 use crate::plugin::isolation::{Isolated, run_isolated};
 use crate::plugin::{CallError, RuleRunner};
 
 /// One call to make: the rule numbered `rule` (in the caller's list), on
-/// its instance `instance`, on `view`.
+/// its instance `instance`, on one run of the records it is `given`.
 pub(super) struct Task<'b> {
     /// Which rule, as an index into the instances.
     pub rule: usize,
     /// Which of the rule's instances.
     pub instance: usize,
-    /// The records of this run.
-    pub view: BatchView<'b>,
+    /// The batch the rule is given (all of it, or what its route admits).
+    pub given: &'b Batch,
+    /// This run's records in `given`.
+    pub records: Range<usize>,
+    /// Whether the run gets only its own bytes ([`RunData`]): when the
+    /// batch is cut in several runs.
+    pub own_bytes: bool,
+}
+
+impl Task<'_> {
+    /// Where the run starts in the rule's records.
+    pub fn start(&self) -> u32 {
+        self.records.start as u32
+    }
+
+    /// Calls `runner` on the run, isolating records that make it fail.
+    ///
+    /// The run's own bytes are cut out, and its output's spans moved back,
+    /// here, on whichever thread takes the task: done before and after
+    /// sharing the calls, it was work the pipeline's thread did alone.
+    fn call(&self, runner: &mut dyn RuleRunner) -> Result<Isolated, CallError> {
+        let records = &self.given.records[self.records.clone()];
+        let data = self
+            .own_bytes
+            .then(|| RunData::of(self.given, records))
+            .flatten();
+        let view = match &data {
+            Some(data) => data.view(self.given),
+            None => BatchView::from(self.given).with_records(records),
+        };
+        let mut result = run_isolated(runner, view);
+        if let (Ok(isolated), Some(data)) = (&mut result, &data) {
+            data.restore_spans(&mut isolated.output);
+        }
+        result
+    }
 }
 
 /// Every rule's instances, by rule then instance.
@@ -175,10 +212,10 @@ impl Shared<'_, '_, '_> {
             // fails this call, which quarantines the rule as an instance
             // that cannot be replaced does; the other threads go on.
             let result = match self.instances[task.rule][task.instance].lock() {
-                Ok(mut runner) => std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    run_isolated(runner.as_mut(), task.view)
-                }))
-                .unwrap_or_else(|_| Err(panicked())),
+                Ok(mut runner) => {
+                    { std::panic::catch_unwind(AssertUnwindSafe(|| task.call(runner.as_mut()))) }
+                        .unwrap_or_else(|_| Err(panicked()))
+                }
                 Err(_) => Err(panicked()),
             };
             if let Ok(mut results) = self.results.lock() {
@@ -223,8 +260,9 @@ impl Shared<'_, '_, '_> {
 pub(super) fn join_runs(
     runs: impl IntoIterator<Item = (u32, Result<Isolated, CallError>)>,
 ) -> Result<Isolated, CallError> {
+    let runs: Vec<(u32, Result<Isolated, CallError>)> = runs.into_iter().collect();
     let mut joined: Option<Isolated> = None;
-    for (start, result) in runs {
+    for (start, result) in runs_with_room(runs) {
         let run = result?;
         let Some(joined) = joined.as_mut() else {
             joined = Some(run);
@@ -241,4 +279,27 @@ pub(super) fn join_runs(
     joined.ok_or_else(|| CallError {
         detail: "a rule was given no records to call it on".to_owned(),
     })
+}
+
+/// `runs`, the first one's output with room for every other's updates and
+/// texts: appended to it one by one, they grew (and copied) it again and
+/// again, on the pipeline's thread.
+fn runs_with_room(
+    mut runs: Vec<(u32, Result<Isolated, CallError>)>,
+) -> Vec<(u32, Result<Isolated, CallError>)> {
+    let (updates, texts) = runs
+        .iter()
+        .skip(1)
+        .filter_map(|(_, result)| result.as_ref().ok())
+        .fold((0, 0), |(updates, texts), run| {
+            (
+                updates + run.output.updates.len(),
+                texts + run.output.texts.len(),
+            )
+        });
+    if let Some((_, Ok(first))) = runs.first_mut() {
+        first.output.updates.reserve(updates);
+        first.output.texts.reserve(texts);
+    }
+    runs
 }
