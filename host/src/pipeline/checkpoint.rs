@@ -2,11 +2,10 @@
 //! and settling the outcome (lanes dropped and the others rewound when
 //! another instance took partitions over).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Pipeline, Written};
-use std::sync::Arc;
-
 use crate::checkpoint::{CheckpointStore, LaneCommit, RuleCommit, StateView, StoreError};
 use crate::model::DeadLetter;
 use crate::plugin::ActiveRule;

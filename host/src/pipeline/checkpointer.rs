@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
 use std::time::{Duration, Instant};
 
 use crate::checkpoint::{CheckpointStore, Fence, LaneCommit, Prepared, StoreError};
