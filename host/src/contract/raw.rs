@@ -231,27 +231,15 @@ fn lift_updates(cx: &mut LiftContext<'_>, ptr: u32, len: u32) -> wasmtime::Resul
         .checked_mul(at::SIZE)
         .and_then(|size| memory.get(ptr..ptr.checked_add(size)?))
         .ok_or_else(|| wasmtime::format_err!("list pointer/length out of bounds of memory"))?;
-    let mut lifted = RawUpdates {
-        updates: Vec::with_capacity(len),
-        texts: String::new(),
-    };
+    let mut updates = Vec::with_capacity(len);
+    let mut texts = OwnedTexts::default();
     for update in bytes.chunks_exact(at::SIZE) {
-        let key = text(memory, update, at::KEY, &mut lifted.texts)?;
+        let key = text(memory, update, at::KEY, &mut texts)?;
         let measure = match update[at::MEASURE] {
             0 => RawMeasure::One,
             1 => RawMeasure::Number(f64::from_bits(u64_at(update, at::MEASURE_PAYLOAD)?)),
-            2 => RawMeasure::Member(text(
-                memory,
-                update,
-                at::MEASURE_PAYLOAD,
-                &mut lifted.texts,
-            )?),
-            3 => RawMeasure::Decimal(text(
-                memory,
-                update,
-                at::MEASURE_PAYLOAD,
-                &mut lifted.texts,
-            )?),
+            2 => RawMeasure::Member(text(memory, update, at::MEASURE_PAYLOAD, &mut texts)?),
+            3 => RawMeasure::Decimal(text(memory, update, at::MEASURE_PAYLOAD, &mut texts)?),
             case => wasmtime::bail!("invalid measure case {case}"),
         };
         let event_time_ms = match update[at::EVENT_TIME] {
@@ -259,7 +247,7 @@ fn lift_updates(cx: &mut LiftContext<'_>, ptr: u32, len: u32) -> wasmtime::Resul
             1 => Some(u64_at(update, at::EVENT_TIME_PAYLOAD)? as i64),
             case => wasmtime::bail!("invalid option case {case}"),
         };
-        lifted.updates.push(RawUpdate {
+        updates.push(RawUpdate {
             record: u32_at(update, at::RECORD)?,
             metric: u32_at(update, at::METRIC)?,
             key,
@@ -268,8 +256,48 @@ fn lift_updates(cx: &mut LiftContext<'_>, ptr: u32, len: u32) -> wasmtime::Resul
         });
     }
     // What the generic lift would have charged for the strings' bytes.
-    cx.consume_fuel(lifted.texts.len())?;
-    Ok(lifted)
+    cx.consume_fuel(texts.lifted_bytes)?;
+    Ok(RawUpdates {
+        updates,
+        texts: texts.texts,
+    })
+}
+
+/// The owned texts of one call's updates, copied out of the rule's memory.
+///
+/// A rule names its groups with a few fixed texts (pvuv's `total`, on
+/// every update), each a string of its own in the rule's memory: a text
+/// equal to the last one copied takes the same place in `texts`, without
+/// checking and copying its bytes again. What it resolves to is the same.
+#[derive(Default)]
+struct OwnedTexts {
+    texts: String,
+    /// Where the last text copied is in `texts`.
+    last: Option<Span>,
+    /// Bytes of every owned text lifted, equal ones included.
+    lifted_bytes: usize,
+}
+
+impl OwnedTexts {
+    /// `bytes` (the rule's), checked as UTF-8 and copied, or the last text
+    /// copied if it is the same.
+    fn push(&mut self, bytes: &[u8]) -> wasmtime::Result<Span> {
+        self.lifted_bytes += bytes.len();
+        let same = self.last.filter(|last| {
+            let range = last.start as usize..last.start as usize + last.len as usize;
+            self.texts.as_bytes().get(range) == Some(bytes)
+        });
+        if let Some(last) = same {
+            return Ok(last);
+        }
+        let last = Span {
+            start: self.texts.len() as u32,
+            len: bytes.len() as u32,
+        };
+        self.texts.push_str(std::str::from_utf8(bytes)?);
+        self.last = Some(last);
+        Ok(last)
+    }
 }
 
 /// The `text` at `offset` of `update`; an owned one is checked (in bounds,
@@ -278,7 +306,7 @@ fn text(
     memory: &[u8],
     update: &[u8],
     offset: usize,
-    texts: &mut String,
+    texts: &mut OwnedTexts,
 ) -> wasmtime::Result<RawText> {
     let (first, second) = (
         u32_at(update, offset + at::TEXT_PAYLOAD)?,
@@ -294,9 +322,7 @@ fn text(
             let bytes = memory.get(ptr..ptr.saturating_add(len)).ok_or_else(|| {
                 wasmtime::format_err!("string pointer/length out of bounds of memory")
             })?;
-            let start = texts.len() as u32;
-            texts.push_str(std::str::from_utf8(bytes)?);
-            Ok(RawText::Owned(Span { start, len: second }))
+            Ok(RawText::Owned(texts.push(bytes)?))
         }
         case => wasmtime::bail!("invalid text case {case}"),
     }
@@ -375,12 +401,12 @@ mod tests {
             .copy_from_slice(&9u32.to_le_bytes());
         update[at::EVENT_TIME] = 1;
         update[at::EVENT_TIME_PAYLOAD..].copy_from_slice(&(-5i64).to_le_bytes());
-        let mut texts = String::new();
+        let mut texts = OwnedTexts::default();
         assert_eq!(
             text(&memory, &update, at::KEY, &mut texts).unwrap(),
             RawText::Owned(Span { start: 0, len: 5 })
         );
-        assert_eq!(texts, "total");
+        assert_eq!(texts.texts, "total");
         assert_eq!(
             text(&memory, &update, at::MEASURE_PAYLOAD, &mut texts).unwrap(),
             RawText::Span(Span { start: 3, len: 9 })
@@ -394,5 +420,23 @@ mod tests {
         assert!(text(&memory, &update, at::KEY, &mut texts).is_err());
         update[at::KEY] = 2;
         assert!(text(&memory, &update, at::KEY, &mut texts).is_err());
+    }
+
+    /// Equal owned texts in a row are checked and copied once and name the
+    /// same bytes; any other text is copied (and checked) as ever, and the
+    /// fuel counts every text's bytes.
+    #[test]
+    fn an_owned_text_equal_to_the_last_is_copied_once() {
+        let mut texts = OwnedTexts::default();
+        let total = texts.push(b"total").unwrap();
+        assert_eq!(texts.push(b"total").unwrap(), total);
+        let shorter = texts.push(b"tota").unwrap();
+        assert_eq!(shorter, Span { start: 5, len: 4 });
+        let again = texts.push(b"total").unwrap();
+        assert_eq!(again, Span { start: 9, len: 5 });
+        assert_eq!(texts.texts, "totaltotatotal");
+        assert_eq!(texts.lifted_bytes, 19);
+        assert!(texts.push(b"tot\xffl").is_err());
+        assert!(texts.push(b"").is_ok());
     }
 }
