@@ -112,6 +112,7 @@ impl<'a> RuleCalls<'a> {
         for (task, result) in tasks.iter().zip(results) {
             runs[task.rule].push((task.start(), result));
         }
+        // The tasks borrow `planned`, which the outcomes below take apart.
         drop(tasks);
         let mut outcomes = Vec::with_capacity(planned.len());
         for ((slot, p), runs) in self.rules.iter_mut().zip(planned).zip(runs) {
