@@ -213,7 +213,7 @@ impl Shared<'_, '_, '_> {
             // that cannot be replaced does; the other threads go on.
             let result = match self.instances[task.rule][task.instance].lock() {
                 Ok(mut runner) => {
-                    { std::panic::catch_unwind(AssertUnwindSafe(|| task.call(runner.as_mut()))) }
+                    std::panic::catch_unwind(AssertUnwindSafe(|| task.call(runner.as_mut())))
                         .unwrap_or_else(|_| Err(panicked()))
                 }
                 Err(_) => Err(panicked()),
@@ -258,11 +258,11 @@ impl Shared<'_, '_, '_> {
 /// gives: outputs, trapped records and traps, with record numbers counted
 /// from the first run's start. `runs` are (start, result), in record order.
 pub(super) fn join_runs(
-    runs: impl IntoIterator<Item = (u32, Result<Isolated, CallError>)>,
+    mut runs: Vec<(u32, Result<Isolated, CallError>)>,
 ) -> Result<Isolated, CallError> {
-    let runs: Vec<(u32, Result<Isolated, CallError>)> = runs.into_iter().collect();
+    make_room(&mut runs);
     let mut joined: Option<Isolated> = None;
-    for (start, result) in runs_with_room(runs) {
+    for (start, result) in runs {
         let run = result?;
         let Some(joined) = joined.as_mut() else {
             joined = Some(run);
@@ -281,12 +281,10 @@ pub(super) fn join_runs(
     })
 }
 
-/// `runs`, the first one's output with room for every other's updates and
+/// Gives the first run's output room for every other run's updates and
 /// texts: appended to it one by one, they grew (and copied) it again and
 /// again, on the pipeline's thread.
-fn runs_with_room(
-    mut runs: Vec<(u32, Result<Isolated, CallError>)>,
-) -> Vec<(u32, Result<Isolated, CallError>)> {
+fn make_room(runs: &mut [(u32, Result<Isolated, CallError>)]) {
     let (updates, texts) = runs
         .iter()
         .skip(1)
@@ -301,5 +299,4 @@ fn runs_with_room(
         first.output.updates.reserve(updates);
         first.output.texts.reserve(texts);
     }
-    runs
 }
