@@ -98,9 +98,13 @@ fn civil_to_ms(
     second: u32,
     millis: u32,
 ) -> Result<i64, ParseError> {
-    let days = checked_days(year, month, day)?;
-    let secs = days * 86_400 + second_of_day(hour, minute, second)?;
-    Ok(secs * 1000 + i64::from(millis))
+    day_time_ms(
+        checked_days(year, month, day)?,
+        hour,
+        minute,
+        second,
+        millis,
+    )
 }
 
 /// Days since 1970-01-01 of a date checked to be on the calendar.
@@ -111,12 +115,20 @@ fn checked_days(year: i64, month: u32, day: u32) -> Result<i64, ParseError> {
     Ok(days_from_civil(year, month, day))
 }
 
-/// Seconds since midnight of a time of day checked for range.
-fn second_of_day(hour: u32, minute: u32, second: u32) -> Result<i64, ParseError> {
+/// Unix milliseconds of a time of day, checked for range, on day `days`
+/// since 1970-01-01.
+fn day_time_ms(
+    days: i64,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    millis: u32,
+) -> Result<i64, ParseError> {
     if hour > 23 || minute > 59 || second > 59 {
         return Err(ParseError::new("the timestamp is not a time of day"));
     }
-    Ok(i64::from(hour * 3600 + minute * 60 + second))
+    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Ok(secs * 1000 + i64::from(millis))
 }
 
 thread_local! {
@@ -185,7 +197,7 @@ pub fn parse_clf_time(text: &str) -> Result<i64, ParseError> {
             days
         }
     };
-    let local = (days * 86_400 + second_of_day(hour, minute, second)?) * 1000;
+    let local = day_time_ms(days, hour, minute, second, 0)?;
     let offset_ms = sign * i64::from(zone_hours * 3600 + zone_minutes * 60) * 1000;
     Ok(local - offset_ms)
 }
