@@ -1,8 +1,8 @@
 //! The open windows (or panes) of one metric, by start.
 //!
-//! The watermark moves once per batch, and a replayed batch of 8,192 lines
-//! spans about a hundred minutes of event time: a minute window's map
-//! holds ~100 open slots by the batch's end, and every update looked its
+//! The watermark moves once per batch, and a replayed batch of 4,096 lines
+//! (the default) spans about fifty minutes of event time: a minute window's
+//! map holds dozens of open slots by the batch's end, and every update looked its
 //! slot up in a `BTreeMap` of them — half of `MetricWindows::add`'s time in
 //! a profile of the 2M-line file, spent comparing keys. Records arrive in
 //! near time order, so the slot an update wants is almost always the
